@@ -1,0 +1,128 @@
+"""People: add a person (portal login + IAM user)."""
+
+import secrets
+import string
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts_app.models import IamUser, IamUserState
+from provisioning import aws, validation
+from provisioning.audit import audit_record
+from provisioning.models import AwsAccount
+from provisioning.tasks import enqueue_sync
+
+
+def _field(field: str, message: str) -> ValidationError:
+    return ValidationError({field: message})
+
+
+def iam_user_name_taken(account: AwsAccount, name: str) -> bool:
+    return IamUser.objects.filter(
+        account=account, name__iexact=name, state=IamUserState.ACTIVE
+    ).exists()
+
+
+def person_add(
+    *,
+    actor: Any,
+    account: AwsAccount,
+    iam_user_name: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+) -> IamUser:
+    """Create the person's portal login (no usable password yet) and their IAM
+    user record; the worker creates the IAM user after commit."""
+    try:
+        validation.validate_iam_user_name(iam_user_name)
+    except ValidationError as exc:
+        raise _field("iam_user_name", validation.first_message(exc)) from None
+    email = email.strip()
+    if email:
+        try:
+            validation.validate_email(email)
+        except ValidationError as exc:
+            raise _field("email", validation.first_message(exc)) from None
+    if iam_user_name_taken(account, iam_user_name):
+        raise _field(
+            "iam_user_name",
+            f"{iam_user_name} is taken in {account.name} "
+            "(IAM names are unique regardless of case).",
+        )
+    User = get_user_model()
+    login = None
+    if email:
+        login = User.objects.filter(email__iexact=email).first()
+        if (
+            login
+            and IamUser.objects.filter(
+                user=login, account=account, state=IamUserState.ACTIVE
+            ).exists()
+        ):
+            raise _field("email", f"{email} already has an IAM user in {account.name}.")
+    if login is None and User.objects.filter(username__iexact=iam_user_name).exists():
+        raise _field(
+            "iam_user_name", f"A portal login named {iam_user_name} already exists."
+        )
+    with transaction.atomic():
+        if login is None:
+            login = User(
+                username=iam_user_name,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                is_staff=is_staff,
+            )
+            login.set_unusable_password()
+            login.save()
+        person = IamUser.objects.create(
+            user=login, account=account, name=iam_user_name, email=email
+        )
+        audit_record(
+            actor=actor,
+            action="person.add",
+            obj=person,
+            after={
+                "iam_user_name": iam_user_name,
+                "email": email,
+                "account": account.account_id,
+            },
+        )
+        enqueue_sync(person)
+    return person
+
+
+def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
+    """Give the IAM user a console password that must be changed at first
+    sign-in. Returned once to the admin; never stored or logged."""
+    if not iam_user.arn:
+        raise ValidationError(
+            "The IAM user does not exist in AWS yet; wait until it is in sync."
+        )
+    alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(20))
+        if (
+            any(c.islower() for c in password)
+            and any(c.isupper() for c in password)
+            and any(c.isdigit() for c in password)
+            and any(not c.isalnum() for c in password)
+        ):
+            break
+    client = aws.client("iam", iam_user.account)
+    with aws.aws_action("iam:CreateLoginProfile"):
+        client.create_login_profile(
+            UserName=iam_user.name, Password=password, PasswordResetRequired=True
+        )
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="person.console_password",
+            obj=iam_user,
+            after={"login_profile": "created", "password_reset_required": True},
+        )
+    return password

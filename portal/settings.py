@@ -1,0 +1,239 @@
+"""opsgate settings, read from the environment (see README: Configuration).
+
+The defaults are the embedded demo: SQLite, a broker on the local filesystem and
+whatever AWS endpoint boto3 finds (AWS_ENDPOINT_URL points it at moto).
+Production sets OPSGATE_PRODUCTION=true, which makes the secret key and the
+allowed hosts mandatory and turns on the secure cookie and HSTS settings.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from portal.env import envbool, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("OPSGATE_VAR_DIR", str(BASE_DIR / "var")))
+
+PRODUCTION = envbool("OPSGATE_PRODUCTION", False)
+DEBUG = envbool("DJANGO_DEBUG", not PRODUCTION)
+SECRET_KEY = envstr(
+    "DJANGO_SECRET_KEY",
+    "insecure-demo-key-never-use-in-production",
+    required=PRODUCTION,
+)
+ALLOWED_HOSTS = envlist(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS in production.")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "provisioning",
+    "accounts_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: DATABASE_URL (postgres://user@host:5432/name) or SQLite under var/.
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'opsgate.sqlite3'}"),
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take the write lock up front, so the web process
+    # and the worker queue behind each other instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+
+# django-allauth: e-mail and password, no self sign-up (admins add people).
+ACCOUNT_ADAPTER = "accounts_app.adapters.NoSignupAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "opsgate"
+
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "opsgate <opsgate@localhost>")
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -------------------------------------------------------------------
+# Redis in production (CELERY_BROKER_URL=redis://…); the embedded default is
+# kombu's filesystem transport, which needs no server.
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://localhost/")
+_broker_dir = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    # Fail fast when the broker is down: the approval is saved anyway and the
+    # periodic sweep re-enqueues what could not be published.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "max_retries": 1,
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {
+        "task": "provisioning.tasks.sweep",
+        "schedule": timedelta(seconds=envint("OPSGATE_SWEEP_SECONDS", 60)),
+    },
+}
+
+# --- opsgate ------------------------------------------------------------------
+OPSGATE = {
+    # Everything opsgate creates lives under this IAM path and is tagged
+    # ManagedBy=opsgate.
+    "IAM_PATH": envstr("OPSGATE_IAM_PATH", "/opsgate/"),
+    "GROUP_NAME": envstr("OPSGATE_GROUP_NAME", "opsgate-operators"),
+    "POLICY_PREFIX": envstr("OPSGATE_POLICY_PREFIX", "opsgate-"),
+    "MAX_SESSION_DURATION": envint("OPSGATE_MAX_SESSION_DURATION", 3600),
+    "SESSION_DOCUMENTS": envlist(
+        "OPSGATE_SESSION_DOCUMENTS",
+        ["SSM-SessionManagerRunShell", "AWS-StartPortForwardingSession"],
+    ),
+    # Used when GetAccountSummary cannot be read.
+    "DEFAULT_TRUST_POLICY_QUOTA": envint("OPSGATE_DEFAULT_TRUST_POLICY_QUOTA", 2048),
+    # "Invalid principal" this soon after CreateUser is IAM eventual consistency.
+    "PRINCIPAL_PROPAGATION_SECONDS": envint(
+        "OPSGATE_PRINCIPAL_PROPAGATION_SECONDS", 120
+    ),
+    "AWS_MAX_ATTEMPTS": envint("OPSGATE_AWS_MAX_ATTEMPTS", 3),
+    "TASK_MAX_RETRIES": envint("OPSGATE_TASK_MAX_RETRIES", 8),
+    # The sweep re-enqueues objects that have been behind for this long.
+    "SWEEP_GRACE_SECONDS": envint("OPSGATE_SWEEP_GRACE_SECONDS", 30),
+    "DEFAULT_ACCOUNT_NAME": envstr("OPSGATE_DEFAULT_ACCOUNT_NAME", "default"),
+    "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    STORAGES = {
+        "staticfiles": {
+            "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        },
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    }

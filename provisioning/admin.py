@@ -1,0 +1,115 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from provisioning import services
+from provisioning.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    OperationRole,
+    Project,
+    SyncStatus,
+)
+
+BADGE_COLOURS = {
+    SyncStatus.IN_SYNC: "#1a7f37",
+    SyncStatus.PENDING: "#9a6700",
+    SyncStatus.ERROR: "#cf222e",
+}
+
+
+@admin.display(description="AWS")
+def sync_badge(obj) -> str:
+    status = obj.sync_status
+    title = obj.last_error or ""
+    return format_html(
+        '<span title="{}" style="color:#fff;background:{};padding:2px 6px;'
+        'border-radius:8px">{}</span>',
+        title,
+        BADGE_COLOURS[status],
+        SyncStatus(status).label,
+    )
+
+
+@admin.action(description="Retry the AWS sync")
+def retry_sync(modeladmin, request, queryset) -> None:
+    for obj in queryset:
+        services.sync_retry(obj=obj, actor=request.user)
+    messages.success(request, f"Asked the worker to sync {queryset.count()} object(s).")
+
+
+SYNC_READONLY = (
+    "desired_version",
+    "applied_version",
+    "last_error",
+    "error_is_permanent",
+    "last_synced_at",
+    "sync_requested_at",
+)
+
+
+@admin.register(AwsAccount)
+class AwsAccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "account_id", "is_default", sync_badge, "last_synced_at")
+    readonly_fields = (*SYNC_READONLY, "baseline_fingerprint")
+    actions = [retry_sync]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "allow_permanent")
+    filter_horizontal = ("approvers",)
+    search_fields = ("name",)
+
+
+@admin.register(OperationRole)
+class OperationRoleAdmin(admin.ModelAdmin):
+    list_display = ("role_name", "project", "os_user", sync_badge, "last_synced_at")
+    list_filter = ("project",)
+    search_fields = ("role_name", "project__name", "os_user")
+    readonly_fields = (*SYNC_READONLY, "arn", "unique_id", "exists_in_aws")
+    actions = [retry_sync]
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "requester",
+        "role",
+        "status",
+        "expires_at",
+        "provisioned_at",
+        "decided_by",
+    )
+    list_filter = ("status", "role__project")
+    search_fields = ("requester__name", "role__role_name")
+    readonly_fields = (
+        "status",
+        "decided_by",
+        "decided_at",
+        "provisioned_at",
+        "ended_at",
+        "expires_at",
+        "created_by",
+    )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Status changes go through services (audit, AWS sync), not admin edits.
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor_repr", "action", "object_repr", "project")
+    list_filter = ("action",)
+    search_fields = ("actor_repr", "object_repr", "action")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

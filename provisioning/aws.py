@@ -1,0 +1,215 @@
+"""The one place that imports boto3: clients built on demand, errors mapped once.
+
+boto3 finds its endpoint the standard way, so AWS_ENDPOINT_URL pointing at moto
+(or LocalStack) is configuration, not a code path. Clients are never built at
+import time.
+"""
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceFailure",
+    "ServiceFailureException",
+    "InternalFailure",
+    "InternalError",
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+}
+CREDENTIAL_CODES = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+}
+
+
+class AwsError(Exception):
+    """An AWS call failed. `message` is safe to show: it names the action and the
+    error code and never carries credentials."""
+
+    def __init__(self, message: str, *, action: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.code = code
+
+
+class RetryLater(AwsError):
+    """Transient: throttling, 5xx, eventual consistency. Try again with backoff."""
+
+
+class PermanentError(AwsError):
+    """Will fail again until a person changes something: record, show, stop."""
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def classify(exc: Exception, action: str) -> AwsError:
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        text = exc.response.get("Error", {}).get("Message", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        message = f"{action} failed: {code}: {text}".strip().rstrip(":")
+        if code in CREDENTIAL_CODES:
+            return PermanentError(
+                f"{action} failed: {code}: opsgate's AWS credentials are invalid or "
+                "expired. Renew them and retry.",
+                action=action,
+                code=code,
+            )
+        if code in RETRYABLE_CODES or status >= 500:
+            return RetryLater(message, action=action, code=code)
+        return PermanentError(message, action=action, code=code)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return PermanentError(
+            f"{action} failed: no AWS credentials found. Configure the credential "
+            "chain (environment, profile or instance role).",
+            action=action,
+            code="NoCredentials",
+        )
+    if isinstance(exc, BotoConnectionError):
+        return RetryLater(
+            f"{action} failed: cannot reach AWS ({type(exc).__name__}).",
+            action=action,
+            code="ConnectionError",
+        )
+    if isinstance(exc, BotoCoreError):
+        return RetryLater(
+            f"{action} failed: {type(exc).__name__}.",
+            action=action,
+            code=type(exc).__name__,
+        )
+    raise exc
+
+
+@contextlib.contextmanager
+def aws_action(action: str) -> Iterator[None]:
+    """Map botocore errors raised inside into RetryLater or PermanentError."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise classify(exc, action) from exc
+
+
+# --- Call observers (tests and benchmarks count AWS calls at the boto3 layer) -
+
+_observers: list[Callable[[str, str], None]] = []
+
+
+def _notify(model: Any, **kwargs: Any) -> None:
+    service = model.service_model.endpoint_prefix
+    for observer in list(_observers):
+        observer(service, model.name)
+
+
+@contextlib.contextmanager
+def observe_calls() -> Iterator[list[str]]:
+    """Collect "service:Operation" for every AWS call made inside the block."""
+    calls: list[str] = []
+
+    def observer(service: str, operation: str) -> None:
+        calls.append(f"{service}:{operation}")
+
+    _observers.append(observer)
+    try:
+        yield calls
+    finally:
+        _observers.remove(observer)
+
+
+# --- Clients ------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _config() -> Config:
+    return Config(
+        retries={
+            "mode": "standard",
+            "total_max_attempts": settings.OPSGATE["AWS_MAX_ATTEMPTS"],
+        },
+        connect_timeout=5,
+        read_timeout=20,
+    )
+
+
+def _session(account: Any) -> boto3.Session:
+    region = settings.OPSGATE["REGION"]
+    if account is None or not account.assume_role_arn:
+        return boto3.Session(region_name=region)
+    base = boto3.Session(region_name=region)
+    sts = base.client("sts", config=_config())
+    kwargs = {"RoleArn": account.assume_role_arn, "RoleSessionName": "opsgate"}
+    if account.external_id:
+        kwargs["ExternalId"] = account.external_id
+    with aws_action("sts:AssumeRole"):
+        creds = sts.assume_role(**kwargs)["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+def client(service: str, account: Any = None) -> Any:
+    """A boto3 client for the account, built on first use and kept per thread.
+
+    Clients for assumed-role accounts are rebuilt every 45 minutes, before the
+    temporary credentials run out."""
+    import time
+
+    cache: dict = getattr(_local, "clients", None) or {}
+    _local.clients = cache
+    key = (
+        service,
+        getattr(account, "pk", None),
+        getattr(account, "assume_role_arn", ""),
+    )
+    entry = cache.get(key)
+    if entry is None or (key[2] and time.monotonic() - entry[1] > 45 * 60):
+        built = _session(account).client(service, config=_config())
+        built.meta.events.register("before-call", _notify)
+        entry = (built, time.monotonic())
+        cache[key] = entry
+    return entry[0]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials)."""
+    _local.clients = {}
+
+
+def caller_account_id() -> str:
+    with aws_action("sts:GetCallerIdentity"):
+        return client("sts").get_caller_identity()["Account"]

@@ -1,0 +1,298 @@
+"""Converging IAM steps: each makes one AWS object match a document and is safe
+to run again. Reads first, writes only what differs, and never touches an
+object that is not opsgate's (path and ManagedBy=opsgate tag)."""
+
+import json
+import urllib.parse
+from typing import Any
+
+from provisioning import policies
+from provisioning.aws import PermanentError, aws_action
+
+NO_SUCH_ENTITY = "NoSuchEntity"
+ALREADY_EXISTS = "EntityAlreadyExists"
+MAX_POLICY_VERSIONS = 5
+
+
+def _document(value: Any) -> Any:
+    """IAM returns documents URL-encoded; botocore usually decodes them already."""
+    if isinstance(value, str):
+        return json.loads(urllib.parse.unquote(value))
+    return value
+
+
+def _not_ours(kind: str, name: str) -> PermanentError:
+    return PermanentError(
+        f"An IAM {kind} named {name} already exists and is not managed by opsgate "
+        f"(it lacks the tag {policies.MANAGED_BY_KEY}={policies.MANAGED_BY_VALUE} "
+        "or lies outside opsgate's path). Pick another name, or remove or adopt "
+        "that one by hand.",
+        action=f"iam:Get{kind.capitalize()}",
+        code="NotManaged",
+    )
+
+
+def _tag_changes(
+    current: list[dict[str, str]] | None,
+    desired: list[dict[str, str]],
+    owned: tuple[str, ...],
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Tags to set and keys to remove, among the keys opsgate owns. IAM tag keys
+    are unique case-insensitively, so they are compared that way."""
+    have = {k.lower(): (k, v) for k, v in policies.tag_dict(current).items()}
+    want = policies.tag_dict(desired)
+    to_set = [
+        {"Key": k, "Value": v} for k, v in want.items() if have.get(k.lower()) != (k, v)
+    ]
+    wanted_lower = {k.lower() for k in want}
+    to_remove = [
+        have[k.lower()][0]
+        for k in owned
+        if k.lower() in have and k.lower() not in wanted_lower
+    ]
+    # A key present with other casing must go before the right casing is set.
+    to_remove += [
+        have[t["Key"].lower()][0]
+        for t in to_set
+        if t["Key"].lower() in have and have[t["Key"].lower()][0] != t["Key"]
+    ]
+    return to_set, to_remove
+
+
+# --- Policies and the group ---------------------------------------------------
+
+
+def ensure_managed_policy(
+    iam: Any, *, arn: str, name: str, path: str, document: dict
+) -> bool:
+    """Create the policy, or add a default version when its document differs.
+    Returns True when it wrote something."""
+    try:
+        with aws_action("iam:GetPolicy"):
+            policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        with aws_action("iam:CreatePolicy"):
+            iam.create_policy(
+                PolicyName=name,
+                Path=path,
+                PolicyDocument=json.dumps(document),
+                Description="Managed by opsgate; edits are overwritten.",
+                Tags=policies.managed_tags(),
+            )
+        return True
+    if policy.get("Path") != path:
+        raise _not_ours("policy", name)
+    with aws_action("iam:GetPolicyVersion"):
+        current = iam.get_policy_version(
+            PolicyArn=arn, VersionId=policy["DefaultVersionId"]
+        )["PolicyVersion"]["Document"]
+    if policies.same_document(_document(current), document):
+        return False
+    with aws_action("iam:ListPolicyVersions"):
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    if len(versions) >= MAX_POLICY_VERSIONS:
+        oldest = min(
+            (v for v in versions if not v["IsDefaultVersion"]),
+            key=lambda v: v["CreateDate"],
+        )
+        with aws_action("iam:DeletePolicyVersion"):
+            iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+    with aws_action("iam:CreatePolicyVersion"):
+        iam.create_policy_version(
+            PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
+        )
+    return True
+
+
+def ensure_group(iam: Any, *, name: str, path: str, policy_arns: list[str]) -> None:
+    try:
+        with aws_action("iam:GetGroup"):
+            group = iam.get_group(GroupName=name, MaxItems=1)["Group"]
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        with aws_action("iam:CreateGroup"):
+            group = iam.create_group(GroupName=name, Path=path)["Group"]
+    # Groups cannot be tagged in IAM: the path is what marks them as ours.
+    if group.get("Path") != path:
+        raise _not_ours("group", name)
+    with aws_action("iam:ListAttachedGroupPolicies"):
+        attached = {
+            p["PolicyArn"]
+            for p in iam.list_attached_group_policies(GroupName=name)[
+                "AttachedPolicies"
+            ]
+        }
+    for arn in policy_arns:
+        if arn not in attached:
+            with aws_action("iam:AttachGroupPolicy"):
+                iam.attach_group_policy(GroupName=name, PolicyArn=arn)
+
+
+# --- Users --------------------------------------------------------------------
+
+
+USER_TAG_KEYS = (policies.MANAGED_BY_KEY, policies.EMAIL_KEY)
+ROLE_TAG_KEYS = (policies.MANAGED_BY_KEY, policies.PROJECT_KEY, policies.RUN_AS_KEY)
+
+
+def ensure_user(
+    iam: Any, *, name: str, path: str, tags: list[dict], group: str
+) -> dict:
+    """CreateUser with its tags in one call and AddUserToGroup (2 writes for a new
+    person); for an existing user, fix tags and membership only if they differ."""
+    try:
+        with aws_action("iam:GetUser"):
+            user = iam.get_user(UserName=name)["User"]
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        try:
+            with aws_action("iam:CreateUser"):
+                user = iam.create_user(UserName=name, Path=path, Tags=tags)["User"]
+        except PermanentError as exc:
+            if exc.code != ALREADY_EXISTS:
+                raise
+            # Created by a run that died before recording it: converge below.
+            return ensure_user(iam, name=name, path=path, tags=tags, group=group)
+        with aws_action("iam:AddUserToGroup"):
+            iam.add_user_to_group(GroupName=group, UserName=name)
+        return user
+    if user.get("Path") != path or not policies.is_managed(user.get("Tags")):
+        raise _not_ours("user", name)
+    to_set, to_remove = _tag_changes(user.get("Tags"), tags, USER_TAG_KEYS)
+    if to_remove:
+        with aws_action("iam:UntagUser"):
+            iam.untag_user(UserName=name, TagKeys=to_remove)
+    if to_set:
+        with aws_action("iam:TagUser"):
+            iam.tag_user(UserName=name, Tags=to_set)
+    with aws_action("iam:ListGroupsForUser"):
+        groups = {
+            g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]
+        }
+    if group not in groups:
+        with aws_action("iam:AddUserToGroup"):
+            iam.add_user_to_group(GroupName=group, UserName=name)
+    return user
+
+
+# --- Roles --------------------------------------------------------------------
+
+
+def ensure_role(
+    iam: Any,
+    *,
+    name: str,
+    path: str,
+    trust: dict,
+    tags: list[dict],
+    max_session_duration: int,
+    policy_arns: list[str],
+    description: str,
+) -> dict:
+    """A grant on an existing role costs GetRole, ListAttachedRolePolicies and one
+    UpdateAssumeRolePolicy; an unchanged role costs no write."""
+    try:
+        with aws_action("iam:GetRole"):
+            role = iam.get_role(RoleName=name)["Role"]
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        try:
+            with aws_action("iam:CreateRole"):
+                role = iam.create_role(
+                    RoleName=name,
+                    Path=path,
+                    AssumeRolePolicyDocument=json.dumps(trust),
+                    Description=description,
+                    MaxSessionDuration=max_session_duration,
+                    Tags=tags,
+                )["Role"]
+        except PermanentError as exc:
+            if exc.code != ALREADY_EXISTS:
+                raise
+            return ensure_role(
+                iam,
+                name=name,
+                path=path,
+                trust=trust,
+                tags=tags,
+                max_session_duration=max_session_duration,
+                policy_arns=policy_arns,
+                description=description,
+            )
+        for arn in policy_arns:
+            with aws_action("iam:AttachRolePolicy"):
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        return role
+    if role.get("Path") != path or not policies.is_managed(role.get("Tags")):
+        raise _not_ours("role", name)
+    if not policies.same_document(_document(role["AssumeRolePolicyDocument"]), trust):
+        with aws_action("iam:UpdateAssumeRolePolicy"):
+            iam.update_assume_role_policy(
+                RoleName=name, PolicyDocument=json.dumps(trust)
+            )
+    to_set, to_remove = _tag_changes(role.get("Tags"), tags, ROLE_TAG_KEYS)
+    if to_remove:
+        with aws_action("iam:UntagRole"):
+            iam.untag_role(RoleName=name, TagKeys=to_remove)
+    if to_set:
+        with aws_action("iam:TagRole"):
+            iam.tag_role(RoleName=name, Tags=to_set)
+    if role.get("MaxSessionDuration") != max_session_duration:
+        with aws_action("iam:UpdateRole"):
+            iam.update_role(RoleName=name, MaxSessionDuration=max_session_duration)
+    with aws_action("iam:ListAttachedRolePolicies"):
+        attached = {
+            p["PolicyArn"]
+            for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        }
+    for arn in policy_arns:
+        if arn not in attached:
+            with aws_action("iam:AttachRolePolicy"):
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    return role
+
+
+def delete_role(iam: Any, *, name: str, path: str) -> bool:
+    """Delete a role that has no principals left (a trust policy needs one).
+    Inline policies, managed policies and instance profiles go first."""
+    try:
+        with aws_action("iam:GetRole"):
+            role = iam.get_role(RoleName=name)["Role"]
+    except PermanentError as exc:
+        if exc.code == NO_SUCH_ENTITY:
+            return False
+        raise
+    if role.get("Path") != path or not policies.is_managed(role.get("Tags")):
+        raise _not_ours("role", name)
+    with aws_action("iam:ListRolePolicies"):
+        inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    for policy_name in inline:
+        with aws_action("iam:DeleteRolePolicy"):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    with aws_action("iam:ListAttachedRolePolicies"):
+        attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    for policy in attached:
+        with aws_action("iam:DetachRolePolicy"):
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    with aws_action("iam:ListInstanceProfilesForRole"):
+        profiles = iam.list_instance_profiles_for_role(RoleName=name)[
+            "InstanceProfiles"
+        ]
+    for profile in profiles:
+        with aws_action("iam:RemoveRoleFromInstanceProfile"):
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
+            )
+    with aws_action("iam:DeleteRole"):
+        iam.delete_role(RoleName=name)
+    return True
+
+
+def account_summary(iam: Any) -> dict[str, int]:
+    with aws_action("iam:GetAccountSummary"):
+        return iam.get_account_summary()["SummaryMap"]

@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand
+
+from provisioning.management.commands.demo_seed import PASSWORD, PEOPLE
+
+
+class Command(BaseCommand):
+    help = "Print how to sign in to the demo."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, url: str, **options) -> None:
+        roles = {
+            "admin": "admin (staff)",
+            "bob": "approver of payments and Data Platform",
+            "carol": "requester (has a pending request)",
+            "dave": "requester (has an active grant)",
+        }
+        lines = [
+            "",
+            "opsgate demo is starting at " + url,
+            "",
+            f"Sign in with any of these e-mail addresses and the password {PASSWORD}:",
+        ]
+        for username, email, _staff, _first in PEOPLE:
+            lines.append(f"  {email:<20} {roles[username]}")
+        lines += [
+            "",
+            f"Django admin: {url}/admin/  (sign in as admin@example.com first)",
+            "AWS is a moto server; the worker log is var/demo/worker.log.",
+            "Press Ctrl-C to stop everything.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

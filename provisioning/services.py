@@ -1,0 +1,454 @@
+"""Use cases for projects, roles and access requests. Each runs in one
+transaction, writes its audit row, and enqueues AWS work after commit.
+No AWS writes here: the worker converges (provisioning.sync)."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts_app.models import IamUser, IamUserState
+from provisioning import aws, naming, sync, validation
+from provisioning.audit import audit_record
+from provisioning.models import (
+    AccessRequest,
+    AwsAccount,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
+from provisioning.tasks import enqueue_sync
+
+
+def _iam_path() -> str:
+    from django.conf import settings
+
+    return settings.OPSGATE["IAM_PATH"]
+
+
+def _field_error(field: str, error: ValidationError | str) -> ValidationError:
+    message = error if isinstance(error, str) else validation.first_message(error)
+    return ValidationError({field: message})
+
+
+def _check(field: str, validator, value) -> None:
+    try:
+        validator(value)
+    except ValidationError as exc:
+        raise _field_error(field, exc) from None
+
+
+# --- Accounts -----------------------------------------------------------------
+
+
+def account_get_default() -> AwsAccount:
+    account = AwsAccount.objects.filter(is_default=True).first()
+    if account is None:
+        raise ValidationError(
+            "No AWS account is configured yet. Run `manage.py opsgate_setup` "
+            "or add one in the admin."
+        )
+    return account
+
+
+def account_ensure_default(*, actor: Any = None, name: str = "") -> AwsAccount:
+    """The account opsgate's own credentials belong to, found with
+    sts:GetCallerIdentity the first time."""
+    from django.conf import settings
+
+    existing = AwsAccount.objects.filter(is_default=True).first()
+    if existing:
+        return existing
+    account_id = aws.caller_account_id()
+    with transaction.atomic():
+        account, created = AwsAccount.objects.get_or_create(
+            account_id=account_id,
+            defaults={
+                "name": name or settings.OPSGATE["DEFAULT_ACCOUNT_NAME"],
+                "is_default": True,
+            },
+        )
+        if created:
+            audit_record(
+                actor=actor,
+                action="account.add",
+                obj=account,
+                after={"account_id": account_id, "name": account.name},
+            )
+            enqueue_sync(account)
+    return account
+
+
+# --- Projects and roles -------------------------------------------------------
+
+
+def project_create(
+    *,
+    actor: Any,
+    name: str,
+    account: AwsAccount,
+    approvers: list = (),
+    description: str = "",
+    allowed_durations: list[int] | None = None,
+    allow_permanent: bool = False,
+) -> Project:
+    _check("name", validation.validate_project_name, name)
+    if Project.objects.filter(account=account, name=name).exists():
+        raise _field_error("name", f"A project named {name!r} already exists.")
+    durations = sorted(set(allowed_durations or Project.DEFAULT_DURATIONS))
+    if any(h < 1 or h > 24 * 366 for h in durations):
+        raise _field_error("allowed_durations", "Durations are 1 to 8784 hours.")
+    with transaction.atomic():
+        project = Project.objects.create(
+            name=name,
+            account=account,
+            description=description,
+            allowed_durations=durations,
+            allow_permanent=allow_permanent,
+        )
+        project.approvers.set(approvers)
+        audit_record(
+            actor=actor,
+            action="project.add",
+            obj=project,
+            project=project,
+            after={
+                "name": name,
+                "approvers": [a.get_username() for a in approvers],
+                "allowed_durations": durations,
+                "allow_permanent": allow_permanent,
+            },
+        )
+    return project
+
+
+def _free_role_name(project: Project, os_user: str) -> str:
+    taken = OperationRole.objects.filter(account=project.account)
+    name = naming.derive_role_name(project.name, os_user, path=_iam_path())
+    if taken.filter(role_name__iexact=name).exists():
+        name = naming.derive_role_name(
+            project.name, os_user, path=_iam_path(), salt="1"
+        )
+    return name
+
+
+def role_create(
+    *,
+    actor: Any,
+    project: Project,
+    os_user: str,
+    role_name: str = "",
+    extra_principal_arns: list[str] = (),
+) -> OperationRole:
+    _check("os_user", validation.validate_os_user, os_user)
+    if role_name:
+        _check(
+            "role_name",
+            lambda v: validation.validate_iam_role_name(v, path=_iam_path()),
+            role_name,
+        )
+    else:
+        role_name = _free_role_name(project, os_user)
+    for arn in extra_principal_arns:
+        _check("extra_principal_arns", validation.validate_principal_arn, arn)
+    if OperationRole.objects.filter(project=project, os_user=os_user).exists():
+        raise _field_error(
+            "os_user", f"{project.name} already has a role for {os_user}."
+        )
+    if OperationRole.objects.filter(
+        account=project.account, role_name__iexact=role_name
+    ).exists():
+        raise _field_error(
+            "role_name",
+            f"A role named {role_name} already exists "
+            "(names are unique regardless of case).",
+        )
+    with transaction.atomic():
+        extra = sorted(set(extra_principal_arns))
+        role = OperationRole.objects.create(
+            project=project,
+            account=project.account,
+            os_user=os_user,
+            role_name=role_name,
+            extra_principal_arns=extra,
+            # No principals yet: IAM cannot hold a role without any, so "not
+            # in AWS" is already the desired state.
+            applied_version=0 if extra else 1,
+        )
+        audit_record(
+            actor=actor,
+            action="role.add",
+            obj=role,
+            project=project,
+            after={
+                "role_name": role_name,
+                "os_user": os_user,
+                "extra_principal_arns": role.extra_principal_arns,
+            },
+        )
+        if role.extra_principal_arns:
+            enqueue_sync(role)
+    return role
+
+
+# --- Access requests ----------------------------------------------------------
+
+
+def can_approve(user: Any, project: Project) -> bool:
+    return bool(
+        user and user.is_active and project.approvers.filter(pk=user.pk).exists()
+    )
+
+
+def _snapshot(req: AccessRequest) -> dict:
+    return {
+        "status": req.status,
+        "expires_at": req.expires_at.isoformat() if req.expires_at else None,
+        "decided_by": req.decided_by.get_username() if req.decided_by else None,
+    }
+
+
+def access_request_create(
+    *,
+    requester: IamUser,
+    role: OperationRole,
+    reason: str,
+    duration_hours: int | None,
+    actor: Any,
+) -> AccessRequest:
+    reason = (reason or "").strip()
+    if not reason:
+        raise _field_error("reason", "Say why you need this access.")
+    if len(reason) > 2000:
+        raise _field_error("reason", "At most 2,000 characters.")
+    project = role.project
+    if duration_hours is None:
+        if not project.allow_permanent:
+            raise _field_error(
+                "duration_hours",
+                f"{project.name} does not allow permanent access: pick a duration.",
+            )
+    elif duration_hours not in project.durations:
+        allowed = ", ".join(f"{h} h" for h in project.durations)
+        raise _field_error("duration_hours", f"Pick one of {allowed}.")
+    if requester.state != IamUserState.ACTIVE:
+        raise ValidationError("This person has been offboarded.")
+    if requester.account_id != role.account_id:
+        raise _field_error(
+            "role", "This role is in another AWS account than your IAM user."
+        )
+    open_request = AccessRequest.objects.filter(
+        requester=requester, role=role, status=RequestStatus.PENDING
+    ).exists()
+    if open_request:
+        raise _field_error("role", "You already have a pending request for this role.")
+    try:
+        with transaction.atomic():
+            req = AccessRequest.objects.create(
+                requester=requester,
+                role=role,
+                reason=reason,
+                duration_hours=duration_hours,
+                created_by=actor,
+            )
+            audit_record(
+                actor=actor,
+                action="request.create",
+                obj=req,
+                project=project,
+                after={
+                    "role": role.role_name,
+                    "reason": reason,
+                    "duration_hours": duration_hours,
+                },
+            )
+    except IntegrityError:
+        raise _field_error(
+            "role", "You already have a pending request for this role."
+        ) from None
+    return req
+
+
+def _lock(access_request: AccessRequest) -> AccessRequest:
+    return (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related(
+            "role__project", "role__account", "requester__user", "decided_by"
+        )
+        .get(pk=access_request.pk)
+    )
+
+
+def _decide_check(req: AccessRequest, approver: Any) -> None:
+    if not can_approve(approver, req.role.project):
+        raise PermissionDenied(
+            f"Only an approver of {req.role.project.name} can decide this."
+        )
+    if req.requester.user_id == approver.pk:
+        raise PermissionDenied("Nobody may decide their own request.")
+    if req.status != RequestStatus.PENDING:
+        by = f" by {req.decided_by.get_username()}" if req.decided_by else ""
+        raise ValidationError(
+            f"This request is already {req.get_status_display().lower()}{by}."
+        )
+
+
+def access_request_approve(
+    *, access_request: AccessRequest, approver: Any, comment: str = ""
+) -> AccessRequest:
+    with transaction.atomic():
+        req = _lock(access_request)
+        _decide_check(req, approver)
+        role = (
+            OperationRole.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .get(pk=req.role_id)
+        )
+        if AccessRequest.objects.filter(
+            requester=req.requester, role=role, status=RequestStatus.APPROVED
+        ).exists():
+            raise ValidationError(
+                f"{req.requester.name} already has an active grant on "
+                f"{role.role_name}; "
+                "reject this request or revoke the grant first."
+            )
+        used, quota = sync.trust_capacity(role, extra_user=req.requester)
+        if used > quota:
+            raise ValidationError(
+                f"Role full: {role.role_name}'s trust policy would need {used} of "
+                f"{quota} characters. Revoke unused grants, split the role, or ask "
+                "AWS to raise AssumeRolePolicySizeQuota."
+            )
+        before = _snapshot(req)
+        now = timezone.now()
+        req.transition_to(RequestStatus.APPROVED)
+        req.decided_by, req.decided_at, req.decision_comment = (
+            approver,
+            now,
+            comment.strip(),
+        )
+        req.expires_at = (
+            now + timedelta(hours=req.duration_hours) if req.duration_hours else None
+        )
+        req.save(
+            update_fields=[
+                "status",
+                "decided_by",
+                "decided_at",
+                "decision_comment",
+                "expires_at",
+            ]
+        )
+        role.bump()
+        audit_record(
+            actor=approver,
+            action="request.approve",
+            obj=req,
+            project=role.project,
+            before=before,
+            after=_snapshot(req),
+        )
+        enqueue_sync(role)
+    return req
+
+
+def access_request_reject(
+    *, access_request: AccessRequest, approver: Any, comment: str = ""
+) -> AccessRequest:
+    with transaction.atomic():
+        req = _lock(access_request)
+        _decide_check(req, approver)
+        before = _snapshot(req)
+        req.transition_to(RequestStatus.REJECTED)
+        req.decided_by, req.decided_at = approver, timezone.now()
+        req.decision_comment = comment.strip()
+        req.save(
+            update_fields=["status", "decided_by", "decided_at", "decision_comment"]
+        )
+        audit_record(
+            actor=approver,
+            action="request.reject",
+            obj=req,
+            project=req.role.project,
+            before=before,
+            after=_snapshot(req),
+        )
+    return req
+
+
+def access_request_cancel(
+    *, access_request: AccessRequest, actor: Any
+) -> AccessRequest:
+    with transaction.atomic():
+        req = _lock(access_request)
+        if req.requester.user_id != actor.pk:
+            raise PermissionDenied("Only the requester can cancel a request.")
+        if req.status != RequestStatus.PENDING:
+            raise ValidationError(
+                f"This request is already {req.get_status_display().lower()}; "
+                "only pending requests can be cancelled."
+            )
+        before = _snapshot(req)
+        req.transition_to(RequestStatus.CANCELLED)
+        req.ended_at = timezone.now()
+        req.save(update_fields=["status", "ended_at"])
+        audit_record(
+            actor=actor,
+            action="request.cancel",
+            obj=req,
+            project=req.role.project,
+            before=before,
+            after=_snapshot(req),
+        )
+    return req
+
+
+def access_request_revoke(
+    *, access_request: AccessRequest, actor: Any, comment: str = ""
+) -> AccessRequest:
+    """End a grant: an approver of the project, a staff admin, or the requester
+    ("I'm done"). The role's trust is rewritten by the worker."""
+    with transaction.atomic():
+        req = _lock(access_request)
+        allowed = (
+            req.requester.user_id == actor.pk
+            or actor.is_staff
+            or can_approve(actor, req.role.project)
+        )
+        if not allowed:
+            raise PermissionDenied(
+                "Only the requester, an approver of the project or "
+                "an admin can end this grant."
+            )
+        if req.status != RequestStatus.APPROVED:
+            raise ValidationError(
+                f"This request is {req.get_status_display().lower()}, "
+                "not an active grant."
+            )
+        before = _snapshot(req)
+        req.transition_to(RequestStatus.REVOKED)
+        req.ended_at = timezone.now()
+        req.decision_comment = comment.strip() or req.decision_comment
+        req.save(update_fields=["status", "ended_at", "decision_comment"])
+        role = OperationRole.objects.select_for_update(of=("self",)).get(pk=req.role_id)
+        role.bump()
+        audit_record(
+            actor=actor,
+            action="request.revoke",
+            obj=req,
+            project=req.role.project,
+            before=before,
+            after=_snapshot(req),
+        )
+        enqueue_sync(role)
+    return req
+
+
+def sync_retry(*, obj: Any, actor: Any) -> None:
+    """An admin's "retry" after fixing the cause of a permanent error."""
+    with transaction.atomic():
+        obj.bump()
+        audit_record(actor=actor, action="sync.retry", obj=obj)
+        enqueue_sync(obj)

@@ -1,0 +1,381 @@
+"""Make AWS match the database, one object at a time (DESIGN §4).
+
+Each function is keyed by id and reads the desired state when it runs, so
+running it twice, late or out of order is harmless. Work on one object is
+serialised by a row lock held while AWS is written.
+"""
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from accounts_app.models import IamUser, IamUserState
+from provisioning import aws, iam, policies
+from provisioning.aws import AwsError, PermanentError, RetryLater
+from provisioning.models import AccessRequest, AwsAccount, OperationRole
+
+log = logging.getLogger(__name__)
+
+
+def _conf(key: str) -> Any:
+    return settings.OPSGATE[key]
+
+
+# --- What the baseline is -----------------------------------------------------
+
+
+def baseline_documents(account: AwsAccount) -> dict[str, dict]:
+    """Every customer-managed policy opsgate keeps in the account, by name."""
+    where = {
+        "account_id": account.account_id,
+        "path": _conf("IAM_PATH"),
+        "partition": account.partition,
+    }
+    return {
+        **policies.group_policies(prefix=_conf("POLICY_PREFIX"), **where),
+        **policies.role_policies(
+            prefix=_conf("POLICY_PREFIX"),
+            session_documents=_conf("SESSION_DOCUMENTS"),
+            partition=account.partition,
+        ),
+    }
+
+
+def _policy_arn(account: AwsAccount, name: str) -> str:
+    return policies.policy_arn(
+        account_id=account.account_id,
+        path=_conf("IAM_PATH"),
+        name=name,
+        partition=account.partition,
+    )
+
+
+def group_policy_arns(account: AwsAccount) -> list[str]:
+    names = policies.group_policies(
+        prefix=_conf("POLICY_PREFIX"),
+        account_id=account.account_id,
+        path=_conf("IAM_PATH"),
+        partition=account.partition,
+    )
+    return [_policy_arn(account, n) for n in names] + [
+        policies.aws_managed_policy_arn(
+            policies.AWS_MANAGED_GROUP_POLICY, account.partition
+        )
+    ]
+
+
+def role_policy_arns(account: AwsAccount) -> list[str]:
+    names = policies.role_policies(
+        prefix=_conf("POLICY_PREFIX"),
+        session_documents=_conf("SESSION_DOCUMENTS"),
+        partition=account.partition,
+    )
+    return [_policy_arn(account, n) for n in names]
+
+
+def baseline_fingerprint(account: AwsAccount) -> str:
+    """Changes when a new release or a setting changes what the baseline holds."""
+    material = {
+        "documents": baseline_documents(account),
+        "group": _conf("GROUP_NAME"),
+        "group_policies": group_policy_arns(account),
+        "path": _conf("IAM_PATH"),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def baseline_is_current(account: AwsAccount) -> bool:
+    return (
+        account.applied_version >= account.desired_version
+        and account.baseline_fingerprint == baseline_fingerprint(account)
+    )
+
+
+# --- Recording outcomes -------------------------------------------------------
+
+
+def _record_success(obj: Model, version: int, **fields: Any) -> None:
+    obj.applied_version = max(obj.applied_version, version)
+    obj.last_error = ""
+    obj.error_is_permanent = False
+    obj.last_synced_at = timezone.now()
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save(
+        update_fields=[
+            "applied_version",
+            "last_error",
+            "error_is_permanent",
+            "last_synced_at",
+            *fields,
+        ]
+    )
+
+
+def _record_error(model: type[Model], pk: int, exc: AwsError) -> None:
+    permanent = isinstance(exc, PermanentError)
+    message = exc.message if permanent else f"Retrying: {exc.message}"
+    with transaction.atomic():
+        model.objects.filter(pk=pk).update(
+            last_error=message[:2000], error_is_permanent=permanent
+        )
+    log.warning("sync of %s %s failed: %s", model.__name__, pk, message)
+
+
+# --- Account baseline ---------------------------------------------------------
+
+
+def account_baseline_sync(*, account_id: int) -> None:
+    """The managed policies (group's and roles') and the operators group."""
+    try:
+        with transaction.atomic():
+            account = AwsAccount.objects.select_for_update(of=("self",)).get(
+                pk=account_id
+            )
+            if baseline_is_current(account):
+                return
+            version = account.desired_version
+            client = aws.client("iam", account)
+            for name, document in baseline_documents(account).items():
+                iam.ensure_managed_policy(
+                    client,
+                    arn=_policy_arn(account, name),
+                    name=name,
+                    path=_conf("IAM_PATH"),
+                    document=document,
+                )
+            iam.ensure_group(
+                client,
+                name=_conf("GROUP_NAME"),
+                path=_conf("IAM_PATH"),
+                policy_arns=group_policy_arns(account),
+            )
+            _record_success(
+                account, version, baseline_fingerprint=baseline_fingerprint(account)
+            )
+    except AwsError as exc:
+        _record_error(AwsAccount, account_id, exc)
+        raise
+
+
+def _ensure_baseline(account: AwsAccount) -> None:
+    if not baseline_is_current(account):
+        account_baseline_sync(account_id=account.pk)
+
+
+# --- IAM users ----------------------------------------------------------------
+
+
+def _apply_user(user: IamUser) -> None:
+    """Create or fix the IAM user. The caller holds the row lock."""
+    version = user.desired_version
+    result = iam.ensure_user(
+        aws.client("iam", user.account),
+        name=user.name,
+        path=_conf("IAM_PATH"),
+        tags=policies.user_tags(email=user.email),
+        group=_conf("GROUP_NAME"),
+    )
+    created = result.get("CreateDate")
+    _record_success(
+        user,
+        version,
+        arn=result["Arn"],
+        unique_id=result.get("UserId", ""),
+        created_in_aws_at=user.created_in_aws_at or created or timezone.now(),
+    )
+
+
+def iam_user_sync(*, iam_user_id: int) -> None:
+    user = IamUser.objects.select_related("account").get(pk=iam_user_id)
+    if user.state != IamUserState.ACTIVE:
+        # Offboarding (deleting the IAM user) is not built yet: see README.
+        return
+    try:
+        _ensure_baseline(user.account)
+        with transaction.atomic():
+            user = (
+                IamUser.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .get(pk=iam_user_id)
+            )
+            if user.applied_version >= user.desired_version and user.arn:
+                return
+            _apply_user(user)
+    except AwsError as exc:
+        _record_error(IamUser, iam_user_id, exc)
+        raise
+
+
+# --- Operation roles ----------------------------------------------------------
+
+
+def role_principals(
+    role: OperationRole, *, extra_user: IamUser | None = None
+) -> list[str]:
+    """Principal ARNs the role's trust must hold: users with an active grant,
+    plus the cross-account users an admin attached."""
+    path = _conf("IAM_PATH")
+    users = {
+        g.requester
+        for g in AccessRequest.active_grants()
+        .filter(role=role)
+        .select_related("requester")
+        if g.requester.state == IamUserState.ACTIVE
+    }
+    if extra_user is not None:
+        users.add(extra_user)
+    arns = {
+        u.arn
+        or policies.user_arn(
+            account_id=role.account.account_id,
+            path=path,
+            name=u.name,
+            partition=role.account.partition,
+        )
+        for u in users
+    }
+    return sorted(arns | set(role.extra_principal_arns or []))
+
+
+def role_description(role: OperationRole) -> str:
+    # Descriptions are plain text to IAM but restricted in characters; the
+    # project name (any script) reaches AWS only as a tag value.
+    return f"opsgate operation role, run as {role.os_user}"
+
+
+def _propagation_or_permanent(exc: AwsError, users: list[IamUser]) -> AwsError:
+    """ "Invalid principal" soon after CreateUser is IAM eventual consistency."""
+    if exc.code != "MalformedPolicyDocument" or "principal" not in exc.message.lower():
+        return exc
+    window = timedelta(seconds=_conf("PRINCIPAL_PROPAGATION_SECONDS"))
+    now = timezone.now()
+    fresh = [
+        u.name
+        for u in users
+        if u.created_in_aws_at and now - u.created_in_aws_at < window
+    ]
+    if fresh:
+        return RetryLater(
+            f"{exc.message} (IAM has not yet propagated the new user(s) "
+            f"{', '.join(sorted(fresh))}; retrying)",
+            action=exc.action,
+            code=exc.code,
+        )
+    names = ", ".join(sorted(u.name for u in users)) or "none"
+    return PermanentError(
+        f"{exc.message}. One of the principals does not exist in IAM "
+        f"(users: {names}; cross-account ARNs are checked by AWS too). "
+        "Fix or remove it and retry.",
+        action=exc.action,
+        code=exc.code,
+    )
+
+
+def role_sync(*, role_id: int) -> None:
+    role = OperationRole.objects.select_related("account").get(pk=role_id)
+    users: list[IamUser] = []
+    try:
+        _ensure_baseline(role.account)
+        with transaction.atomic():
+            role = (
+                OperationRole.objects.select_for_update(of=("self",))
+                .select_related("account", "project")
+                .get(pk=role_id)
+            )
+            version = role.desired_version
+            grants = list(
+                AccessRequest.active_grants()
+                .filter(role=role)
+                .select_related("requester__account")
+            )
+            users = [
+                g.requester for g in grants if g.requester.state == IamUserState.ACTIVE
+            ]
+            for user in users:
+                if not user.arn or user.applied_version < user.desired_version:
+                    locked = (
+                        IamUser.objects.select_for_update(of=("self",))
+                        .select_related("account")
+                        .get(pk=user.pk)
+                    )
+                    _apply_user(locked)
+                    user.arn, user.created_in_aws_at = (
+                        locked.arn,
+                        locked.created_in_aws_at,
+                    )
+            principals = sorted(
+                {u.arn for u in users} | set(role.extra_principal_arns or [])
+            )
+            client = aws.client("iam", role.account)
+            if principals:
+                result = iam.ensure_role(
+                    client,
+                    name=role.role_name,
+                    path=_conf("IAM_PATH"),
+                    trust=policies.trust_policy(principals),
+                    tags=policies.role_tags(
+                        project=role.project.name, os_user=role.os_user
+                    ),
+                    max_session_duration=_conf("MAX_SESSION_DURATION"),
+                    policy_arns=role_policy_arns(role.account),
+                    description=role_description(role),
+                )
+                _record_success(
+                    role,
+                    version,
+                    arn=result["Arn"],
+                    unique_id=result.get("RoleId", ""),
+                    exists_in_aws=True,
+                )
+            else:
+                iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
+                _record_success(role, version, exists_in_aws=False)
+            AccessRequest.objects.filter(
+                pk__in=[g.pk for g in grants if g.requester in users],
+                provisioned_at__isnull=True,
+            ).update(provisioned_at=timezone.now())
+    except AwsError as exc:
+        exc = _propagation_or_permanent(exc, users)
+        _record_error(OperationRole, role_id, exc)
+        raise exc from None
+
+
+# --- Capacity -----------------------------------------------------------------
+
+
+def trust_policy_quota(account: AwsAccount) -> int:
+    """AssumeRolePolicySizeQuota from GetAccountSummary, cached for an hour."""
+    from django.core.cache import cache
+
+    key = f"opsgate:trust-quota:{account.pk}"
+    quota = cache.get(key)
+    if quota is None:
+        try:
+            summary = iam.account_summary(aws.client("iam", account))
+            quota = int(
+                summary.get("AssumeRolePolicySizeQuota")
+                or _conf("DEFAULT_TRUST_POLICY_QUOTA")
+            )
+        except AwsError as exc:
+            log.warning("GetAccountSummary failed, assuming the default quota: %s", exc)
+            return _conf("DEFAULT_TRUST_POLICY_QUOTA")
+        cache.set(key, quota, 3600)
+    return quota
+
+
+def trust_capacity(
+    role: OperationRole, *, extra_user: IamUser | None = None
+) -> tuple[int, int]:
+    """(characters used, characters allowed) of the role's minified trust policy,
+    counting `extra_user` as if their grant were active."""
+    principals = role_principals(role, extra_user=extra_user)
+    used = policies.trust_policy_size(principals) if principals else 0
+    return used, trust_policy_quota(role.account)

@@ -1,0 +1,105 @@
+"""Celery tasks: load by id, call one sync function, let retries handle the rest.
+
+Enqueueing happens after commit and never fails the caller: when the broker is
+down the change is already saved, and the periodic sweep publishes it later.
+"""
+
+import logging
+import random
+from datetime import timedelta
+from functools import partial
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts_app.models import IamUser
+from provisioning import sync
+from provisioning.aws import PermanentError, RetryLater
+from provisioning.models import AwsAccount, OperationRole
+
+log = logging.getLogger(__name__)
+
+
+def _backoff(retries: int) -> float:
+    """Exponential backoff with full jitter, capped at five minutes."""
+    return random.uniform(1, min(300, 2 ** (retries + 2)))
+
+
+def _run(task, function, **kwargs) -> None:
+    try:
+        function(**kwargs)
+    except PermanentError:
+        # Recorded on the object and shown to the admin; retrying cannot help.
+        return
+    except (RetryLater, DatabaseError) as exc:
+        raise task.retry(
+            exc=exc,
+            countdown=_backoff(task.request.retries),
+            max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
+        ) from exc
+
+
+@shared_task(bind=True, acks_late=True)
+def sync_account(self, account_id: int) -> None:
+    _run(self, sync.account_baseline_sync, account_id=account_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def sync_iam_user(self, iam_user_id: int) -> None:
+    _run(self, sync.iam_user_sync, iam_user_id=iam_user_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def sync_role(self, role_id: int) -> None:
+    _run(self, sync.role_sync, role_id=role_id)
+
+
+TASKS = {AwsAccount: sync_account, IamUser: sync_iam_user, OperationRole: sync_role}
+
+
+def _publish(task, pk: int) -> bool:
+    try:
+        task.apply_async(args=[pk])
+        return True
+    except Exception as exc:  # the broker is down: the sweep will retry
+        log.warning("could not enqueue %s(%s), the sweep will: %s", task.name, pk, exc)
+        return False
+
+
+def enqueue_sync(obj) -> None:
+    """Ask the worker to make `obj` match the database, once the current
+    transaction commits (immediately outside one)."""
+    model = type(obj)
+    model.objects.filter(pk=obj.pk).update(sync_requested_at=timezone.now())
+    transaction.on_commit(partial(_publish, TASKS[model], obj.pk))
+
+
+@shared_task(acks_late=True)
+def sweep() -> dict[str, int]:
+    """Re-enqueue everything whose applied version is behind and that nobody
+    asked for recently: the safety net for a broker outage or a lost task."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
+    published: dict[str, int] = {}
+    for account in AwsAccount.objects.all():
+        if (
+            account.applied_version >= account.desired_version
+            and not sync.baseline_is_current(account)
+        ):
+            # A release or a setting changed the baseline documents.
+            account.desired_version += 1
+            account.save(update_fields=["desired_version"])
+    for model, task in TASKS.items():
+        due = (
+            model.behind()
+            .filter(error_is_permanent=False)
+            .filter(Q(sync_requested_at__isnull=True) | Q(sync_requested_at__lt=cutoff))
+        )
+        pks = list(due.values_list("pk", flat=True))
+        sent = [pk for pk in pks if _publish(task, pk)]
+        model.objects.filter(pk__in=sent).update(sync_requested_at=now)
+        published[model.__name__] = len(sent)
+    return published

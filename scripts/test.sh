@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole suite against the machine's
+# PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them when down.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k import
+set -euo pipefail
+source "$(dirname "$0")/bootstrap.sh" test
+
+# Debian's chromium for the browser tests (Playwright cannot download its own here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium with apt"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)" >&2
+  fi
+fi
+
+# PostgreSQL and Redis: start them when they are down (root on this kind of machine).
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "==> starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  echo "==> starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  sleep 1
+fi
+
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
+export OPSGATE_VAR_DIR="$ROOT/var/test"
+mkdir -p "$OPSGATE_VAR_DIR"
+
+echo "==> ruff"
+ruff check .
+echo "==> migrations are up to date"
+python manage.py makemigrations --check --dry-run >/dev/null
+echo "==> pytest"
+exec python -m pytest "$@"

@@ -1,0 +1,147 @@
+"""Shared fixtures: an in-process moto server as the AWS endpoint, and personas.
+
+Personas: alice is the admin, bob approves the payments project, carol and dave
+request access, erin approves another project.
+"""
+
+import logging
+import os
+import urllib.request
+
+import pytest
+
+# Before boto3 or moto build anything: fake credentials, one region, and the
+# AWS-managed policies moto only knows when asked.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server):
+    """A clean moto for each test, and no cached boto3 clients or quotas."""
+    from django.core.cache import cache
+
+    from provisioning import aws
+
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).read()
+    aws.reset_clients()
+    cache.clear()
+    yield moto_server
+    aws.reset_clients()
+
+
+@pytest.fixture
+def iam(aws_env):
+    import boto3
+
+    return boto3.client("iam", region_name="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def account(moto_server, db):
+    """The default account as a row. Tests that look at AWS state also ask for
+    aws_env (a reset moto); resetting costs about a second, so others do not."""
+    from provisioning.models import AwsAccount
+
+    return AwsAccount.objects.create(
+        account_id=ACCOUNT_ID, name="default", is_default=True
+    )
+
+
+def _person(account, name, *, staff=False):
+    from accounts_app import services as people
+
+    person = people.person_add(
+        actor=None,
+        account=account,
+        iam_user_name=name,
+        email=f"{name}@example.com",
+        is_staff=staff,
+    )
+    if staff:
+        person.user.is_superuser = True
+        person.user.save()
+    return person
+
+
+@pytest.fixture
+def alice(account):
+    return _person(account, "alice", staff=True)
+
+
+@pytest.fixture
+def bob(account):
+    return _person(account, "bob")
+
+
+@pytest.fixture
+def carol(account):
+    return _person(account, "carol")
+
+
+@pytest.fixture
+def dave(account):
+    return _person(account, "dave")
+
+
+@pytest.fixture
+def erin(account):
+    return _person(account, "erin")
+
+
+@pytest.fixture
+def payments(account, alice, bob):
+    from provisioning import services
+
+    return services.project_create(
+        actor=alice.user, name="payments", account=account, approvers=[bob.user]
+    )
+
+
+@pytest.fixture
+def deploy_role(payments, alice):
+    from provisioning import services
+
+    return services.role_create(actor=alice.user, project=payments, os_user="deploy")
+
+
+@pytest.fixture
+def other_project(account, alice, erin):
+    from provisioning import services
+
+    return services.project_create(
+        actor=alice.user, name="Data Platform", account=account, approvers=[erin.user]
+    )

@@ -1,0 +1,143 @@
+"""Through a real Celery worker process and the configured broker (Redis in CI):
+approving a request ends with the user in the role's trust and the grant active."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts_app import services as people
+from provisioning import policies, services
+from provisioning.models import AccessRequest, OperationRole, SyncStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    host, port = s["HOST"] or "127.0.0.1", s["PORT"] or 5432
+    return f"postgres://{s['USER']}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def worker(aws_env):
+    from portal.celery import app
+
+    app.control.purge()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "LOG_LEVEL": "WARNING"}
+    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"worker did not start; see {log.name}")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def trust_principals(iam, role_name):
+    document = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    principals = document["Statement"][0]["Principal"]["AWS"]
+    return sorted([principals] if isinstance(principals, str) else principals)
+
+
+def test_approval_through_the_worker_ends_with_the_user_in_the_trust(
+    worker, iam, carol, bob, deploy_role
+):
+    req = services.access_request_create(
+        requester=carol,
+        role=deploy_role,
+        reason="release",
+        duration_hours=8,
+        actor=carol.user,
+    )
+    services.access_request_approve(access_request=req, approver=bob.user)
+
+    assert wait_for(lambda: AccessRequest.objects.get(pk=req.pk).provisioned_at), (
+        "the grant never became active"
+    )
+    assert trust_principals(iam, "payments-deploy") == [
+        "arn:aws:iam::123456789012:user/opsgate/carol"
+    ]
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    assert role.sync_status == SyncStatus.IN_SYNC
+    tags = iam.get_role(RoleName="payments-deploy")["Role"]["Tags"]
+    assert policies.tag_dict(tags)["Project"] == "payments"
+
+
+def test_concurrent_approvals_on_one_role_lose_nobody(
+    worker, iam, account, bob, deploy_role
+):
+    requesters = [
+        people.person_add(actor=None, account=account, iam_user_name=f"op{i}")
+        for i in range(8)
+    ]
+    grants = []
+    for person in requesters:
+        req = services.access_request_create(
+            requester=person,
+            role=deploy_role,
+            reason="on call",
+            duration_hours=8,
+            actor=person.user,
+        )
+        grants.append(
+            services.access_request_approve(access_request=req, approver=bob.user)
+        )
+
+    assert wait_for(
+        lambda: (
+            not AccessRequest.objects.filter(
+                pk__in=[g.pk for g in grants], provisioned_at__isnull=True
+            ).exists()
+            and OperationRole.objects.get(pk=deploy_role.pk).sync_status
+            == SyncStatus.IN_SYNC
+        ),
+        timeout=90,
+    )
+    assert trust_principals(iam, "payments-deploy") == sorted(
+        f"arn:aws:iam::123456789012:user/opsgate/op{i}" for i in range(8)
+    )
