@@ -160,7 +160,7 @@ else:
     # periodic sweep re-enqueues what could not be published.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 2,
-        "socket_timeout": 5,
+        "socket_timeout": 3,
         "max_retries": 1,
         "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
     }
@@ -194,6 +194,12 @@ OPSGATE = {
     "GROUP_NAME": envstr("OPSGATE_GROUP_NAME", "opsgate-operators"),
     "POLICY_PREFIX": envstr("OPSGATE_POLICY_PREFIX", "opsgate-"),
     "MAX_SESSION_DURATION": envint("OPSGATE_MAX_SESSION_DURATION", 3600),
+    # Every operation role gets this customer-managed policy as its permissions
+    # boundary. opsgate creates it once and never changes it (its least-privilege
+    # policy forbids that); widening it is a person's decision.
+    "ROLE_BOUNDARY_NAME": envstr(
+        "OPSGATE_ROLE_BOUNDARY_NAME", "opsgate-OperationRoleBoundary"
+    ),
     "SESSION_DOCUMENTS": envlist(
         "OPSGATE_SESSION_DOCUMENTS",
         ["SSM-SessionManagerRunShell", "AWS-StartPortForwardingSession"],

@@ -63,9 +63,16 @@ def _tag_changes(
 
 
 def ensure_managed_policy(
-    iam: Any, *, arn: str, name: str, path: str, document: dict
+    iam: Any,
+    *,
+    arn: str,
+    name: str,
+    path: str,
+    document: dict,
+    create_only: bool = False,
 ) -> bool:
-    """Create the policy, or add a default version when its document differs.
+    """Create the policy, or add a default version when its document differs
+    (unless `create_only`: then an existing policy is left as a person made it).
     Returns True when it wrote something."""
     try:
         with aws_action("iam:GetPolicy"):
@@ -84,6 +91,8 @@ def ensure_managed_policy(
         return True
     if policy.get("Path") != path:
         raise _not_ours("policy", name)
+    if create_only:
+        return False
     with aws_action("iam:GetPolicyVersion"):
         current = iam.get_policy_version(
             PolicyArn=arn, VersionId=policy["DefaultVersionId"]
@@ -192,6 +201,7 @@ def ensure_role(
     max_session_duration: int,
     policy_arns: list[str],
     description: str,
+    boundary_arn: str,
 ) -> dict:
     """A grant on an existing role costs GetRole, ListAttachedRolePolicies and one
     UpdateAssumeRolePolicy; an unchanged role costs no write."""
@@ -209,6 +219,7 @@ def ensure_role(
                     AssumeRolePolicyDocument=json.dumps(trust),
                     Description=description,
                     MaxSessionDuration=max_session_duration,
+                    PermissionsBoundary=boundary_arn,
                     Tags=tags,
                 )["Role"]
         except PermanentError as exc:
@@ -223,6 +234,7 @@ def ensure_role(
                 max_session_duration=max_session_duration,
                 policy_arns=policy_arns,
                 description=description,
+                boundary_arn=boundary_arn,
             )
         for arn in policy_arns:
             with aws_action("iam:AttachRolePolicy"):
@@ -242,6 +254,12 @@ def ensure_role(
     if to_set:
         with aws_action("iam:TagRole"):
             iam.tag_role(RoleName=name, Tags=to_set)
+    current_boundary = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+    if current_boundary != boundary_arn:
+        with aws_action("iam:PutRolePermissionsBoundary"):
+            iam.put_role_permissions_boundary(
+                RoleName=name, PermissionsBoundary=boundary_arn
+            )
     if role.get("MaxSessionDuration") != max_session_duration:
         with aws_action("iam:UpdateRole"):
             iam.update_role(RoleName=name, MaxSessionDuration=max_session_duration)
@@ -283,11 +301,16 @@ def delete_role(iam: Any, *, name: str, path: str) -> bool:
         profiles = iam.list_instance_profiles_for_role(RoleName=name)[
             "InstanceProfiles"
         ]
-    for profile in profiles:
-        with aws_action("iam:RemoveRoleFromInstanceProfile"):
-            iam.remove_role_from_instance_profile(
-                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
-            )
+    if profiles:
+        # opsgate never puts roles into instance profiles (it may not PassRole);
+        # someone did by hand, and removing it is theirs to decide.
+        names = ", ".join(p["InstanceProfileName"] for p in profiles)
+        raise PermanentError(
+            f"Role {name} has no grants left but is in instance profile(s) {names}; "
+            "remove it from them by hand, then retry.",
+            action="iam:DeleteRole",
+            code="InstanceProfileAttached",
+        )
     with aws_action("iam:DeleteRole"):
         iam.delete_role(RoleName=name)
     return True

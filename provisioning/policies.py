@@ -370,3 +370,253 @@ def trust_policy_size(principal_arns: list[str]) -> int:
 
     IAM counts the document without white space."""
     return len(minified(trust_policy(principal_arns)))
+
+
+# --- opsgate's own credentials (least privilege) --------------------------------
+
+ROLE_BOUNDARY_ACTIONS = [
+    "ec2:DescribeInstances",
+    "ec2:StartInstances",
+    "ec2:StopInstances",
+    "ssm:DescribeInstanceInformation",
+    "ssm:DescribeSessions",
+    "ssm:GetConnectionStatus",
+    "ssm:ResumeSession",
+    "ssm:StartSession",
+    "ssm:TerminateSession",
+]
+
+
+def role_boundary_policy() -> Document:
+    """The permissions boundary of every operation role: the most any of them
+    can ever do, whatever policies get attached to it later."""
+    return _doc(
+        {
+            "Sid": "OperationRoleCeiling",
+            "Effect": "Allow",
+            "Action": list(ROLE_BOUNDARY_ACTIONS),
+            "Resource": "*",
+        }
+    )
+
+
+_MANAGED = {"StringEquals": {"aws:ResourceTag/ManagedBy": MANAGED_BY_VALUE}}
+
+
+def opsgate_service_policy(
+    *,
+    account_id: str,
+    path: str,
+    prefix: str,
+    group_name: str,
+    boundary_name: str,
+    partition: str = "aws",
+) -> Document:
+    """What opsgate's own credentials need, and no more: only its path, only
+    resources tagged ManagedBy=opsgate, tags required at creation, the
+    boundary required on every role it creates, and no iam:PassRole."""
+    iam = f"arn:{partition}:iam::{account_id}"
+    users, roles = f"{iam}:user{path}*", f"{iam}:role{path}*"
+    group = f"{iam}:group{path}{group_name}"
+    own_policies = f"{iam}:policy{path}{prefix}*"
+    boundary = f"{iam}:policy{path}{boundary_name}"
+    with_boundary = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    return _doc(
+        {
+            "Sid": "ReadAccount",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeInstances",
+                "iam:GetAccountAuthorizationDetails",
+                "iam:GetAccountSummary",
+                "ssm:DescribeSessions",
+                "sts:GetCallerIdentity",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "CreateOwnPoliciesTagged",
+            "Effect": "Allow",
+            "Action": ["iam:CreatePolicy", "iam:TagPolicy"],
+            "Resource": own_policies,
+            "Condition": {
+                "StringEquals": {"aws:RequestTag/ManagedBy": MANAGED_BY_VALUE}
+            },
+        },
+        {
+            "Sid": "UpdateOwnPolicies",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicyVersion",
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:ListPolicyVersions",
+            ],
+            "Resource": own_policies,
+        },
+        {
+            # Created once; only a person may widen the ceiling afterwards.
+            "Sid": "BoundaryIsNotOpsgatesToChange",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+            ],
+            "Resource": boundary,
+        },
+        {
+            "Sid": "OperatorsGroup",
+            "Effect": "Allow",
+            "Action": [
+                "iam:AddUserToGroup",
+                "iam:CreateGroup",
+                "iam:GetGroup",
+                "iam:ListAttachedGroupPolicies",
+                "iam:RemoveUserFromGroup",
+            ],
+            "Resource": group,
+        },
+        {
+            "Sid": "OperatorsGroupPolicies",
+            "Effect": "Allow",
+            "Action": ["iam:AttachGroupPolicy", "iam:DetachGroupPolicy"],
+            "Resource": group,
+            "Condition": {
+                "ArnLike": {
+                    "iam:PolicyARN": [
+                        own_policies,
+                        aws_managed_policy_arn(AWS_MANAGED_GROUP_POLICY, partition),
+                    ]
+                }
+            },
+        },
+        {
+            "Sid": "CreateUsersTagged",
+            "Effect": "Allow",
+            "Action": "iam:CreateUser",
+            "Resource": users,
+            "Condition": {
+                "StringEquals": {"aws:RequestTag/ManagedBy": MANAGED_BY_VALUE}
+            },
+        },
+        {
+            # Tagging is needed by CreateUser itself (tags in the same call).
+            "Sid": "ReadAndTagOwnUsers",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetUser",
+                "iam:ListAccessKeys",
+                "iam:ListAttachedUserPolicies",
+                "iam:ListGroupsForUser",
+                "iam:ListMFADevices",
+                "iam:ListSSHPublicKeys",
+                "iam:ListServiceSpecificCredentials",
+                "iam:ListSigningCertificates",
+                "iam:ListUserPolicies",
+                "iam:ListUserTags",
+                "iam:TagUser",
+                "iam:UntagUser",
+            ],
+            "Resource": users,
+        },
+        {
+            "Sid": "ChangeOwnUsers",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateLoginProfile",
+                "iam:DeactivateMFADevice",
+                "iam:DeleteAccessKey",
+                "iam:DeleteLoginProfile",
+                "iam:DeleteSSHPublicKey",
+                "iam:DeleteServiceSpecificCredential",
+                "iam:DeleteSigningCertificate",
+                "iam:DeleteUser",
+                "iam:DeleteUserPolicy",
+                "iam:DetachUserPolicy",
+            ],
+            "Resource": users,
+            "Condition": _MANAGED,
+        },
+        {
+            # Virtual MFA devices are named after their user (not under a path).
+            "Sid": "DeleteDeactivatedMfaDevices",
+            "Effect": "Allow",
+            "Action": "iam:DeleteVirtualMFADevice",
+            "Resource": f"{iam}:mfa/*",
+        },
+        {
+            "Sid": "CreateRolesTaggedWithBoundary",
+            "Effect": "Allow",
+            "Action": "iam:CreateRole",
+            "Resource": roles,
+            "Condition": {
+                "StringEquals": {"aws:RequestTag/ManagedBy": MANAGED_BY_VALUE},
+                **with_boundary,
+            },
+        },
+        {
+            "Sid": "ReadAndTagOwnRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRolePolicies",
+                "iam:TagRole",
+                "iam:UntagRole",
+            ],
+            "Resource": roles,
+        },
+        {
+            "Sid": "ChangeOwnRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+            ],
+            "Resource": roles,
+            "Condition": _MANAGED,
+        },
+        {
+            "Sid": "AttachOnlyOwnPoliciesWithinTheBoundary",
+            "Effect": "Allow",
+            "Action": "iam:AttachRolePolicy",
+            "Resource": roles,
+            "Condition": {
+                **with_boundary,
+                "ArnLike": {"iam:PolicyARN": own_policies},
+            },
+        },
+        {
+            # Inline denies for revoked sessions; the boundary still caps them.
+            "Sid": "InlinePoliciesAndBoundaryWithinTheBoundary",
+            "Effect": "Allow",
+            "Action": ["iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+            "Resource": roles,
+            "Condition": with_boundary,
+        },
+        {
+            "Sid": "KeepTheBoundary",
+            "Effect": "Deny",
+            "Action": "iam:DeleteRolePermissionsBoundary",
+            "Resource": roles,
+        },
+        {
+            "Sid": "EndSessionsOnRevoke",
+            "Effect": "Allow",
+            "Action": "ssm:TerminateSession",
+            "Resource": f"arn:{partition}:ssm:*:{account_id}:session/*",
+        },
+        {
+            "Sid": "NeverPassRoles",
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "Resource": "*",
+        },
+    )

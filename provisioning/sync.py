@@ -48,6 +48,14 @@ def baseline_documents(account: AwsAccount) -> dict[str, dict]:
     }
 
 
+def boundary_document() -> dict:
+    return policies.role_boundary_policy()
+
+
+def boundary_arn(account: AwsAccount) -> str:
+    return _policy_arn(account, _conf("ROLE_BOUNDARY_NAME"))
+
+
 def _policy_arn(account: AwsAccount, name: str) -> str:
     return policies.policy_arn(
         account_id=account.account_id,
@@ -84,6 +92,7 @@ def baseline_fingerprint(account: AwsAccount) -> str:
     """Changes when a new release or a setting changes what the baseline holds."""
     material = {
         "documents": baseline_documents(account),
+        "boundary": [_conf("ROLE_BOUNDARY_NAME"), boundary_document()],
         "group": _conf("GROUP_NAME"),
         "group_policies": group_policy_arns(account),
         "path": _conf("IAM_PATH"),
@@ -143,6 +152,14 @@ def account_baseline_sync(*, account_id: int) -> None:
                 return
             version = account.desired_version
             client = aws.client("iam", account)
+            iam.ensure_managed_policy(
+                client,
+                arn=boundary_arn(account),
+                name=_conf("ROLE_BOUNDARY_NAME"),
+                path=_conf("IAM_PATH"),
+                document=boundary_document(),
+                create_only=True,
+            )
             for name, document in baseline_documents(account).items():
                 iam.ensure_managed_policy(
                     client,
@@ -327,6 +344,7 @@ def role_sync(*, role_id: int) -> None:
                     max_session_duration=_conf("MAX_SESSION_DURATION"),
                     policy_arns=role_policy_arns(role.account),
                     description=role_description(role),
+                    boundary_arn=boundary_arn(role.account),
                 )
                 _record_success(
                     role,

@@ -145,3 +145,14 @@ def other_project(account, alice, erin):
     return services.project_create(
         actor=alice.user, name="Data Platform", account=account, approvers=[erin.user]
     )
+
+
+@pytest.fixture
+def worker(aws_env):
+    """A running Celery worker process (two pool processes) on a purged queue."""
+    from tests.workers import Worker, reset_broker
+
+    reset_broker()
+    started = Worker("w1").wait_ready()
+    yield started
+    started.stop()

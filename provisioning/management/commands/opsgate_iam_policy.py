@@ -1,0 +1,31 @@
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from provisioning import aws, policies
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the least-privilege IAM policy for opsgate's own credentials "
+        "(or, with --boundary, the operation roles' permissions boundary)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--account-id", help="default: the caller's account (STS)")
+        parser.add_argument("--boundary", action="store_true")
+
+    def handle(self, *args, account_id: str | None, boundary: bool, **options) -> None:
+        conf = settings.OPSGATE
+        if boundary:
+            document = policies.role_boundary_policy()
+        else:
+            document = policies.opsgate_service_policy(
+                account_id=account_id or aws.caller_account_id(),
+                path=conf["IAM_PATH"],
+                prefix=conf["POLICY_PREFIX"],
+                group_name=conf["GROUP_NAME"],
+                boundary_name=conf["ROLE_BOUNDARY_NAME"],
+            )
+        self.stdout.write(json.dumps(document, indent=2))

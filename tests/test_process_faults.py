@@ -1,0 +1,148 @@
+"""Faults across processes: the broker down while an approver approves, and a
+worker killed with SIGKILL in the middle of provisioning a role."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from provisioning import services, tasks
+from provisioning.models import AccessRequest, OperationRole, SyncStatus
+from tests.workers import ROOT, Worker, database_url, reset_broker, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+APPROVE = """
+import time
+from django.contrib.auth import get_user_model
+from provisioning import services
+from provisioning.models import AccessRequest
+req = AccessRequest.objects.get(pk={pk})
+bob = get_user_model().objects.get(username="bob")
+started = time.monotonic()
+services.access_request_approve(access_request=req, approver=bob)
+print("ELAPSED", round(time.monotonic() - started, 3))
+"""
+
+
+def approve_in_a_web_process(req, broker_url: str) -> float:
+    """Approve as a separate process whose broker is `broker_url`."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", APPROVE.format(pk=req.pk)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker_url,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    return float(result.stdout.split("ELAPSED")[1])
+
+
+@pytest.fixture
+def pending(aws_env, carol, bob, deploy_role):
+    return services.access_request_create(
+        requester=carol,
+        role=deploy_role,
+        reason="release",
+        duration_hours=8,
+        actor=carol.user,
+    )
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never answers (a hung broker)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.mark.parametrize("broker", ["refused", "hung"])
+def test_approval_is_saved_quickly_when_the_broker_is_down_and_the_sweep_delivers_it(
+    pending, settings, silent_port, iam, broker
+):
+    port = closed_port() if broker == "refused" else silent_port
+    elapsed = approve_in_a_web_process(pending, f"redis://127.0.0.1:{port}/0")
+
+    print(f"approve with the broker {broker}: {elapsed:.2f}s")
+    assert elapsed < 8, f"approve took {elapsed}s with the broker down"
+    req = AccessRequest.objects.get(pk=pending.pk)
+    assert req.status == "approved"
+    role = OperationRole.objects.get(pk=req.role_id)
+    assert role.sync_status == SyncStatus.PENDING
+    with pytest.raises(Exception, match="NoSuchEntity|cannot be found"):
+        iam.get_role(RoleName=role.role_name)
+
+    # The broker is back: the periodic sweep re-enqueues and a worker converges.
+    reset_broker()
+    settings.OPSGATE = {**settings.OPSGATE, "SWEEP_GRACE_SECONDS": 0}
+    time.sleep(0.01)
+    assert tasks.sweep()["OperationRole"] == 1
+    worker = Worker("sweep").wait_ready()
+    try:
+        assert wait_for(lambda: AccessRequest.objects.get(pk=req.pk).provisioned_at)
+    finally:
+        worker.stop()
+    assert OperationRole.objects.get(pk=role.pk).sync_status == SyncStatus.IN_SYNC
+
+
+def test_a_worker_killed_mid_provisioning_converges_after_restart(pending, bob, iam):
+    reset_broker()
+    slow = Worker(
+        "slow",
+        env={
+            "PYTHONPATH": str(ROOT / "tests" / "slowaws"),
+            "OPSGATE_TEST_SLOW_AWS_OPS": "CreateRole",
+            "OPSGATE_TEST_SLOW_AWS_SECONDS": "30",
+            "CELERY_VISIBILITY_TIMEOUT": "3",
+        },
+    ).wait_ready()
+    services.access_request_approve(access_request=pending, approver=bob.user)
+    role = OperationRole.objects.get(pk=pending.role_id)
+
+    # The user exists in AWS, the role call is in flight: kill everything.
+    assert wait_for(lambda: "sync_role" in slow.log() and _user_exists(iam, "carol"))
+    time.sleep(0.5)
+    slow.kill()
+    assert OperationRole.objects.get(pk=role.pk).sync_status == SyncStatus.PENDING
+    assert not iam.list_roles(PathPrefix="/opsgate/")["Roles"]
+
+    # Redelivery (acks_late): a restarted worker restores unacknowledged
+    # messages older than the visibility timeout (3 s here) when it starts.
+    time.sleep(4)
+    fresh = Worker("fresh", env={"CELERY_VISIBILITY_TIMEOUT": "3"}).wait_ready()
+    try:
+        assert wait_for(
+            lambda: AccessRequest.objects.get(pk=pending.pk).provisioned_at, timeout=60
+        ), fresh.log()
+    finally:
+        fresh.stop()
+    assert OperationRole.objects.get(pk=role.pk).sync_status == SyncStatus.IN_SYNC
+    roles = iam.list_roles(PathPrefix="/opsgate/")["Roles"]
+    assert [r["RoleName"] for r in roles] == [role.role_name]
+
+
+def _user_exists(iam, name: str) -> bool:
+    try:
+        iam.get_user(UserName=name)
+        return True
+    except iam.exceptions.NoSuchEntityException:
+        return False
