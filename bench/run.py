@@ -1,0 +1,173 @@
+"""Run every benchmark and print the figures (see bench/README.md).
+
+    .venv/bin/python bench/run.py [--quick]
+
+Uses the machine's PostgreSQL (a fresh database `opsgate_bench`) and Redis
+(db 12), a moto server process on loopback, and real Celery worker processes.
+"""
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "moto_server"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("moto did not start")
+
+
+def reset_moto(url: str) -> None:
+    request = urllib.request.Request(url + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def prepare_environment(db: str, broker: str) -> tuple[subprocess.Popen, str]:
+    moto, url = start_moto()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "DATABASE_URL": db,
+            "CELERY_BROKER_URL": broker,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "LOG_LEVEL": "WARNING",
+            "OPSGATE_VAR_DIR": str(ROOT / "var" / "bench"),
+        }
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    import django
+
+    django.setup()
+    return moto, url
+
+
+def fresh_database() -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [row[0] for row in cursor.fetchall()]
+        if tables:
+            cursor.execute(
+                "DROP TABLE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
+            )
+    call_command("migrate", verbosity=0)
+
+
+def default_account():
+    from provisioning.models import AwsAccount
+
+    return AwsAccount.objects.create(
+        account_id="123456789012", name="bench", is_default=True
+    )
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument(
+        "--db", default="postgres://postgres@127.0.0.1:5432/opsgate_bench"
+    )
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
+    args = parser.parse_args()
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            "CREATE DATABASE opsgate_bench",
+        ],
+        capture_output=True,
+    )
+    moto, moto_url = prepare_environment(args.db, args.broker)
+    print(
+        f"# opsgate benchmarks — {platform.node()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}\n"
+    )
+    try:
+        from bench import aws_calls, onboarding
+        from tests.workers import Worker, reset_broker
+
+        fresh_database()
+        reset_moto(moto_url)
+        default_account()
+        rows = aws_calls.measure()
+        print("## AWS calls per operation (target: writes = minimum, reads <= 2)\n")
+        print(table(rows, ["operation", "reads", "writes", "minimum_writes"]) + "\n")
+
+        users, roles = (100, 20) if args.quick else (1000, 200)
+        print(
+            f"## Bulk onboarding: {users} users, {roles} roles (target: < 60 s with "
+            "2 workers)\n"
+        )
+        results = []
+        for workers in (1, 2):
+            fresh_database()
+            reset_moto(moto_url)
+            default_account()
+            reset_broker()
+            procs = [
+                Worker(f"bench{i}", concurrency=1).wait_ready() for i in range(workers)
+            ]
+            try:
+                figures = onboarding.measure(users, roles)
+            finally:
+                for proc in procs:
+                    proc.stop()
+            results.append({"workers": workers, **figures})
+        print(
+            table(results, ["workers", "users", "roles", "import_s", "total_s"]) + "\n"
+        )
+    finally:
+        moto.terminate()
+
+
+if __name__ == "__main__":
+    main()
