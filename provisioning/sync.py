@@ -296,6 +296,40 @@ def _propagation_or_permanent(exc: AwsError, users: list[IamUser]) -> AwsError:
     )
 
 
+def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
+    """Re-check, at provisioning time, grants not provisioned yet: their
+    approver must still be an active approver of the project. A grant that
+    fails is revoked (with an audit row) instead of reaching AWS."""
+    from provisioning.audit import audit_record
+
+    approvers = set(
+        role.project.approvers.filter(is_active=True).values_list("pk", flat=True)
+    )
+    kept = []
+    for grant in grants:
+        decided_by = grant.decided_by_id
+        if grant.provisioned_at or decided_by is None or decided_by in approvers:
+            kept.append(grant)
+            continue
+        grant.transition_to("revoked")
+        grant.ended_at = timezone.now()
+        grant.decision_comment = (
+            f"{grant.decision_comment}\n[opsgate] Not provisioned: "
+            f"{grant.decided_by.get_username()} may no longer approve "
+            f"{role.project.name}."
+        ).strip()
+        grant.save(update_fields=["status", "ended_at", "decision_comment"])
+        audit_record(
+            actor=None,
+            action="request.revoke",
+            obj=grant,
+            project=role.project,
+            before={"status": "approved"},
+            after={"status": "revoked", "reason": "approver no longer allowed"},
+        )
+    return kept
+
+
 def role_sync(*, role_id: int) -> None:
     role = OperationRole.objects.select_related("account").get(pk=role_id)
     users: list[IamUser] = []
@@ -308,10 +342,11 @@ def role_sync(*, role_id: int) -> None:
                 .get(pk=role_id)
             )
             version = role.desired_version
-            grants = list(
+            grants = _still_allowed(
+                role,
                 AccessRequest.active_grants()
                 .filter(role=role)
-                .select_related("requester__account")
+                .select_related("requester__account", "decided_by"),
             )
             users = [
                 g.requester for g in grants if g.requester.state == IamUserState.ACTIVE
