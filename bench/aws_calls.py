@@ -4,26 +4,10 @@ from accounts_app import services as people
 from provisioning import aws, services, sync
 from provisioning.models import AwsAccount
 
-WRITE_PREFIXES = (
-    "Create",
-    "Update",
-    "Put",
-    "Attach",
-    "Add",
-    "Tag",
-    "Untag",
-    "Delete",
-    "Detach",
-    "Remove",
-    "Set",
-    "Enable",
-    "Deactivate",
-)
-
 
 def split(calls: list[str]) -> tuple[list[str], list[str]]:
-    writes = [c for c in calls if c.split(":", 1)[1].startswith(WRITE_PREFIXES)]
-    return [c for c in calls if c not in writes], writes
+    writes = [c for c in calls if aws.is_write(c)]
+    return [c for c in calls if not aws.is_write(c)], writes
 
 
 def measure() -> list[dict]:

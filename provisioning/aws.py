@@ -132,6 +132,29 @@ def _notify(model: Any, **kwargs: Any) -> None:
         observer(service, model.name)
 
 
+WRITE_PREFIXES = (
+    "Create",
+    "Update",
+    "Put",
+    "Attach",
+    "Add",
+    "Tag",
+    "Untag",
+    "Delete",
+    "Detach",
+    "Remove",
+    "Set",
+    "Enable",
+    "Deactivate",
+    "Terminate",
+)
+
+
+def is_write(call: str) -> bool:
+    """Whether an observed "service:Operation" changes AWS."""
+    return call.split(":", 1)[1].startswith(WRITE_PREFIXES)
+
+
 @contextlib.contextmanager
 def observe_calls() -> Iterator[list[str]]:
     """Collect "service:Operation" for every AWS call made inside the block."""

@@ -27,27 +27,11 @@ EXAMPLE = (
 if not EXAMPLE.exists():  # CI copies shared/ beside the clone; keep a copy for safety
     EXAMPLE = Path(__file__).resolve().parent / "data" / "operation-users.json"
 
-WRITE_PREFIXES = (
-    "Create",
-    "Update",
-    "Put",
-    "Attach",
-    "Add",
-    "Tag",
-    "Untag",
-    "Delete",
-    "Detach",
-    "Remove",
-    "Set",
-    "Enable",
-    "Deactivate",
-)
-
 pytestmark = pytest.mark.django_db
 
 
 def writes(calls):
-    return [c for c in calls if c.split(":", 1)[1].startswith(WRITE_PREFIXES)]
+    return [c for c in calls if aws.is_write(c)]
 
 
 def user_arn(name):
