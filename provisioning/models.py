@@ -217,6 +217,8 @@ class AccessRequest(models.Model):
     # When the role's trust in AWS first listed the requester for this grant.
     provisioned_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When the requester was reminded that this grant expires soon (sent once).
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -103,3 +103,11 @@ def sweep() -> dict[str, int]:
         model.objects.filter(pk__in=sent).update(sync_requested_at=now)
         published[model.__name__] = len(sent)
     return published
+
+
+@shared_task(acks_late=True)
+def expire_access() -> dict[str, int]:
+    """End expired grants and stale requests; remind before expiry."""
+    from provisioning import lifecycle  # imports this module for enqueue_sync
+
+    return lifecycle.lifecycle_run()
