@@ -257,6 +257,35 @@ def ensure_role(
     return role
 
 
+def ensure_role_inline_policy(
+    iam: Any, *, role: str, name: str, document: dict | None
+) -> bool:
+    """Make the role's inline policy `name` hold `document`; None deletes it.
+    Returns True when it wrote something."""
+    try:
+        with aws_action("iam:GetRolePolicy"):
+            current = _document(
+                iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            )
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        current = None
+    if document is None:
+        if current is None:
+            return False
+        with aws_action("iam:DeleteRolePolicy"):
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
+        return True
+    if current is not None and policies.same_document(current, document):
+        return False
+    with aws_action("iam:PutRolePolicy"):
+        iam.put_role_policy(
+            RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document)
+        )
+    return True
+
+
 def delete_role(iam: Any, *, name: str, path: str) -> bool:
     """Delete a role that has no principals left (a trust policy needs one).
     Inline policies, managed policies and instance profiles go first."""

@@ -124,8 +124,23 @@ def grant_expiry_reminders_send(*, now: datetime | None = None) -> int:
     return sent
 
 
+def revoked_sessions_shrink(*, now: datetime | None = None) -> int:
+    """Ask the worker to rewrite the session deny of roles where an entry has
+    outlived MaxSessionDuration (no session it matches can still exist)."""
+    now = now or timezone.now()
+    due = OperationRole.objects.filter(revoked_sessions_until__lte=now)
+    count = 0
+    for role in due:
+        with transaction.atomic():
+            role.bump()
+            enqueue_sync(role)
+        count += 1
+    return count
+
+
 def lifecycle_run(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     done = access_requests_expire(now=now)
     done["reminders"] = grant_expiry_reminders_send(now=now)
+    done["session_denies"] = revoked_sessions_shrink(now=now)
     return done

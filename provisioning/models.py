@@ -137,6 +137,9 @@ class OperationRole(SyncState):
     arn = models.CharField(max_length=300, blank=True)
     unique_id = models.CharField(max_length=64, blank=True)
     exists_in_aws = models.BooleanField(default=False)
+    # Set while the role holds an inline deny for revoked users' sessions: when
+    # the last entry may go (revocation + MaxSessionDuration).
+    revoked_sessions_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -219,6 +222,9 @@ class AccessRequest(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # When the requester was reminded that this grant expires soon (sent once).
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the worker applied the end of this grant to AWS (trust rewritten,
+    # sessions denied and terminated): the cutoff for the session deny.
+    trust_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -262,6 +268,17 @@ class AccessRequest(models.Model):
             if self.duration_hours is None
             else timedelta(hours=self.duration_hours)
         )
+
+    @classmethod
+    def ended_grants(cls, now=None):
+        """Grants that gave access once and no longer do (including those past
+        their expiry that the periodic task has not marked yet)."""
+        now = now or timezone.now()
+        was_granted = Q(provisioned_at__isnull=False) | Q(decided_at__isnull=False)
+        ended = Q(status__in=[RequestStatus.REVOKED, RequestStatus.EXPIRED]) | Q(
+            status=RequestStatus.APPROVED, expires_at__lte=now
+        )
+        return cls.objects.filter(was_granted & ended)
 
     @classmethod
     def active_grants(cls, now=None):

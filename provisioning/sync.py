@@ -17,7 +17,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, iam, policies
+from provisioning import aws, iam, policies, ssm
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
@@ -315,6 +315,7 @@ def role_sync(*, role_id: int) -> None:
                 {u.arn for u in users} | set(role.extra_principal_arns or [])
             )
             client = aws.client("iam", role.account)
+            now = timezone.now()
             if principals:
                 result = iam.ensure_role(
                     client,
@@ -328,16 +329,24 @@ def role_sync(*, role_id: int) -> None:
                     policy_arns=role_policy_arns(role.account),
                     description=role_description(role),
                 )
+                role.unique_id = result.get("RoleId", "") or role.unique_id
+                until = _revoke_sessions(role, client, users, now=now)
                 _record_success(
                     role,
                     version,
                     arn=result["Arn"],
-                    unique_id=result.get("RoleId", ""),
+                    unique_id=role.unique_id,
                     exists_in_aws=True,
+                    revoked_sessions_until=until,
                 )
             else:
+                # A deleted role takes its inline policies and the permissions
+                # of its open sessions with it; SSM sessions are ended below.
                 iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
-                _record_success(role, version, exists_in_aws=False)
+                _revoke_sessions(role, None, users, now=now)
+                _record_success(
+                    role, version, exists_in_aws=False, revoked_sessions_until=None
+                )
             AccessRequest.objects.filter(
                 pk__in=[g.pk for g in grants if g.requester in users],
                 provisioned_at__isnull=True,
@@ -346,6 +355,53 @@ def role_sync(*, role_id: int) -> None:
         exc = _propagation_or_permanent(exc, users)
         _record_error(OperationRole, role_id, exc)
         raise exc from None
+
+
+def revoked_sessions_policy_name() -> str:
+    return f"{_conf('POLICY_PREFIX')}RevokedSessions"
+
+
+def _revoke_sessions(
+    role: OperationRole, client: Any, users: list[IamUser], *, now
+) -> Any:
+    """End what outlives a revocation: terminate the SSM sessions of people
+    whose grant ended since the last sync, and keep the role's inline deny of
+    their sessions issued before then, for one MaxSessionDuration.
+    `client` None: the role is gone, only SSM sessions are left to end.
+    Returns when the deny may next shrink (None: no deny)."""
+    window = timedelta(seconds=_conf("MAX_SESSION_DURATION"))
+    ended = AccessRequest.ended_grants(now).filter(role=role)
+    ended = ended.exclude(requester__in=[u.pk for u in users])
+    newly = list(
+        ended.filter(trust_removed_at__isnull=True).select_related("requester")
+    )
+    if newly:
+        ssm_client = aws.client("ssm", role.account)
+        for name in sorted({g.requester.name for g in newly}):
+            owner = policies.assumed_role_session_arn(
+                account_id=role.account.account_id,
+                role_name=role.role_name,
+                session_name=name,
+                partition=role.account.partition,
+            )
+            ssm.terminate_sessions(ssm_client, owner=owner)
+        ended.filter(pk__in=[g.pk for g in newly]).update(trust_removed_at=now)
+    if client is None:
+        return None
+    revoked: dict[str, Any] = {}
+    recent = ended.filter(trust_removed_at__gt=now - window)
+    for name, at in recent.values_list("requester__name", "trust_removed_at"):
+        revoked[name] = max(at, revoked.get(name, at))
+    if revoked or role.revoked_sessions_until is not None:
+        iam.ensure_role_inline_policy(
+            client,
+            role=role.role_name,
+            name=revoked_sessions_policy_name(),
+            document=policies.revoked_sessions_policy(
+                role_id=role.unique_id, revoked=revoked
+            ),
+        )
+    return min(revoked.values()) + window if revoked else None
 
 
 # --- Capacity -----------------------------------------------------------------

@@ -162,5 +162,6 @@ def test_expire_access_task_runs_the_lifecycle(carol, bob, deploy_role):
         "grants": 1,
         "pending": 0,
         "reminders": 0,
+        "session_denies": 0,
     }
     assert status(g) == RequestStatus.EXPIRED
