@@ -179,6 +179,94 @@ def ensure_user(
     return user
 
 
+def _pages(iam: Any, operation: str, key: str, **kwargs: Any) -> list:
+    with aws_action(f"iam:{_camel(operation)}"):
+        return [
+            item
+            for page in iam.get_paginator(operation).paginate(**kwargs)
+            for item in page[key]
+        ]
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
+def _ignore_missing(action: str, call: Any, **kwargs: Any) -> None:
+    try:
+        with aws_action(action):
+            call(**kwargs)
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+
+
+def delete_user(iam: Any, *, name: str, path: str, unique_id: str = "") -> bool:
+    """Delete an IAM user after everything that blocks DeleteUser, in the order
+    IAM needs. Returns False when there is nothing (of ours) to delete: no such
+    user, or a newer user of the same name (another unique id)."""
+    try:
+        with aws_action("iam:GetUser"):
+            user = iam.get_user(UserName=name)["User"]
+    except PermanentError as exc:
+        if exc.code == NO_SUCH_ENTITY:
+            return False
+        raise
+    if user.get("Path") != path or not policies.is_managed(user.get("Tags")):
+        raise _not_ours("user", name)
+    if unique_id and user.get("UserId") != unique_id:
+        return False
+    for key in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name):
+        with aws_action("iam:DeleteAccessKey"):
+            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    _ignore_missing("iam:DeleteLoginProfile", iam.delete_login_profile, UserName=name)
+    for device in _pages(iam, "list_mfa_devices", "MFADevices", UserName=name):
+        serial = device["SerialNumber"]
+        with aws_action("iam:DeactivateMFADevice"):
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=serial)
+        if ":mfa/" in serial:  # virtual; hardware and FIDO keys are only detached
+            _ignore_missing(
+                "iam:DeleteVirtualMFADevice",
+                iam.delete_virtual_mfa_device,
+                SerialNumber=serial,
+            )
+    for cert in _pages(iam, "list_signing_certificates", "Certificates", UserName=name):
+        with aws_action("iam:DeleteSigningCertificate"):
+            iam.delete_signing_certificate(
+                UserName=name, CertificateId=cert["CertificateId"]
+            )
+    for key in _pages(iam, "list_ssh_public_keys", "SSHPublicKeys", UserName=name):
+        with aws_action("iam:DeleteSSHPublicKey"):
+            iam.delete_ssh_public_key(
+                UserName=name, SSHPublicKeyId=key["SSHPublicKeyId"]
+            )
+    with aws_action("iam:ListServiceSpecificCredentials"):
+        credentials = iam.list_service_specific_credentials(UserName=name)[
+            "ServiceSpecificCredentials"
+        ]
+    for credential in credentials:
+        with aws_action("iam:DeleteServiceSpecificCredential"):
+            iam.delete_service_specific_credential(
+                UserName=name,
+                ServiceSpecificCredentialId=credential["ServiceSpecificCredentialId"],
+            )
+    for policy_name in _pages(iam, "list_user_policies", "PolicyNames", UserName=name):
+        with aws_action("iam:DeleteUserPolicy"):
+            iam.delete_user_policy(UserName=name, PolicyName=policy_name)
+    attached = _pages(
+        iam, "list_attached_user_policies", "AttachedPolicies", UserName=name
+    )
+    for policy in attached:
+        with aws_action("iam:DetachUserPolicy"):
+            iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
+    for group in _pages(iam, "list_groups_for_user", "Groups", UserName=name):
+        with aws_action("iam:RemoveUserFromGroup"):
+            iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
+    with aws_action("iam:DeleteUser"):
+        iam.delete_user(UserName=name)
+    return True
+
+
 # --- Roles --------------------------------------------------------------------
 
 

@@ -196,7 +196,7 @@ def _apply_user(user: IamUser) -> None:
 def iam_user_sync(*, iam_user_id: int) -> None:
     user = IamUser.objects.select_related("account").get(pk=iam_user_id)
     if user.state != IamUserState.ACTIVE:
-        # Offboarding (deleting the IAM user) is not built yet: see README.
+        _remove_user(iam_user_id)
         return
     try:
         _ensure_baseline(user.account)
@@ -209,6 +209,43 @@ def iam_user_sync(*, iam_user_id: int) -> None:
             if user.applied_version >= user.desired_version and user.arn:
                 return
             _apply_user(user)
+    except AwsError as exc:
+        _record_error(IamUser, iam_user_id, exc)
+        raise
+
+
+def _remove_user(iam_user_id: int) -> None:
+    """Offboarding: first the roles that listed the person (so no trust policy
+    keeps a dangling principal id), then the IAM user and what blocks its
+    deletion. Never deletes a newer IAM user that took over the name."""
+    try:
+        role_ids = AccessRequest.objects.filter(requester_id=iam_user_id).values(
+            "role_id"
+        )
+        for role in OperationRole.behind().filter(pk__in=role_ids):
+            role_sync(role_id=role.pk)
+        with transaction.atomic():
+            user = (
+                IamUser.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .get(pk=iam_user_id)
+            )
+            if user.applied_version >= user.desired_version:
+                return
+            version = user.desired_version
+            successor = IamUser.objects.filter(
+                account=user.account,
+                name__iexact=user.name,
+                state=IamUserState.ACTIVE,
+            ).exists()
+            if user.unique_id or not successor:
+                iam.delete_user(
+                    aws.client("iam", user.account),
+                    name=user.name,
+                    path=_conf("IAM_PATH"),
+                    unique_id=user.unique_id,
+                )
+            _record_success(user, version)
     except AwsError as exc:
         _record_error(IamUser, iam_user_id, exc)
         raise
