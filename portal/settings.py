@@ -188,6 +188,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.expire_access",
         "schedule": timedelta(seconds=envint("OPSGATE_EXPIRE_SECONDS", 60)),
     },
+    "reconcile": {
+        "task": "provisioning.tasks.reconcile_accounts",
+        "schedule": timedelta(seconds=envint("OPSGATE_RECONCILE_SECONDS", 3600)),
+    },
 }
 
 # --- opsgate ------------------------------------------------------------------

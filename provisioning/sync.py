@@ -189,7 +189,9 @@ def _apply_user(user: IamUser) -> None:
         version,
         arn=result["Arn"],
         unique_id=result.get("UserId", ""),
-        created_in_aws_at=user.created_in_aws_at or created or timezone.now(),
+        # AWS's own date: a user re-created (after a deletion behind opsgate's
+        # back) is new to IAM again, and trusts may reject it for a while.
+        created_in_aws_at=created or user.created_in_aws_at or timezone.now(),
     )
 
 

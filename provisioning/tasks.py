@@ -111,3 +111,11 @@ def expire_access() -> dict[str, int]:
     from provisioning import lifecycle  # imports this module for enqueue_sync
 
     return lifecycle.lifecycle_run()
+
+
+@shared_task(acks_late=True)
+def reconcile_accounts() -> list[dict]:
+    """Compare every account with the database; record and repair drift."""
+    from provisioning import reconcile  # imports sync, which is heavy here
+
+    return reconcile.reconcile_all()
