@@ -410,7 +410,9 @@ def _revoke_sessions(
     Returns when the deny may next shrink (None: no deny)."""
     window = timedelta(seconds=_conf("MAX_SESSION_DURATION"))
     ended = AccessRequest.ended_grants(now).filter(role=role)
-    ended = ended.exclude(requester__in=[u.pk for u in users])
+    # By name: a person offboarded and added again is a new record, and their
+    # new sessions must not be ended for the old record's revocation.
+    ended = ended.exclude(requester__name__in=[u.name for u in users])
     newly = list(
         ended.filter(trust_removed_at__isnull=True).select_related("requester")
     )

@@ -360,3 +360,62 @@ def test_the_periodic_task_reconciles_every_account(world, account):
 
     result = tasks.reconcile_accounts.apply().get()
     assert [r["drift"] for r in result] == [[]]
+
+
+def test_an_offboarded_users_iam_user_still_in_aws_is_deleted(
+    world, account, iam, alice
+):
+    from accounts_app import services as people
+    from tests.faults import injected, service_credentials_xml
+
+    carol = IamUser.objects.get(name="carol")
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    for role in OperationRole.objects.all():
+        sync.role_sync(role_id=role.pk)
+    # The deletion never reached AWS (say, a worker killed mid-way and the
+    # record marked done by hand).
+    IamUser.objects.filter(pk=carol.pk).update(applied_version=10, desired_version=10)
+
+    with injected(account) as faults:
+        faults.answer(
+            "ListServiceSpecificCredentials", service_credentials_xml("carol", [])
+        )
+        report = reconcile.reconcile_account(account)
+    assert ("user", "carol", "extra") in found(report)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")
+    assert found(reconcile.reconcile_account(account)) == []
+
+
+def test_read_account_follows_every_page_with_the_four_filters():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("iam", region_name="us-east-1")
+    filters = ["User", "Group", "Role", "LocalManagedPolicy"]
+    user = {
+        "UserName": "carol",
+        "Path": "/opsgate/",
+        "UserId": "AIDAEXAMPLECAROL00001",
+        "Arn": arn("user", "carol"),
+    }
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_account_authorization_details",
+            {"UserDetailList": [user], "IsTruncated": True, "Marker": "m2"},
+            {"Filter": filters},
+        )
+        stub.add_response(
+            "get_account_authorization_details",
+            {
+                "RoleDetailList": [{"RoleName": "Payments-Deploy", "Path": "/"}],
+                "Policies": [{"Arn": arn("policy", "p"), "PolicyName": "p"}],
+                "IsTruncated": False,
+            },
+            {"Filter": filters, "Marker": "m2"},
+        )
+        state = reconcile.read_account(client)
+        stub.assert_no_pending_responses()
+    assert list(state["users"]) == ["carol"]
+    assert list(state["roles"]) == ["payments-deploy"]
+    assert list(state["policies"]) == [arn("policy", "p")]
