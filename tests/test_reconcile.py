@@ -9,7 +9,13 @@ from django.core.management import call_command
 
 from accounts_app.models import IamUser
 from provisioning import policies, reconcile, services, sync
-from provisioning.models import AuditEvent, AwsAccount, Drift, OperationRole
+from provisioning.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    Drift,
+    OperationRole,
+)
 from tests.conftest import ACCOUNT_ID
 
 pytestmark = pytest.mark.django_db
@@ -419,3 +425,35 @@ def test_read_account_follows_every_page_with_the_four_filters():
     assert list(state["users"]) == ["carol"]
     assert list(state["roles"]) == ["payments-deploy"]
     assert list(state["policies"]) == [arn("policy", "p")]
+
+
+def test_a_role_without_grants_recreated_behind_opsgates_back_is_deleted(
+    world, account, iam, carol
+):
+    g = AccessRequest.objects.get(requester=carol, role=world["readonly"])
+    services.access_request_revoke(access_request=g, actor=carol.user)
+    sync.role_sync(role_id=world["readonly"].pk)
+    iam.create_role(
+        RoleName="payments-readonly",
+        Path="/opsgate/",
+        AssumeRolePolicyDocument=json.dumps(policies.trust_policy([ADMIN])),
+        Tags=policies.role_tags(project="payments", os_user="readonly"),
+    )
+    report = reconcile.reconcile_account(account)
+    assert found(report) == [("role", "payments-readonly", "extra")]
+    names = [r["RoleName"] for r in iam.list_roles(PathPrefix="/opsgate/")["Roles"]]
+    assert "payments-readonly" not in names
+
+
+def test_beat_runs_expiry_and_reconcile_tasks():
+    from django.conf import settings
+
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {
+        "provisioning.tasks.expire_access",
+        "provisioning.tasks.reconcile_accounts",
+    } <= tasks
+    assert tasks <= set(app.tasks)
