@@ -225,6 +225,9 @@ OPSGATE = {
     # are eventually consistent).
     "RECONCILE_QUIET_SECONDS": envint("OPSGATE_RECONCILE_QUIET_SECONDS", 300),
     "RECONCILE_REPAIR": envbool("OPSGATE_RECONCILE_REPAIR", True),
+    # Off only where AWS is emulated without these APIs (the moto demo).
+    "TERMINATE_SSM_SESSIONS": envbool("OPSGATE_TERMINATE_SSM_SESSIONS", True),
+    "DELETE_SERVICE_CREDENTIALS": envbool("OPSGATE_DELETE_SERVICE_CREDENTIALS", True),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
 }
 

@@ -205,10 +205,18 @@ def _ignore_missing(action: str, call: Any, **kwargs: Any) -> None:
             raise
 
 
-def delete_user(iam: Any, *, name: str, path: str, unique_id: str = "") -> bool:
+def delete_user(
+    iam: Any,
+    *,
+    name: str,
+    path: str,
+    unique_id: str = "",
+    service_credentials: bool = True,
+) -> bool:
     """Delete an IAM user after everything that blocks DeleteUser, in the order
     IAM needs. Returns False when there is nothing (of ours) to delete: no such
-    user, or a newer user of the same name (another unique id)."""
+    user, or a newer user of the same name (another unique id).
+    `service_credentials` False skips them (for emulators without the API)."""
     try:
         with aws_action("iam:GetUser"):
             user = iam.get_user(UserName=name)["User"]
@@ -244,10 +252,12 @@ def delete_user(iam: Any, *, name: str, path: str, unique_id: str = "") -> bool:
             iam.delete_ssh_public_key(
                 UserName=name, SSHPublicKeyId=key["SSHPublicKeyId"]
             )
-    with aws_action("iam:ListServiceSpecificCredentials"):
-        credentials = iam.list_service_specific_credentials(UserName=name)[
-            "ServiceSpecificCredentials"
-        ]
+    credentials = []
+    if service_credentials:
+        with aws_action("iam:ListServiceSpecificCredentials"):
+            credentials = iam.list_service_specific_credentials(UserName=name)[
+                "ServiceSpecificCredentials"
+            ]
     for credential in credentials:
         with aws_action("iam:DeleteServiceSpecificCredential"):
             iam.delete_service_specific_credential(

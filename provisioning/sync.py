@@ -246,6 +246,7 @@ def _remove_user(iam_user_id: int) -> None:
                     name=user.name,
                     path=_conf("IAM_PATH"),
                     unique_id=user.unique_id,
+                    service_credentials=_conf("DELETE_SERVICE_CREDENTIALS"),
                 )
             _record_success(user, version)
     except AwsError as exc:
@@ -416,7 +417,7 @@ def _revoke_sessions(
     newly = list(
         ended.filter(trust_removed_at__isnull=True).select_related("requester")
     )
-    if newly:
+    if newly and _conf("TERMINATE_SSM_SESSIONS"):
         ssm_client = aws.client("ssm", role.account)
         for name in sorted({g.requester.name for g in newly}):
             owner = policies.assumed_role_session_arn(
@@ -426,6 +427,7 @@ def _revoke_sessions(
                 partition=role.account.partition,
             )
             ssm.terminate_sessions(ssm_client, owner=owner)
+    if newly:
         ended.filter(pk__in=[g.pk for g in newly]).update(trust_removed_at=now)
     if client is None:
         return None

@@ -228,3 +228,17 @@ SSH_KEY = (
     "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDk+lG3u5C3UZLPzbfsMHKl9Rz1yGD5Tbfjs1e"
     " carol@example.com"
 )
+
+
+def test_offboarding_works_on_plain_moto_without_service_credentials(
+    carol_everywhere, iam, alice, settings
+):
+    """The demo's setting: moto has no service-specific credential API."""
+    settings.OPSGATE = {**settings.OPSGATE, "DELETE_SERVICE_CREDENTIALS": False}
+    people.person_offboard(iam_user=carol_everywhere, actor=alice.user)
+    with aws.observe_calls() as calls:
+        sync.iam_user_sync(iam_user_id=carol_everywhere.pk)
+    assert "iam:ListServiceSpecificCredentials" not in calls
+    assert calls[-1] == "iam:DeleteUser"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")

@@ -206,3 +206,16 @@ def test_an_ssm_access_denied_is_a_permanent_error_on_the_role():
         stub.add_client_error("describe_sessions", service_error_code="AccessDenied")
         with pytest.raises(PermanentError, match="ssm:DescribeSessions"):
             ssm.terminate_sessions(client, owner=owner("carol"))
+
+
+def test_without_ssm_termination_the_deny_is_still_written(
+    two_grants, iam, bob, ssm_sessions, settings
+):
+    settings.OPSGATE = {**settings.OPSGATE, "TERMINATE_SSM_SESSIONS": False}
+    g_carol, _ = two_grants
+    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    sync.role_sync(role_id=g_carol.role_id)
+    assert ssm_sessions.calls == []
+    assert inline_names(iam) == [DENY]
+    g_carol.refresh_from_db()
+    assert g_carol.trust_removed_at is not None
