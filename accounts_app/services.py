@@ -161,14 +161,16 @@ def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUs
             before = {"status": req.status}
             if req.status == RequestStatus.APPROVED:
                 req.transition_to(RequestStatus.REVOKED)
+                action = "request.revoke"
                 role_ids.add(req.role_id)
             else:
                 req.transition_to(RequestStatus.CANCELLED)
+                action = "request.cancel"
             req.ended_at, req.decision_comment = now, comment
             req.save(update_fields=["status", "ended_at", "decision_comment"])
             audit_record(
                 actor=actor,
-                action=f"request.{'revoke' if req.status == 'revoked' else 'cancel'}",
+                action=action,
                 obj=req,
                 project=req.role.project,
                 before=before,

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from provisioning import lifecycle, policies, services, ssm, sync
+from provisioning import aws, lifecycle, policies, services, ssm, sync
 from provisioning.models import AccessRequest, OperationRole
 from tests.conftest import ACCOUNT_ID
 
@@ -219,3 +219,19 @@ def test_without_ssm_termination_the_deny_is_still_written(
     assert inline_names(iam) == [DENY]
     g_carol.refresh_from_db()
     assert g_carol.trust_removed_at is not None
+
+
+def test_a_role_holding_a_session_deny_is_deleted_when_its_last_grant_ends(
+    two_grants, iam, bob
+):
+    g_carol, g_dave = two_grants
+    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    sync.role_sync(role_id=g_carol.role_id)
+    assert inline_names(iam) == [DENY]
+    services.access_request_revoke(access_request=g_dave, actor=bob.user)
+    with aws.observe_calls() as calls:
+        sync.role_sync(role_id=g_dave.role_id)
+    assert calls.index("iam:DeleteRolePolicy") < calls.index("iam:DeleteRole")
+    assert [
+        r["RoleName"] for r in iam.list_roles(PathPrefix="/opsgate/")["Roles"]
+    ] == []
