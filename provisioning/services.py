@@ -330,8 +330,8 @@ def access_request_approve(
             now + timedelta(hours=req.duration_hours) if req.duration_hours else None
         )
         if current is not None:
-            # An extension: the new grant replaces the current one and never
-            # ends earlier than it would have.
+            # An extension: the new grant replaces the current one; when both
+            # are time-bound, it never ends earlier than the current one.
             if req.expires_at and current.expires_at:
                 req.expires_at = max(req.expires_at, current.expires_at)
             _grant_replace(current, by=req, actor=approver, now=now)

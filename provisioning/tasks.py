@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts_app.models import IamUser
-from provisioning import sync
+from provisioning import reconcile, sync
 from provisioning.aws import PermanentError, RetryLater
 from provisioning.models import AwsAccount, OperationRole
 
@@ -116,6 +116,4 @@ def expire_access() -> dict[str, int]:
 @shared_task(acks_late=True)
 def reconcile_accounts() -> list[dict]:
     """Compare every account with the database; record and repair drift."""
-    from provisioning import reconcile  # imports sync, which is heavy here
-
     return reconcile.reconcile_all()
