@@ -457,3 +457,34 @@ def test_beat_runs_expiry_and_reconcile_tasks():
         "provisioning.tasks.reconcile_accounts",
     } <= tasks
     assert tasks <= set(app.tasks)
+
+
+CAROL = arn("user", "carol")
+
+
+def _allow(principal, actions):
+    return {"Effect": "Allow", "Principal": principal, "Action": actions}
+
+
+@pytest.mark.parametrize(
+    ("extra_statement", "kinds"),
+    [
+        (_allow({"AWS": CAROL}, "sts:TagSession"), ["trust_escalation"]),
+        (_allow({"AWS": "*"}, "sts:AssumeRole"), ["trust_escalation"]),
+        (_allow("*", "sts:AssumeRole"), ["trust_escalation"]),
+        (_allow({"AWS": CAROL}, "sts:*"), ["trust_escalation"]),
+        (
+            _allow({"AWS": "AIDAEXAMPLEGONE00001"}, "sts:AssumeRole"),
+            ["orphan_principal"],
+        ),
+        (_allow({"AWS": arn("user", "mallory")}, "sts:AssumeRole"), ["trust_edited"]),
+        (None, []),
+    ],
+)
+def test_trust_differences_are_classified(extra_statement, kinds):
+    expected = policies.trust_policy([CAROL])
+    actual = policies.trust_policy([CAROL])
+    if extra_statement:
+        actual["Statement"].append(extra_statement)
+    findings = reconcile._trust_findings("r", actual, expected, obj=None)
+    assert [f.kind for f in findings] == kinds
