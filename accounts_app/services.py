@@ -1,4 +1,4 @@
-"""People: add a person (portal login + IAM user)."""
+"""People: add a person (portal login + IAM user), offboard them."""
 
 import secrets
 import string
@@ -7,11 +7,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
 from provisioning import aws, validation
 from provisioning.audit import audit_record
-from provisioning.models import AwsAccount
+from provisioning.models import AccessRequest, AwsAccount, OperationRole, RequestStatus
 from provisioning.tasks import enqueue_sync
 
 
@@ -69,6 +70,10 @@ def person_add(
             "iam_user_name", f"A portal login named {iam_user_name} already exists."
         )
     with transaction.atomic():
+        if login is not None and not login.is_active:
+            # Offboarded before and back again: a new IAM user, no old access.
+            login.is_active = True
+            login.save(update_fields=["is_active"])
         if login is None:
             login = User(
                 username=iam_user_name,
@@ -126,3 +131,77 @@ def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
             after={"login_profile": "created", "password_reset_required": True},
         )
     return password
+
+
+def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUser:
+    """Take all access away: grants revoked, pending requests cancelled, the
+    roles that trusted the person rewritten, and the IAM user deleted with
+    everything that blocks DeleteUser (by the worker). The portal login is
+    disabled unless the person keeps an IAM user in another account."""
+    comment = reason.strip() or "Offboarded."
+    with transaction.atomic():
+        person = (
+            IamUser.objects.select_for_update(of=("self",))
+            .select_related("user", "account")
+            .get(pk=iam_user.pk)
+        )
+        if person.state != IamUserState.ACTIVE:
+            raise ValidationError(f"{person.name} is already offboarded.")
+        now = timezone.now()
+        open_requests = (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .filter(
+                requester=person,
+                status__in=[RequestStatus.APPROVED, RequestStatus.PENDING],
+            )
+            .select_related("role__project")
+        )
+        role_ids = set()
+        for req in open_requests:
+            before = {"status": req.status}
+            if req.status == RequestStatus.APPROVED:
+                req.transition_to(RequestStatus.REVOKED)
+                action = "request.revoke"
+                role_ids.add(req.role_id)
+            else:
+                req.transition_to(RequestStatus.CANCELLED)
+                action = "request.cancel"
+            req.ended_at, req.decision_comment = now, comment
+            req.save(update_fields=["status", "ended_at", "decision_comment"])
+            audit_record(
+                actor=actor,
+                action=action,
+                obj=req,
+                project=req.role.project,
+                before=before,
+                after={"status": req.status, "reason": comment},
+            )
+        for role in OperationRole.objects.select_for_update(of=("self",)).filter(
+            pk__in=role_ids
+        ):
+            role.bump()
+            enqueue_sync(role)
+        person.state = IamUserState.REMOVED
+        person.save(update_fields=["state"])
+        person.bump()
+        login = person.user
+        keeps_login = IamUser.objects.filter(
+            user=login, state=IamUserState.ACTIVE
+        ).exists()
+        if not keeps_login and login.is_active:
+            login.is_active = False
+            login.save(update_fields=["is_active"])
+        audit_record(
+            actor=actor,
+            action="person.offboard",
+            obj=person,
+            before={"state": IamUserState.ACTIVE},
+            after={
+                "state": IamUserState.REMOVED,
+                "reason": comment,
+                "grants_revoked": len(role_ids),
+                "portal_login_disabled": not keeps_login,
+            },
+        )
+        enqueue_sync(person)
+    return person

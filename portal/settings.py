@@ -184,6 +184,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.sweep",
         "schedule": timedelta(seconds=envint("OPSGATE_SWEEP_SECONDS", 60)),
     },
+    "expire": {
+        "task": "provisioning.tasks.expire_access",
+        "schedule": timedelta(seconds=envint("OPSGATE_EXPIRE_SECONDS", 60)),
+    },
+    "reconcile": {
+        "task": "provisioning.tasks.reconcile_accounts",
+        "schedule": timedelta(seconds=envint("OPSGATE_RECONCILE_SECONDS", 3600)),
+    },
 }
 
 # --- opsgate ------------------------------------------------------------------
@@ -215,6 +223,17 @@ OPSGATE = {
     # The sweep re-enqueues objects that have been behind for this long.
     "SWEEP_GRACE_SECONDS": envint("OPSGATE_SWEEP_GRACE_SECONDS", 30),
     "DEFAULT_ACCOUNT_NAME": envstr("OPSGATE_DEFAULT_ACCOUNT_NAME", "default"),
+    # Pending requests nobody decided expire after this many hours.
+    "PENDING_MAX_AGE_HOURS": envint("OPSGATE_PENDING_MAX_AGE_HOURS", 72),
+    # Requesters are reminded this many hours before their grant expires.
+    "EXPIRY_REMINDER_HOURS": envint("OPSGATE_EXPIRY_REMINDER_HOURS", 24),
+    # Reconcile leaves alone objects synced or changed this recently (IAM reads
+    # are eventually consistent).
+    "RECONCILE_QUIET_SECONDS": envint("OPSGATE_RECONCILE_QUIET_SECONDS", 300),
+    "RECONCILE_REPAIR": envbool("OPSGATE_RECONCILE_REPAIR", True),
+    # Off only where AWS is emulated without these APIs (the moto demo).
+    "TERMINATE_SSM_SESSIONS": envbool("OPSGATE_TERMINATE_SSM_SESSIONS", True),
+    "DELETE_SERVICE_CREDENTIALS": envbool("OPSGATE_DELETE_SERVICE_CREDENTIALS", True),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
 }
 

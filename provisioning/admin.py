@@ -6,6 +6,7 @@ from provisioning.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
+    Drift,
     OperationRole,
     Project,
     SyncStatus,
@@ -48,11 +49,57 @@ SYNC_READONLY = (
 )
 
 
+@admin.action(description="Reconcile now (compare with AWS, repair drift)")
+def reconcile_now(modeladmin, request, queryset) -> None:
+    from provisioning.tasks import reconcile_accounts
+
+    try:
+        reconcile_accounts.apply_async()
+        messages.success(request, "Asked the worker to reconcile every account.")
+    except Exception as exc:  # the broker is down; the periodic run will come
+        messages.error(request, f"Could not reach the worker: {exc}")
+
+
 @admin.register(AwsAccount)
 class AwsAccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "account_id", "is_default", sync_badge, "last_synced_at")
-    readonly_fields = (*SYNC_READONLY, "baseline_fingerprint")
-    actions = [retry_sync]
+    list_display = (
+        "name",
+        "account_id",
+        "is_default",
+        sync_badge,
+        "last_synced_at",
+        "last_reconciled_at",
+    )
+    readonly_fields = (*SYNC_READONLY, "baseline_fingerprint", "last_reconciled_at")
+    actions = [retry_sync, reconcile_now]
+
+
+@admin.register(Drift)
+class DriftAdmin(admin.ModelAdmin):
+    """Read-only: reconcile writes these rows."""
+
+    list_display = (
+        "object_type",
+        "name",
+        "kind",
+        "detail",
+        "repairable",
+        "first_seen",
+        "last_seen",
+        "repaired_at",
+        "resolved_at",
+    )
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter), "kind", "object_type")
+    search_fields = ("name", "detail")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Project)

@@ -21,6 +21,10 @@ def _document(value: Any) -> Any:
     return value
 
 
+def parse_document(value: Any) -> Any:
+    return _document(value)
+
+
 def _not_ours(kind: str, name: str) -> PermanentError:
     return PermanentError(
         f"An IAM {kind} named {name} already exists and is not managed by opsgate "
@@ -188,6 +192,104 @@ def ensure_user(
     return user
 
 
+def _pages(iam: Any, operation: str, key: str, **kwargs: Any) -> list:
+    with aws_action(f"iam:{_camel(operation)}"):
+        return [
+            item
+            for page in iam.get_paginator(operation).paginate(**kwargs)
+            for item in page[key]
+        ]
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
+def _ignore_missing(action: str, call: Any, **kwargs: Any) -> None:
+    try:
+        with aws_action(action):
+            call(**kwargs)
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+
+
+def delete_user(
+    iam: Any,
+    *,
+    name: str,
+    path: str,
+    unique_id: str = "",
+    service_credentials: bool = True,
+) -> bool:
+    """Delete an IAM user after everything that blocks DeleteUser, in the order
+    IAM needs. Returns False when there is nothing (of ours) to delete: no such
+    user, or a newer user of the same name (another unique id).
+    `service_credentials` False skips them (for emulators without the API)."""
+    try:
+        with aws_action("iam:GetUser"):
+            user = iam.get_user(UserName=name)["User"]
+    except PermanentError as exc:
+        if exc.code == NO_SUCH_ENTITY:
+            return False
+        raise
+    if user.get("Path") != path or not policies.is_managed(user.get("Tags")):
+        raise _not_ours("user", name)
+    if unique_id and user.get("UserId") != unique_id:
+        return False
+    for key in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name):
+        with aws_action("iam:DeleteAccessKey"):
+            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    _ignore_missing("iam:DeleteLoginProfile", iam.delete_login_profile, UserName=name)
+    for device in _pages(iam, "list_mfa_devices", "MFADevices", UserName=name):
+        serial = device["SerialNumber"]
+        with aws_action("iam:DeactivateMFADevice"):
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=serial)
+        if ":mfa/" in serial:  # virtual; hardware and FIDO keys are only detached
+            _ignore_missing(
+                "iam:DeleteVirtualMFADevice",
+                iam.delete_virtual_mfa_device,
+                SerialNumber=serial,
+            )
+    for cert in _pages(iam, "list_signing_certificates", "Certificates", UserName=name):
+        with aws_action("iam:DeleteSigningCertificate"):
+            iam.delete_signing_certificate(
+                UserName=name, CertificateId=cert["CertificateId"]
+            )
+    for key in _pages(iam, "list_ssh_public_keys", "SSHPublicKeys", UserName=name):
+        with aws_action("iam:DeleteSSHPublicKey"):
+            iam.delete_ssh_public_key(
+                UserName=name, SSHPublicKeyId=key["SSHPublicKeyId"]
+            )
+    credentials = []
+    if service_credentials:
+        with aws_action("iam:ListServiceSpecificCredentials"):
+            credentials = iam.list_service_specific_credentials(UserName=name)[
+                "ServiceSpecificCredentials"
+            ]
+    for credential in credentials:
+        with aws_action("iam:DeleteServiceSpecificCredential"):
+            iam.delete_service_specific_credential(
+                UserName=name,
+                ServiceSpecificCredentialId=credential["ServiceSpecificCredentialId"],
+            )
+    for policy_name in _pages(iam, "list_user_policies", "PolicyNames", UserName=name):
+        with aws_action("iam:DeleteUserPolicy"):
+            iam.delete_user_policy(UserName=name, PolicyName=policy_name)
+    attached = _pages(
+        iam, "list_attached_user_policies", "AttachedPolicies", UserName=name
+    )
+    for policy in attached:
+        with aws_action("iam:DetachUserPolicy"):
+            iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
+    for group in _pages(iam, "list_groups_for_user", "Groups", UserName=name):
+        with aws_action("iam:RemoveUserFromGroup"):
+            iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
+    with aws_action("iam:DeleteUser"):
+        iam.delete_user(UserName=name)
+    return True
+
+
 # --- Roles --------------------------------------------------------------------
 
 
@@ -275,6 +377,35 @@ def ensure_role(
     return role
 
 
+def ensure_role_inline_policy(
+    iam: Any, *, role: str, name: str, document: dict | None
+) -> bool:
+    """Make the role's inline policy `name` hold `document`; None deletes it.
+    Returns True when it wrote something."""
+    try:
+        with aws_action("iam:GetRolePolicy"):
+            current = _document(
+                iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            )
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        current = None
+    if document is None:
+        if current is None:
+            return False
+        with aws_action("iam:DeleteRolePolicy"):
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
+        return True
+    if current is not None and policies.same_document(current, document):
+        return False
+    with aws_action("iam:PutRolePolicy"):
+        iam.put_role_policy(
+            RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document)
+        )
+    return True
+
+
 def delete_role(iam: Any, *, name: str, path: str) -> bool:
     """Delete a role that has no principals left (a trust policy needs one).
     Inline policies, managed policies and instance profiles go first."""
@@ -314,6 +445,43 @@ def delete_role(iam: Any, *, name: str, path: str) -> bool:
     with aws_action("iam:DeleteRole"):
         iam.delete_role(RoleName=name)
     return True
+
+
+# --- Removals reconcile needs (the sync only adds) ----------------------------
+
+
+def untag(iam: Any, kind: str, name: str, keys: list[str]) -> None:
+    """Remove tags from an opsgate user or role (kind "user" or "role")."""
+    if kind == "user":
+        with aws_action("iam:UntagUser"):
+            iam.untag_user(UserName=name, TagKeys=keys)
+    else:
+        with aws_action("iam:UntagRole"):
+            iam.untag_role(RoleName=name, TagKeys=keys)
+
+
+def remove_policies(
+    iam: Any, kind: str, name: str, *, arns: list[str], inline: list[str]
+) -> None:
+    """Detach managed policies and delete inline ones from an opsgate user,
+    group or role; one already gone is fine."""
+    target = {"user": "User", "group": "Group", "role": "Role"}[kind]
+    name_arg = {f"{target}Name": name}
+    for arn in arns:
+        operation = f"detach_{kind}_policy"
+        _ignore_missing(
+            f"iam:Detach{target}Policy",
+            getattr(iam, operation),
+            PolicyArn=arn,
+            **name_arg,
+        )
+    for policy_name in inline:
+        _ignore_missing(
+            f"iam:Delete{target}Policy",
+            getattr(iam, f"delete_{kind}_policy"),
+            PolicyName=policy_name,
+            **name_arg,
+        )
 
 
 def account_summary(iam: Any) -> dict[str, int]:

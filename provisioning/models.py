@@ -73,6 +73,7 @@ class AwsAccount(SyncState):
     external_id = models.CharField(max_length=200, blank=True)
     is_default = models.BooleanField(default=False)
     baseline_fingerprint = models.CharField(max_length=64, blank=True)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -137,6 +138,9 @@ class OperationRole(SyncState):
     arn = models.CharField(max_length=300, blank=True)
     unique_id = models.CharField(max_length=64, blank=True)
     exists_in_aws = models.BooleanField(default=False)
+    # Set while the role holds an inline deny for revoked users' sessions: when
+    # the last entry may go (revocation + MaxSessionDuration).
+    revoked_sessions_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -217,6 +221,11 @@ class AccessRequest(models.Model):
     # When the role's trust in AWS first listed the requester for this grant.
     provisioned_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When the requester was reminded that this grant expires soon (sent once).
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the worker applied the end of this grant to AWS (trust rewritten,
+    # sessions denied and terminated): the cutoff for the session deny.
+    trust_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -262,6 +271,17 @@ class AccessRequest(models.Model):
         )
 
     @classmethod
+    def ended_grants(cls, now=None):
+        """Grants that gave access once and no longer do (including those past
+        their expiry that the periodic task has not marked yet)."""
+        now = now or timezone.now()
+        was_granted = Q(provisioned_at__isnull=False) | Q(decided_at__isnull=False)
+        ended = Q(status__in=[RequestStatus.REVOKED, RequestStatus.EXPIRED]) | Q(
+            status=RequestStatus.APPROVED, expires_at__lte=now
+        )
+        return cls.objects.filter(was_granted & ended)
+
+    @classmethod
     def active_grants(cls, now=None):
         now = now or timezone.now()
         return cls.objects.filter(status=RequestStatus.APPROVED).filter(
@@ -305,3 +325,53 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Audit events are append-only.")
+
+
+class DriftKind(models.TextChoices):
+    MISSING = "missing", "Deleted in AWS"
+    EXTRA = "extra", "In AWS, should not be"
+    UNEXPECTED = "unexpected", "Tagged as opsgate's, unknown to the database"
+    NOT_OWNED = "not_owned", "Same name, not managed by opsgate"
+    TAG_CHANGED = "tag_changed", "Tag changed or missing"
+    TAG_EXTRA = "tag_extra", "Extra tag with a key opsgate owns"
+    TAG_FOREIGN = "tag_foreign", "Extra tag on a role"
+    TRUST_EDITED = "trust_edited", "Trust policy edited"
+    TRUST_ESCALATION = "trust_escalation", "Trust allows sts:TagSession or anyone"
+    ORPHAN_PRINCIPAL = "orphan_principal", "Trust holds the id of a deleted principal"
+    POLICY_MISSING = "policy_missing", "Attached policy missing"
+    POLICY_EXTRA = "policy_extra", "Extra policy"
+    POLICY_DOCUMENT = "policy_document", "Policy document changed"
+    GROUP_MEMBER_MISSING = "group_member_missing", "Removed from the operators group"
+
+
+class Drift(models.Model):
+    """A difference between AWS and the database found by reconcile. Open while
+    resolved_at is empty; one open row per object and kind."""
+
+    account = models.ForeignKey(
+        AwsAccount, on_delete=models.CASCADE, related_name="drifts"
+    )
+    object_type = models.CharField(max_length=16)  # user, role, group, policy
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=32, choices=DriftKind.choices)
+    detail = models.TextField(blank=True)
+    expected = models.JSONField(null=True, blank=True)
+    actual = models.JSONField(null=True, blank=True)
+    repairable = models.BooleanField(default=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    repaired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen", "object_type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "object_type", "name", "kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_drift_per_object_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.name}: {self.get_kind_display()}"

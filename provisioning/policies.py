@@ -6,6 +6,8 @@ never becomes JSON text; project names reach AWS only as tag values.
 """
 
 import json
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 VERSION = "2012-10-17"
@@ -270,6 +272,50 @@ def trust_policy(principal_arns: list[str]) -> Document:
             "Action": "sts:TagSession",
         },
     )
+
+
+def iso8601(when: datetime) -> str:
+    """UTC, whole seconds rounded up: a cutoff never lets through a session
+    issued in the same second before it."""
+    when = when.astimezone(UTC)
+    seconds = math.ceil(when.timestamp())
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def revoked_sessions_policy(
+    *, role_id: str, revoked: dict[str, datetime]
+) -> Document | None:
+    """The role's inline deny for sessions that outlive a revocation.
+
+    A revoked user's sessions keep working until they expire; this denies
+    everything to sessions of `user` (aws:userid is "<role id>:<session name>",
+    and the trust forces the session name to be the user name) issued before
+    their revocation. None when nobody needs it: the inline policy goes."""
+    if not revoked:
+        return None
+    return _doc(
+        *(
+            {
+                "Sid": f"RevokedSessions{index}",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"aws:userid": f"{role_id}:{user}"},
+                    "DateLessThan": {"aws:TokenIssueTime": iso8601(when)},
+                },
+            }
+            for index, (user, when) in enumerate(sorted(revoked.items()), start=1)
+        )
+    )
+
+
+def assumed_role_session_arn(
+    *, account_id: str, role_name: str, session_name: str, partition: str = "aws"
+) -> str:
+    """The ARN SSM records as the Owner of a session started from a role
+    session (no path in assumed-role ARNs)."""
+    return f"arn:{partition}:sts::{account_id}:assumed-role/{role_name}/{session_name}"
 
 
 # --- Named policy sets --------------------------------------------------------

@@ -306,14 +306,11 @@ def access_request_approve(
             .select_related("account")
             .get(pk=req.role_id)
         )
-        if AccessRequest.objects.filter(
-            requester=req.requester, role=role, status=RequestStatus.APPROVED
-        ).exists():
-            raise ValidationError(
-                f"{req.requester.name} already has an active grant on "
-                f"{role.role_name}; "
-                "reject this request or revoke the grant first."
-            )
+        current = (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
+            .first()
+        )
         used, quota = sync.trust_capacity(role, extra_user=req.requester)
         if used > quota:
             raise ValidationError(
@@ -332,6 +329,12 @@ def access_request_approve(
         req.expires_at = (
             now + timedelta(hours=req.duration_hours) if req.duration_hours else None
         )
+        if current is not None:
+            # An extension: the new grant replaces the current one; when both
+            # are time-bound, it never ends earlier than the current one.
+            if req.expires_at and current.expires_at:
+                req.expires_at = max(req.expires_at, current.expires_at)
+            _grant_replace(current, by=req, actor=approver, now=now)
         req.save(
             update_fields=[
                 "status",
@@ -352,6 +355,24 @@ def access_request_approve(
         )
         enqueue_sync(role)
     return req
+
+
+def _grant_replace(grant: AccessRequest, *, by: AccessRequest, actor: Any, now) -> None:
+    """End `grant` because the approved extension `by` takes over. The person
+    stays in the trust, so no session of theirs is revoked."""
+    before = _snapshot(grant)
+    grant.transition_to(RequestStatus.EXPIRED)
+    grant.ended_at = now
+    grant.decision_comment = f"Replaced by the extension #{by.pk}."
+    grant.save(update_fields=["status", "ended_at", "decision_comment"])
+    audit_record(
+        actor=actor,
+        action="request.extend",
+        obj=grant,
+        project=grant.role.project,
+        before=before,
+        after={**_snapshot(grant), "replaced_by": by.pk},
+    )
 
 
 def access_request_reject(

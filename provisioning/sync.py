@@ -17,7 +17,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, iam, policies
+from provisioning import aws, iam, policies, ssm
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
@@ -206,14 +206,16 @@ def _apply_user(user: IamUser) -> None:
         version,
         arn=result["Arn"],
         unique_id=result.get("UserId", ""),
-        created_in_aws_at=user.created_in_aws_at or created or timezone.now(),
+        # AWS's own date: a user re-created (after a deletion behind opsgate's
+        # back) is new to IAM again, and trusts may reject it for a while.
+        created_in_aws_at=created or user.created_in_aws_at or timezone.now(),
     )
 
 
 def iam_user_sync(*, iam_user_id: int) -> None:
     user = IamUser.objects.select_related("account").get(pk=iam_user_id)
     if user.state != IamUserState.ACTIVE:
-        # Offboarding (deleting the IAM user) is not built yet: see README.
+        _remove_user(iam_user_id)
         return
     try:
         _ensure_baseline(user.account)
@@ -226,6 +228,44 @@ def iam_user_sync(*, iam_user_id: int) -> None:
             if user.applied_version >= user.desired_version and user.arn:
                 return
             _apply_user(user)
+    except AwsError as exc:
+        _record_error(IamUser, iam_user_id, exc)
+        raise
+
+
+def _remove_user(iam_user_id: int) -> None:
+    """Offboarding: first the roles that listed the person (so no trust policy
+    keeps a dangling principal id), then the IAM user and what blocks its
+    deletion. Never deletes a newer IAM user that took over the name."""
+    try:
+        role_ids = AccessRequest.objects.filter(requester_id=iam_user_id).values(
+            "role_id"
+        )
+        for role in OperationRole.behind().filter(pk__in=role_ids):
+            role_sync(role_id=role.pk)
+        with transaction.atomic():
+            user = (
+                IamUser.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .get(pk=iam_user_id)
+            )
+            if user.applied_version >= user.desired_version:
+                return
+            version = user.desired_version
+            successor = IamUser.objects.filter(
+                account=user.account,
+                name__iexact=user.name,
+                state=IamUserState.ACTIVE,
+            ).exists()
+            if user.unique_id or not successor:
+                iam.delete_user(
+                    aws.client("iam", user.account),
+                    name=user.name,
+                    path=_conf("IAM_PATH"),
+                    unique_id=user.unique_id,
+                    service_credentials=_conf("DELETE_SERVICE_CREDENTIALS"),
+                )
+            _record_success(user, version)
     except AwsError as exc:
         _record_error(IamUser, iam_user_id, exc)
         raise
@@ -367,6 +407,7 @@ def role_sync(*, role_id: int) -> None:
                 {u.arn for u in users} | set(role.extra_principal_arns or [])
             )
             client = aws.client("iam", role.account)
+            now = timezone.now()
             if principals:
                 result = iam.ensure_role(
                     client,
@@ -381,16 +422,24 @@ def role_sync(*, role_id: int) -> None:
                     description=role_description(role),
                     boundary_arn=boundary_arn(role.account),
                 )
+                role.unique_id = result.get("RoleId", "") or role.unique_id
+                until = _revoke_sessions(role, client, users, now=now)
                 _record_success(
                     role,
                     version,
                     arn=result["Arn"],
-                    unique_id=result.get("RoleId", ""),
+                    unique_id=role.unique_id,
                     exists_in_aws=True,
+                    revoked_sessions_until=until,
                 )
             else:
+                # A deleted role takes its inline policies and the permissions
+                # of its open sessions with it; SSM sessions are ended below.
                 iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
-                _record_success(role, version, exists_in_aws=False)
+                _revoke_sessions(role, None, users, now=now)
+                _record_success(
+                    role, version, exists_in_aws=False, revoked_sessions_until=None
+                )
             AccessRequest.objects.filter(
                 pk__in=[g.pk for g in grants if g.requester in users],
                 provisioned_at__isnull=True,
@@ -399,6 +448,56 @@ def role_sync(*, role_id: int) -> None:
         exc = _propagation_or_permanent(exc, users)
         _record_error(OperationRole, role_id, exc)
         raise exc from None
+
+
+def revoked_sessions_policy_name() -> str:
+    return f"{_conf('POLICY_PREFIX')}RevokedSessions"
+
+
+def _revoke_sessions(
+    role: OperationRole, client: Any, users: list[IamUser], *, now
+) -> Any:
+    """End what outlives a revocation: terminate the SSM sessions of people
+    whose grant ended since the last sync, and keep the role's inline deny of
+    their sessions issued before then, for one MaxSessionDuration.
+    `client` None: the role is gone, only SSM sessions are left to end.
+    Returns when the deny may next shrink (None: no deny)."""
+    window = timedelta(seconds=_conf("MAX_SESSION_DURATION"))
+    ended = AccessRequest.ended_grants(now).filter(role=role)
+    # By name: a person offboarded and added again is a new record, and their
+    # new sessions must not be ended for the old record's revocation.
+    ended = ended.exclude(requester__name__in=[u.name for u in users])
+    newly = list(
+        ended.filter(trust_removed_at__isnull=True).select_related("requester")
+    )
+    if newly and _conf("TERMINATE_SSM_SESSIONS"):
+        ssm_client = aws.client("ssm", role.account)
+        for name in sorted({g.requester.name for g in newly}):
+            owner = policies.assumed_role_session_arn(
+                account_id=role.account.account_id,
+                role_name=role.role_name,
+                session_name=name,
+                partition=role.account.partition,
+            )
+            ssm.terminate_sessions(ssm_client, owner=owner)
+    if newly:
+        ended.filter(pk__in=[g.pk for g in newly]).update(trust_removed_at=now)
+    if client is None:
+        return None
+    revoked: dict[str, Any] = {}
+    recent = ended.filter(trust_removed_at__gt=now - window)
+    for name, at in recent.values_list("requester__name", "trust_removed_at"):
+        revoked[name] = max(at, revoked.get(name, at))
+    if revoked or role.revoked_sessions_until is not None:
+        iam.ensure_role_inline_policy(
+            client,
+            role=role.role_name,
+            name=revoked_sessions_policy_name(),
+            document=policies.revoked_sessions_policy(
+                role_id=role.unique_id, revoked=revoked
+            ),
+        )
+    return min(revoked.values()) + window if revoked else None
 
 
 # --- Capacity -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts_app.models import IamUser
-from provisioning import sync
+from provisioning import reconcile, sync
 from provisioning.aws import PermanentError, RetryLater
 from provisioning.models import AwsAccount, OperationRole
 
@@ -103,3 +103,17 @@ def sweep() -> dict[str, int]:
         model.objects.filter(pk__in=sent).update(sync_requested_at=now)
         published[model.__name__] = len(sent)
     return published
+
+
+@shared_task(acks_late=True)
+def expire_access() -> dict[str, int]:
+    """End expired grants and stale requests; remind before expiry."""
+    from provisioning import lifecycle  # imports this module for enqueue_sync
+
+    return lifecycle.lifecycle_run()
+
+
+@shared_task(acks_late=True)
+def reconcile_accounts() -> list[dict]:
+    """Compare every account with the database; record and repair drift."""
+    return reconcile.reconcile_all()

@@ -156,3 +156,53 @@ def worker(aws_env):
     started = Worker("w1").wait_ready()
     yield started
     started.stop()
+
+
+class FakeSsm:
+    """opsgate's SSM client in tests: moto has no Session Manager sessions.
+
+    Holds the active sessions a test puts in (by owner ARN), answers
+    DescribeSessions and TerminateSession like SSM, checks every call's
+    parameters against botocore's service model, and records the calls."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.model = boto3.client("ssm", region_name="us-east-1").meta.service_model
+        self.sessions: dict[str, list[str]] = {}
+        self.calls: list[tuple[str, dict]] = []
+
+    def _call(self, operation: str, params: dict) -> None:
+        from botocore.validate import validate_parameters
+
+        shape = self.model.operation_model(operation).input_shape
+        validate_parameters(params, shape)
+        self.calls.append((operation, params))
+
+    def describe_sessions(self, **params):
+        self._call("DescribeSessions", params)
+        owner = {f["key"]: f["value"] for f in params.get("Filters", [])}.get("Owner")
+        ids = self.sessions.get(owner, []) if params.get("State") == "Active" else []
+        return {"Sessions": [{"SessionId": i, "Owner": owner} for i in ids]}
+
+    def terminate_session(self, **params):
+        self._call("TerminateSession", params)
+        for ids in self.sessions.values():
+            if params["SessionId"] in ids:
+                ids.remove(params["SessionId"])
+        return {"SessionId": params["SessionId"]}
+
+
+@pytest.fixture(autouse=True)
+def ssm_sessions(monkeypatch):
+    """Every test gets a FakeSsm as opsgate's SSM client (see FakeSsm)."""
+    from provisioning import aws
+
+    fake = FakeSsm()
+    real = aws.client
+
+    def client(service, account=None):
+        return fake if service == "ssm" else real(service, account)
+
+    monkeypatch.setattr(aws, "client", client)
+    return fake

@@ -27,10 +27,23 @@ class _Raw:
         yield self._body
 
 
+_OK = (
+    '<{op}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    "<{op}Result>{result}</{op}Result>"
+    "<ResponseMetadata><RequestId>0</RequestId></ResponseMetadata></{op}Response>"
+)
+
+
 class Faults:
     def __init__(self) -> None:
         self.plan: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        self.answers: dict[str, str] = {}
         self.sent: list[str] = []
+
+    def answer(self, operation: str, result_xml: str = "") -> None:
+        """Answer every `operation` call with success and this result, for the
+        IAM operations moto does not implement (service-specific credentials)."""
+        self.answers[operation] = _OK.format(op=operation, result=result_xml)
 
     def fail(
         self,
@@ -56,6 +69,11 @@ class Faults:
             return AWSResponse(
                 request.url, status, {"Content-Type": "text/xml"}, _Raw(body)
             )
+        if operation in self.answers:
+            body = self.answers[operation].encode()
+            return AWSResponse(
+                request.url, 200, {"Content-Type": "text/xml"}, _Raw(body)
+            )
         return None
 
 
@@ -69,3 +87,15 @@ def injected(account=None, service: str = "iam"):
         yield faults
     finally:
         client.meta.events.unregister(f"before-send.{service}", faults.handler)
+
+
+def service_credentials_xml(user: str, credential_ids: list[str]) -> str:
+    members = "".join(
+        f"<member><UserName>{user}</UserName><Status>Active</Status>"
+        f"<ServiceUserName>{user}-at-1</ServiceUserName>"
+        "<CreateDate>2026-01-01T00:00:00Z</CreateDate>"
+        f"<ServiceSpecificCredentialId>{cid}</ServiceSpecificCredentialId>"
+        "<ServiceName>codecommit.amazonaws.com</ServiceName></member>"
+        for cid in credential_ids
+    )
+    return f"<ServiceSpecificCredentials>{members}</ServiceSpecificCredentials>"

@@ -294,3 +294,54 @@ def test_trust_policy_size_counts_the_minified_document():
         policies.trust_policy_size(arns + ["arn:aws:iam::123456789012:user/opsgate/x"])
         > size
     )
+
+
+def test_revoked_sessions_policy_denies_each_users_sessions_issued_before_revoke():
+    from datetime import UTC, datetime
+
+    document = policies.revoked_sessions_policy(
+        role_id="AROAEXAMPLEROLEID",
+        revoked={
+            "dave": datetime(2026, 11, 29, 15, 0, 0, tzinfo=UTC),
+            # Rounded up: a session issued at 14:30:05.2 is still denied.
+            "carol": datetime(2026, 11, 29, 14, 30, 5, 200000, tzinfo=UTC),
+        },
+    )
+    assert document == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RevokedSessions1",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"aws:userid": "AROAEXAMPLEROLEID:carol"},
+                    "DateLessThan": {"aws:TokenIssueTime": "2026-11-29T14:30:06Z"},
+                },
+            },
+            {
+                "Sid": "RevokedSessions2",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"aws:userid": "AROAEXAMPLEROLEID:dave"},
+                    "DateLessThan": {"aws:TokenIssueTime": "2026-11-29T15:00:00Z"},
+                },
+            },
+        ],
+    }
+
+
+def test_no_revoked_sessions_means_no_policy():
+    assert policies.revoked_sessions_policy(role_id="AROAX", revoked={}) is None
+
+
+def test_assumed_role_session_arn_has_no_path():
+    assert (
+        policies.assumed_role_session_arn(
+            account_id="123456789012", role_name="payments-deploy", session_name="carol"
+        )
+        == "arn:aws:sts::123456789012:assumed-role/payments-deploy/carol"
+    )

@@ -1,0 +1,244 @@
+"""Offboarding: every grant ends, the roles that trusted the person are
+rewritten, and the IAM user is deleted after everything that blocks
+DeleteUser, in the order IAM needs. Adding the person again starts clean."""
+
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts_app import services as people
+from accounts_app.models import IamUser, IamUserState
+from provisioning import aws, services, sync
+from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from tests.conftest import ACCOUNT_ID
+from tests.faults import injected, service_credentials_xml
+
+pytestmark = pytest.mark.django_db
+
+DOC = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
+    ],
+}
+
+
+def grant(person, role, approver, hours=8):
+    req = services.access_request_create(
+        requester=person,
+        role=role,
+        reason="deploy",
+        duration_hours=hours,
+        actor=person.user,
+    )
+    return services.access_request_approve(access_request=req, approver=approver.user)
+
+
+@pytest.fixture
+def no_service_credentials(account):
+    """moto does not implement service-specific credentials: answer like IAM
+    does for a user that has none."""
+    with injected(account) as faults:
+        faults.answer(
+            "ListServiceSpecificCredentials", service_credentials_xml("x", [])
+        )
+        yield faults
+
+
+@pytest.fixture
+def carol_everywhere(aws_env, iam, account, carol, dave, bob, deploy_role):
+    """carol with access keys, a console password, an enabled virtual MFA
+    device, a signing certificate, an SSH key, an inline and an attached
+    policy, group membership and a grant beside dave's."""
+    grant(carol, deploy_role, bob)
+    grant(dave, deploy_role, bob)
+    sync.role_sync(role_id=deploy_role.pk)
+    iam.create_access_key(UserName="carol")
+    iam.create_login_profile(UserName="carol", Password="Pa55word!x")
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="carol")[
+        "VirtualMFADevice"
+    ]["SerialNumber"]
+    iam.enable_mfa_device(
+        UserName="carol",
+        SerialNumber=serial,
+        AuthenticationCode1="123456",
+        AuthenticationCode2="654321",
+    )
+    iam.upload_signing_certificate(UserName="carol", CertificateBody=CERT)
+    iam.upload_ssh_public_key(UserName="carol", SSHPublicKeyBody=SSH_KEY)
+    iam.put_user_policy(
+        UserName="carol", PolicyName="own", PolicyDocument=json.dumps(DOC)
+    )
+    arn = iam.create_policy(PolicyName="extra", PolicyDocument=json.dumps(DOC))[
+        "Policy"
+    ]["Arn"]
+    iam.attach_user_policy(UserName="carol", PolicyArn=arn)
+    return carol
+
+
+def test_offboarding_revokes_grants_cancels_requests_and_disables_the_login(
+    carol, bob, alice, deploy_role, payments
+):
+    g = grant(carol, deploy_role, bob)
+    other = services.role_create(actor=alice.user, project=payments, os_user="ops")
+    pending = services.access_request_create(
+        requester=carol, role=other, reason="x", duration_hours=8, actor=carol.user
+    )
+    version = OperationRole.objects.get(pk=deploy_role.pk).desired_version
+
+    people.person_offboard(iam_user=carol, actor=alice.user, reason="left")
+
+    carol.refresh_from_db()
+    g.refresh_from_db()
+    pending.refresh_from_db()
+    assert carol.state == IamUserState.REMOVED
+    assert not carol.user.is_active
+    assert g.status == RequestStatus.REVOKED
+    assert pending.status == RequestStatus.CANCELLED
+    assert OperationRole.objects.get(pk=deploy_role.pk).desired_version == version + 1
+    assert not AccessRequest.active_grants().filter(requester=carol).exists()
+    assert sorted(
+        AuditEvent.objects.filter(actor=alice.user)
+        .filter(action__in=["request.revoke", "request.cancel", "person.offboard"])
+        .values_list("action", flat=True)
+    ) == ["person.offboard", "request.cancel", "request.revoke"]
+    with pytest.raises(ValidationError, match="already offboarded"):
+        people.person_offboard(iam_user=carol, actor=alice.user)
+    with pytest.raises(ValidationError, match="offboarded"):
+        services.access_request_create(
+            requester=carol,
+            role=other,
+            reason="x",
+            duration_hours=8,
+            actor=carol.user,
+        )
+
+
+def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
+    carol_everywhere, iam, alice, no_service_credentials
+):
+    carol = carol_everywhere
+    no_service_credentials.answer(
+        "ListServiceSpecificCredentials",
+        service_credentials_xml("carol", ["ACCAEXAMPLECREDENTIAL1"]),
+    )
+    no_service_credentials.answer("DeleteServiceSpecificCredential")
+    people.person_offboard(iam_user=carol, actor=alice.user)
+
+    with aws.observe_calls() as calls:
+        sync.iam_user_sync(iam_user_id=carol.pk)
+
+    writes = [
+        c.split(":", 1)[1]
+        for c in calls
+        if c.split(":", 1)[1].startswith(
+            ("Update", "Put", "Delete", "Deactivate", "Detach", "Remove")
+        )
+    ]
+    assert writes == [
+        "UpdateAssumeRolePolicy",  # dave only
+        "PutRolePolicy",  # carol's earlier sessions denied
+        "DeleteAccessKey",
+        "DeleteLoginProfile",
+        "DeactivateMFADevice",
+        "DeleteVirtualMFADevice",
+        "DeleteSigningCertificate",
+        "DeleteSSHPublicKey",
+        "DeleteServiceSpecificCredential",
+        "DeleteUserPolicy",
+        "DetachUserPolicy",
+        "RemoveUserFromGroup",
+        "DeleteUser",
+    ]
+    assert no_service_credentials.sent.count("DeleteServiceSpecificCredential") == 1
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")
+    assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+    trust = iam.get_role(RoleName="payments-deploy")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["AWS"] == [
+        f"arn:aws:iam::{ACCOUNT_ID}:user/opsgate/dave"
+    ]
+    carol.refresh_from_db()
+    assert carol.applied_version == carol.desired_version and not carol.last_error
+
+
+def test_adding_the_person_again_creates_a_new_user_with_no_old_access(
+    carol_everywhere, iam, alice, account, no_service_credentials
+):
+    old = carol_everywhere
+    people.person_offboard(iam_user=old, actor=alice.user)
+    sync.iam_user_sync(iam_user_id=old.pk)
+    old.refresh_from_db()
+
+    new = people.person_add(
+        actor=alice.user,
+        account=account,
+        iam_user_name="carol",
+        email="carol@example.com",
+    )
+    sync.iam_user_sync(iam_user_id=new.pk)
+    new.refresh_from_db()
+
+    assert new.pk != old.pk and new.user_id == old.user_id
+    assert new.user.is_active
+    assert new.unique_id and new.unique_id != old.unique_id
+    assert iam.list_access_keys(UserName="carol")["AccessKeyMetadata"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="carol")
+    assert iam.list_mfa_devices(UserName="carol")["MFADevices"] == []
+    assert iam.list_user_policies(UserName="carol")["PolicyNames"] == []
+    assert iam.list_attached_user_policies(UserName="carol")["AttachedPolicies"] == []
+    assert [
+        g["GroupName"] for g in iam.list_groups_for_user(UserName="carol")["Groups"]
+    ] == ["opsgate-operators"]
+    assert not AccessRequest.active_grants().filter(requester=new).exists()
+
+    # The old record's sync running late must not delete the new user.
+    IamUser.objects.filter(pk=old.pk).update(desired_version=old.desired_version + 1)
+    sync.iam_user_sync(iam_user_id=old.pk)
+    assert iam.get_user(UserName="carol")["User"]["UserId"] == new.unique_id
+
+
+def test_a_user_that_is_not_opsgates_is_never_deleted(
+    aws_env, iam, account, carol, alice, no_service_credentials
+):
+    from provisioning.aws import PermanentError
+
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    iam.create_user(UserName="carol", Path="/")  # someone else's, same name
+    with pytest.raises(PermanentError, match="not managed by opsgate"):
+        sync.iam_user_sync(iam_user_id=carol.pk)
+    assert iam.get_user(UserName="carol")["User"]["Path"] == "/"
+
+
+CERT = """-----BEGIN CERTIFICATE-----
+MIIBpzCCARACCQCY5yOdxCTrGjANBgkqhkiG9w0BAQsFADAXMRUwEwYDVQQKDAxt
+b3RvIHRlc3RpbmcwIBcNMTgxMTA1MTkwNTIwWhgPMjI5MjA4MTkxOTA1MjBaMBcx
+FTATBgNVBAoMDG1vdG8gdGVzdGluZzCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkC
+gYEA1Jn3g2h7LD3FLqdpcYNbFXCS4V4eDpuTCje9vKFcC3pi/01147X3zdfPy8Mt
+ZhKxcREOwm4NXykh23P9KW7fBovpNwnbYsbPqj8Hf1ZaClrgku1arTVhEnKjx8zO
+vaR/bVLCss4uE0E0VM1tJn/QGQsfthFsjuHtwx8uIWz35tUCAwEAATANBgkqhkiG
+9w0BAQsFAAOBgQBWdOQ7bDc2nWkUhFjZoNIZrqjyNdjlMUndpwREVD7FQ/DuxJMj
+FyDHrtlrS80dPUQWNYHw++oACDpWO01LGLPPrGmuO/7cOdojPEd852q5gd+7W9xt
+8vUH+pBa6IBLbvBp+szli51V3TLSWcoyy4ceJNQU2vCkTLoFdS0RLd/7tQ==
+-----END CERTIFICATE-----"""
+
+SSH_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDk+lG3u5C3UZLPzbfsMHKl9Rz1yGD5Tbfjs1e"
+    " carol@example.com"
+)
+
+
+def test_offboarding_works_on_plain_moto_without_service_credentials(
+    carol_everywhere, iam, alice, settings
+):
+    """The demo's setting: moto has no service-specific credential API."""
+    settings.OPSGATE = {**settings.OPSGATE, "DELETE_SERVICE_CREDENTIALS": False}
+    people.person_offboard(iam_user=carol_everywhere, actor=alice.user)
+    with aws.observe_calls() as calls:
+        sync.iam_user_sync(iam_user_id=carol_everywhere.pk)
+    assert "iam:ListServiceSpecificCredentials" not in calls
+    assert calls[-1] == "iam:DeleteUser"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")
