@@ -67,8 +67,6 @@ def measure() -> list[dict]:
     )
     second = grant(newcomer)
     row("grant on an existing role", 1, lambda: sync.role_sync(role_id=role.pk))
-    services.access_request_revoke(access_request=second, actor=approver.user)
-    row("revoke (role keeps other grants)", 1, lambda: sync.role_sync(role_id=role.pk))
     row("nothing changed: role", 0, lambda: sync.role_sync(role_id=role.pk))
 
     def user_again():
@@ -76,11 +74,22 @@ def measure() -> list[dict]:
         sync.iam_user_sync(iam_user_id=newcomer.pk)
 
     row("nothing changed: user", 0, user_again)
+    services.access_request_revoke(access_request=second, actor=approver.user)
+    row(
+        "revoke (trust + deny of the person's live sessions)",
+        2,
+        lambda: sync.role_sync(role_id=role.pk),
+    )
+    row(
+        "nothing changed: role with a deny still in force",
+        0,
+        lambda: sync.role_sync(role_id=role.pk),
+    )
     first_grant = role.requests.get(requester=first, status="approved")
     services.access_request_revoke(access_request=first_grant, actor=approver.user)
     row(
         "revoke of the last grant (role deleted)",
-        3,
+        4,
         lambda: sync.role_sync(role_id=role.pk),
     )
     return rows

@@ -608,6 +608,7 @@ def opsgate_service_policy(
             "Effect": "Allow",
             "Action": [
                 "iam:GetRole",
+                "iam:GetRolePolicy",
                 "iam:ListAttachedRolePolicies",
                 "iam:ListInstanceProfilesForRole",
                 "iam:ListRolePolicies",

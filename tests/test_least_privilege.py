@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from moto.core.authorization import enable_iam_authentication
 
 from accounts_app import services as people
+from accounts_app.models import IamUser
 from provisioning import aws, policies, services, sync
 from provisioning.models import AccessRequest, OperationRole
 from tests import iam_sim
@@ -35,6 +36,13 @@ def service_policy() -> dict:
 
 
 BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/opsgate/opsgate-OperationRoleBoundary"
+
+
+@pytest.fixture(autouse=True)
+def _no_service_credentials_api(settings):
+    # moto answers ListServiceSpecificCredentials with a 500; the offboarding
+    # tests cover that step with answers injected at the HTTP layer.
+    settings.OPSGATE = {**settings.OPSGATE, "DELETE_SERVICE_CREDENTIALS": False}
 
 
 @pytest.fixture
@@ -70,9 +78,10 @@ def recorded():
 
     def client(service, account=None):
         built = original(service, account)
-        built.meta.events.register_first(
-            "provide-client-params", record, unique_id="test-recorder"
-        )
+        if hasattr(built, "meta"):  # not the fake SSM client (see conftest)
+            built.meta.events.register_first(
+                "provide-client-params", record, unique_id="test-recorder"
+            )
         return built
 
     aws.client = client
@@ -81,8 +90,11 @@ def recorded():
 
 
 def run_every_flow(alice, bob) -> None:
-    """Baseline, users, three roles, a new grant, a revoke that empties a role,
-    and a console password: the provisioning opsgate does."""
+    """Everything opsgate provisions: baseline, users, roles, a grant, a revoke
+    that leaves a session deny, a revoke that empties a role, an offboarding,
+    a console password and a reconcile."""
+    from provisioning import reconcile
+
     call_command("import_operation_users", str(EXAMPLE), "--sync")
     account = OperationRole.objects.first().account
     carol = people.person_add(actor=alice.user, account=account, iam_user_name="carol")
@@ -94,11 +106,19 @@ def run_every_flow(alice, bob) -> None:
     )
     services.access_request_approve(access_request=req, approver=bob.user)
     sync.role_sync(role_id=role.pk)
+    services.access_request_revoke(access_request=req, actor=alice.user)
+    sync.role_sync(role_id=role.pk)  # trust rewritten, live sessions denied
     for grant in AccessRequest.objects.filter(role=role, status="approved"):
         services.access_request_revoke(access_request=grant, actor=alice.user)
-    sync.role_sync(role_id=role.pk)
+    sync.role_sync(role_id=role.pk)  # last grant gone: role deleted
     carol.refresh_from_db()
     people.console_password_create(iam_user=carol, actor=alice.user)
+    leaver = IamUser.objects.get(name="non-97-test-user2")
+    people.person_offboard(iam_user=leaver, actor=alice.user)
+    for each in OperationRole.objects.all():
+        sync.role_sync(role_id=each.pk)
+    sync.iam_user_sync(iam_user_id=leaver.pk)
+    reconcile.reconcile_all(repair=True)
 
 
 def test_every_flow_passes_moto_access_checks_with_only_the_policy_actions(
@@ -108,7 +128,10 @@ def test_every_flow_passes_moto_access_checks_with_only_the_policy_actions(
     with enable_iam_authentication():
         run_every_flow(alice, bob)
     names = [r["RoleName"] for r in iam.list_roles(PathPrefix="/opsgate/")["Roles"]]
-    assert sorted(names) == ["non-97-project-ope-role", "test-project-2-os-user2"]
+    assert names == ["non-97-project-ope-role"]
+    users = [u["UserName"] for u in iam.list_users(PathPrefix="/opsgate/")["Users"]]
+    # alice and bob are people too: the reconcile created their missing users.
+    assert sorted(users) == ["alice", "bob", "carol", "non-97-test-user1"]
 
 
 def test_taking_one_action_away_makes_the_flow_fail_with_access_denied(
@@ -129,12 +152,20 @@ def test_taking_one_action_away_makes_the_flow_fail_with_access_denied(
 
 
 def test_every_call_is_allowed_by_the_full_policy_resources_and_conditions(
-    aws_env, recorded, alice, bob
+    aws_env, recorded, alice, bob, ssm_sessions
 ):
     run_every_flow(alice, bob)
     policy = service_policy()
     refused = []
-    for service, op, params in recorded:
+    ssm_calls = [("ssm", op, params) for op, params in ssm_sessions.calls]
+    assert ("ssm", "DescribeSessions") in [(s, op) for s, op, _ in ssm_calls]
+    operations = {op for _, op, _ in recorded}
+    assert {
+        "PutRolePolicy",
+        "DeleteUser",
+        "GetAccountAuthorizationDetails",
+    } <= operations
+    for service, op, params in recorded + ssm_calls:
         allowed, resource = iam_sim.decide(
             policy,
             service,
