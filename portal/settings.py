@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.middleware.RequireMfaMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -72,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context.nav",
             ],
         },
     },
@@ -209,6 +211,8 @@ OPSGATE = {
     # The sweep re-enqueues objects that have been behind for this long.
     "SWEEP_GRACE_SECONDS": envint("OPSGATE_SWEEP_GRACE_SECONDS", 30),
     "DEFAULT_ACCOUNT_NAME": envstr("OPSGATE_DEFAULT_ACCOUNT_NAME", "default"),
+    # Links in e-mails (invitations, notifications) start with this.
+    "BASE_URL": envstr("OPSGATE_BASE_URL", "http://127.0.0.1:8000"),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
 }
 

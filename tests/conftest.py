@@ -145,3 +145,41 @@ def other_project(account, alice, erin):
     return services.project_create(
         actor=alice.user, name="Data Platform", account=account, approvers=[erin.user]
     )
+
+
+# --- Web: logins with and without TOTP ---------------------------------------
+
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def give_totp(user, secret: str = TOTP_SECRET):
+    """Activate allauth TOTP for a login with a known secret."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    return TOTP.activate(user, secret)
+
+
+def totp_code(secret: str = TOTP_SECRET) -> str:
+    import time
+
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+
+
+@pytest.fixture
+def login(client):
+    """login(person): the test client signed in as that person. Admins and
+    approvers get TOTP first (the portal requires it of them)."""
+
+    def _login(person, *, totp: bool = True):
+        user = getattr(person, "user", person)
+        if totp and (user.is_staff or user.approver_of.exists()):
+            from allauth.mfa.models import Authenticator
+
+            if not Authenticator.objects.filter(user=user).exists():
+                give_totp(user)
+        client.force_login(user)
+        return client
+
+    return _login
