@@ -30,11 +30,9 @@ def approvals(request: HttpRequest) -> HttpResponse:
         .filter(status=RequestStatus.PENDING)
         .order_by("created_at")
     )
-    capacity = {}
     for req in pending:
-        if req.role_id not in capacity:
-            capacity[req.role_id] = sync.trust_capacity(req.role)
-        req.capacity = capacity[req.role_id]
+        # What the trust policy would need with this requester in it.
+        req.capacity = sync.trust_capacity(req.role, extra_user=req.requester)
         req.own = req.requester.user_id == request.user.pk
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)

@@ -22,6 +22,14 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+class Form(forms.Form):
+    """Labels without a trailing colon."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def _hours(h: int) -> str:
     if h % 24 == 0:
         days = h // 24
@@ -29,7 +37,7 @@ def _hours(h: int) -> str:
     return f"{h} hour" if h == 1 else f"{h} hours"
 
 
-class ProjectChoiceForm(forms.Form):
+class ProjectChoiceForm(Form):
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
         empty_label="Choose a project…",
@@ -48,7 +56,7 @@ class RoleChoiceField(forms.ModelChoiceField):
         return f"{obj.os_user} (role {obj.role_name})"
 
 
-class AccessRequestForm(forms.Form):
+class AccessRequestForm(Form):
     role = RoleChoiceField(
         queryset=OperationRole.objects.none(),
         label="Run as (OS user)",
@@ -59,6 +67,7 @@ class AccessRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
         help_text="What you will do, e.g. a ticket number. Approvers see this.",
+        error_messages={"required": "Say why you need this access."},
     )
     duration = forms.ChoiceField(
         label="For how long",
@@ -78,16 +87,12 @@ class AccessRequestForm(forms.Form):
         return None if value == PERMANENT else int(value)
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     comment = forms.CharField(required=False, max_length=2000)
 
 
-class CommentForm(forms.Form):
-    comment = forms.CharField(required=False, max_length=2000)
-
-
-class PersonForm(forms.Form):
+class PersonForm(Form):
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(
@@ -107,7 +112,7 @@ class PersonForm(forms.Form):
     )
 
 
-class ProjectForm(forms.Form):
+class ProjectForm(Form):
     name = forms.CharField(
         max_length=256,
         strip=False,
@@ -154,7 +159,7 @@ class ProjectForm(forms.Form):
         return hours
 
 
-class RoleForm(forms.Form):
+class RoleForm(Form):
     os_user = forms.CharField(
         label="OS user",
         max_length=64,
@@ -183,7 +188,7 @@ class RoleForm(forms.Form):
         ]
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(Form):
     person = forms.CharField(required=False, help_text="Who acted, or on whom.")
     project = forms.ModelChoiceField(
         queryset=Project.objects.all(), required=False, empty_label="All projects"

@@ -60,7 +60,7 @@ def test_request_form_sends_a_request_and_mails_the_approvers(
 @pytest.mark.parametrize(
     "data, field, message",
     [
-        ({"reason": "   ", "duration": "8"}, "reason", "required"),
+        ({"reason": "   ", "duration": "8"}, "reason", "Say why you need"),
         ({"reason": "x", "duration": "5"}, "duration", "Select a valid choice"),
         ({"reason": "x", "duration": "permanent"}, "duration", "valid choice"),
     ],
