@@ -25,6 +25,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1
 export AWS_REGION=us-east-1 MOTO_IAM_LOAD_MANAGED_POLICIES=true
 export OPSGATE_SWEEP_SECONDS=30 DJANGO_DEBUG=true
+export OPSGATE_BASE_URL="http://127.0.0.1:$PORT"  # links in e-mails
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

@@ -34,12 +34,12 @@ class Command(BaseCommand):
             f"{' and '.join(totp)} have two-factor authentication (admins and",
             "approvers must). Get their current 6-digit code in another terminal:",
             *(
-                f"  .venv/bin/python manage.py demo_totp {email}"
-                "  # with OPSGATE_VAR_DIR=var/demo"
-                for email in totp[:1]
+                "  OPSGATE_VAR_DIR=var/demo .venv/bin/python manage.py "
+                f"demo_totp {email}"
+                for email in totp
             ),
             "",
-            "Invitation and notification e-mails are printed in this terminal.",
+            "E-mails are printed here (web) and in var/demo/worker.log (worker).",
             "",
             f"Django admin: {url}/admin/  (sign in as admin@example.com first)",
             "AWS is a moto server; the worker log is var/demo/worker.log.",
