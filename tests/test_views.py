@@ -461,3 +461,33 @@ def test_audit_bad_date_range_is_a_field_error(login, alice):
     )
     assert page.context["form"].errors["until"]
     assert list(page.context["page"].object_list) == []
+
+
+def test_a_mail_server_outage_does_not_undo_the_request(
+    login, carol, bob, deploy_role, django_capture_on_commit_callbacks, monkeypatch
+):
+    from provisioning import notifications
+
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr(notifications, "send_mail", down)
+    url = reverse("request_access") + f"?project={deploy_role.project_id}"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(carol).post(
+            url, {"role": deploy_role.pk, "reason": "r", "duration": "8"}
+        )
+    assert response.status_code == 302
+    assert AccessRequest.objects.filter(requester=carol).count() == 1
+
+
+def test_status_shows_the_workers_permanent_error(login, carol, bob, deploy_role):
+    req = ask(carol, deploy_role)
+    services.access_request_approve(access_request=req, approver=bob.user)
+    type(deploy_role).objects.filter(pk=deploy_role.pk).update(
+        last_error="iam:UpdateAssumeRolePolicy failed: AccessDenied",
+        error_is_permanent=True,
+    )
+    status = login(carol).get(reverse("request_status")).json()["requests"]
+    assert status[str(req.pk)]["key"] == "error"
+    assert "AccessDenied" in status[str(req.pk)]["detail"]

@@ -14,6 +14,12 @@
     });
   });
 
+  // Forms that end access ask first.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
   // "My access" polls its status endpoint every 2 s while a request is pending
   // or being provisioned, updates the badges, and reloads once one becomes
   // active (to show its connection instructions) or fails.
