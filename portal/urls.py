@@ -27,5 +27,7 @@ urlpatterns = [
     path("audit/", staff_views.audit, name="audit"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    # The Django admin's own login form would skip allauth's TOTP step.
+    path("admin/login/", views.admin_login, name="admin_login_redirect"),
     path("admin/", admin.site.urls),
 ]

@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app.models import IamUser, IamUserState
@@ -165,6 +167,15 @@ def request_status(request: HttpRequest) -> JsonResponse:
 def _ids(request: HttpRequest) -> list[int]:
     raw = request.GET.get("ids", "")
     return [int(p) for p in raw.split(",") if p.strip().isdigit()][:100]
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """Everyone signs in through allauth, where the TOTP step is."""
+    target = reverse("account_login")
+    next_url = request.GET.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        target += "?" + urlencode({"next": next_url})
+    return redirect(target)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -104,3 +104,15 @@ def test_nobody_can_sign_themselves_up(client):
         {"email": "eve@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert not get_user_model().objects.filter(email="eve@example.com").exists()
+
+
+def test_the_django_admin_login_form_cannot_skip_the_totp_step(client, alice):
+    _with_password(alice)
+    give_totp(alice.user)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "alice", "password": PASSWORD, "next": "/admin/"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_login") + "?next=%2Fadmin%2F"
+    assert "_auth_user_id" not in client.session

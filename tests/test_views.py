@@ -491,3 +491,19 @@ def test_status_shows_the_workers_permanent_error(login, carol, bob, deploy_role
     status = login(carol).get(reverse("request_status")).json()["requests"]
     assert status[str(req.pk)]["key"] == "error"
     assert "AccessDenied" in status[str(req.pk)]["detail"]
+
+
+def test_people_page_shows_the_aws_error_and_retry_clears_it(login, alice, carol):
+    type(carol).objects.filter(pk=carol.pk).update(
+        last_error="iam:CreateUser failed: AccessDenied: not allowed",
+        error_is_permanent=True,
+    )
+    client = login(alice)
+    listing = client.get(reverse("people")).content.decode()
+    assert "iam:CreateUser failed: AccessDenied: not allowed" in listing
+    detail = client.get(reverse("person_detail", args=[carol.pk])).content.decode()
+    assert "Retry AWS sync" in detail
+    client.post(reverse("person_retry", args=[carol.pk]))
+    carol.refresh_from_db()
+    assert carol.sync_status == "pending"
+    assert AuditEvent.objects.filter(action="sync.retry").count() == 1
