@@ -53,7 +53,9 @@ def with_password(person):
     return person
 
 
-def sign_in(browser, live_server, email: str, *, totp: bool = False, **context):
+def sign_in(
+    browser, live_server, email: str, *, totp: bool = False, shot_as="", **context
+):
     page = browser.new_context(**context).new_page()
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill(email)
@@ -61,6 +63,8 @@ def sign_in(browser, live_server, email: str, *, totp: bool = False, **context):
     page.get_by_role("button", name="Sign In").click()
     if totp:
         page.locator("input[name=code]").fill(totp_code())
+        if shot_as:
+            shot(page, shot_as)
         page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(f"{live_server.url}/")
     return page
@@ -136,7 +140,9 @@ def test_whole_story_admin_adds_person_who_requests_and_approver_approves(
     )
 
     # Bob signs in with his TOTP code and approves.
-    approver = sign_in(browser, live_server, "bob@example.com", totp=True)
+    approver = sign_in(
+        browser, live_server, "bob@example.com", totp=True, shot_as="sign-in-totp"
+    )
     approver.get_by_role("link", name="Approvals").click()
     card = approver.locator("article.request", has_text="frank")
     expect(card).to_contain_text("CHG-1234: deploy release 2.3")
