@@ -31,7 +31,8 @@ class RequireMfaMiddleware:
             messages.warning(
                 request,
                 "Admins and approvers need an authenticator app before anything "
-                "else. Scan the code below, then enter the 6-digit code it shows.",
+                "else: confirm your password, scan the QR code with the app, then "
+                "enter the 6-digit code it shows.",
             )
             return redirect(reverse("mfa_activate_totp"))
         return self.get_response(request)

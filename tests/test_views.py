@@ -507,3 +507,20 @@ def test_people_page_shows_the_aws_error_and_retry_clears_it(login, alice, carol
     carol.refresh_from_db()
     assert carol.sync_status == "pending"
     assert AuditEvent.objects.filter(action="sync.retry").count() == 1
+
+
+def test_approver_revokes_an_active_grant_in_their_project(
+    login, bob, carol, deploy_role
+):
+    req = ask(carol, deploy_role)
+    services.access_request_approve(access_request=req, approver=bob.user)
+    deploy_role.refresh_from_db()
+    version = deploy_role.desired_version
+    response = login(bob).post(
+        reverse("approver_revoke", args=[req.pk]), {"comment": "done"}, follow=True
+    )
+    req.refresh_from_db()
+    deploy_role.refresh_from_db()
+    assert req.status == RequestStatus.REVOKED
+    assert deploy_role.desired_version == version + 1
+    assert b"Revoked carol" in response.content
