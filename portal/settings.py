@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "provisioning",
     "accounts_app",
 ]
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.middleware.RequireMfaMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -72,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context.nav",
             ],
         },
     },
@@ -131,6 +135,27 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Optional single sign-on with OpenID Connect, configured only by environment
+# variables. Only people an admin added can sign in (no sign-up); they are
+# matched by the e-mail address the identity provider vouches for, and admins
+# and approvers still enter their TOTP code after it.
+OIDC_SERVER_URL = envstr("OPSGATE_OIDC_SERVER_URL", "")
+SOCIALACCOUNT_PROVIDERS = {}
+if OIDC_SERVER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": envstr("OPSGATE_OIDC_NAME", "single sign-on"),
+                "client_id": envstr("OPSGATE_OIDC_CLIENT_ID", required=True),
+                "secret": envstr("OPSGATE_OIDC_CLIENT_SECRET", required=True),
+                "settings": {"server_url": OIDC_SERVER_URL},
+            }
+        ]
+    }
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "opsgate"
 
@@ -234,6 +259,8 @@ OPSGATE = {
     # Off only where AWS is emulated without these APIs (the moto demo).
     "TERMINATE_SSM_SESSIONS": envbool("OPSGATE_TERMINATE_SSM_SESSIONS", True),
     "DELETE_SERVICE_CREDENTIALS": envbool("OPSGATE_DELETE_SERVICE_CREDENTIALS", True),
+    # Links in e-mails (invitations, notifications) start with this.
+    "BASE_URL": envstr("OPSGATE_BASE_URL", "http://127.0.0.1:8000"),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
 }
 

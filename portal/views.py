@@ -1,19 +1,181 @@
+"""Requester pages: my access, request access, cancel, "I'm done", and the
+status endpoint the page polls. Input, permissions, output: the rules are in
+provisioning.services."""
+
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_GET, require_POST
 
-from provisioning.models import AccessRequest
+from accounts_app.models import IamUser, IamUserState
+from portal.forms import AccessRequestForm, ProjectChoiceForm, add_service_errors
+from provisioning import selectors, services
+from provisioning.models import AccessRequest, RequestStatus
+
+
+def current_person(request: HttpRequest) -> IamUser | None:
+    return (
+        IamUser.objects.filter(user=request.user, state=IamUserState.ACTIVE)
+        .select_related("account")
+        .first()
+    )
+
+
+def my_requests(request: HttpRequest):
+    return AccessRequest.objects.filter(requester__user=request.user).select_related(
+        "role__project", "role__account", "requester", "decided_by"
+    )
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    requests = (
-        AccessRequest.objects.filter(requester__user=request.user)
-        .select_related("role__project", "requester")
-        .order_by("-created_at")[:50]
+    person = current_person(request)
+    requests = list(my_requests(request).order_by("-created_at")[:50])
+    instances: dict[int, tuple] = {}
+    grants = []
+    for req in requests:
+        req.display = selectors.request_display(req)
+        if req.is_active_grant:
+            project = req.role.project
+            if project.pk not in instances:
+                instances[project.pk] = selectors.project_instances(project)
+            found, error = instances[project.pk]
+            running = [i for i in found if i.state == "running"]
+            target = (running or found or [None])[0]
+            req.connection = selectors.grant_connection(
+                req, instance_id=target.instance_id if target else ""
+            )
+            req.instances, req.instances_error = found, error
+            grants.append(req)
+    context = {
+        "person": person,
+        "grants": grants,
+        "access_requests": requests,
+        "mfa_enabled": is_mfa_enabled(request.user, [Authenticator.Type.TOTP]),
+    }
+    return render(request, "home.html", context)
+
+
+@login_required
+def request_access(request: HttpRequest) -> HttpResponse:
+    """Step 1 picks the project (a GET form, works without JavaScript); step 2
+    shows that project's OS users and allowed durations."""
+    person = current_person(request)
+    if person is None:
+        messages.error(
+            request,
+            "You have no IAM user in opsgate yet, so you cannot ask for access. "
+            "Ask an admin to add you.",
+        )
+        return redirect("home")
+    chooser = ProjectChoiceForm(request.GET or None)
+    project = chooser.cleaned_data["project"] if chooser.is_valid() else None
+    form = None
+    if project is not None:
+        form = AccessRequestForm(request.POST or None, project=project)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.access_request_create(
+                    requester=person,
+                    role=form.cleaned_data["role"],
+                    reason=form.cleaned_data["reason"],
+                    duration_hours=form.duration_hours(),
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Request sent. The approvers of {project.name} have been "
+                    "e-mailed; you will get an e-mail when they decide.",
+                )
+                return redirect("home")
+    elif request.method == "POST":
+        return redirect("request_access")
+    return render(
+        request,
+        "request_access.html",
+        {"chooser": chooser, "project": project, "form": form},
     )
-    return render(request, "home.html", {"access_requests": requests})
+
+
+def _act(request: HttpRequest, action, success: str) -> HttpResponse:
+    try:
+        action()
+    except (ValidationError, PermissionDenied) as exc:
+        text = " ".join(getattr(exc, "messages", None) or [str(exc)])
+        messages.error(request, text)
+    else:
+        messages.success(request, success)
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(my_requests(request), pk=pk)
+    return _act(
+        request,
+        lambda: services.access_request_cancel(access_request=req, actor=request.user),
+        f"Request for {req.role.project.name} as {req.role.os_user} cancelled.",
+    )
+
+
+@login_required
+@require_POST
+def request_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "I'm done": the requester ends their own grant."""
+    req = get_object_or_404(my_requests(request), pk=pk)
+    return _act(
+        request,
+        lambda: services.access_request_revoke(
+            access_request=req, actor=request.user, comment="Done (by the requester)."
+        ),
+        f"Access to {req.role.project.name} as {req.role.os_user} ended. "
+        "opsgate is removing you from the role's trust.",
+    )
+
+
+@login_required
+@require_GET
+def request_status(request: HttpRequest) -> JsonResponse:
+    """What the "My access" page polls every 2 seconds while something moves."""
+    rows = my_requests(request).filter(
+        status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]
+    ) | my_requests(request).filter(pk__in=_ids(request))
+    data = {}
+    for req in rows:
+        display = selectors.request_display(req)
+        data[str(req.pk)] = {
+            "key": display.key,
+            "label": display.label,
+            "detail": display.detail,
+            "final": display.is_final,
+        }
+    return JsonResponse({"requests": data})
+
+
+def _ids(request: HttpRequest) -> list[int]:
+    raw = request.GET.get("ids", "")
+    return [int(p) for p in raw.split(",") if p.strip().isdigit()][:100]
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """Everyone signs in through allauth, where the TOTP step is."""
+    target = reverse("account_login")
+    next_url = request.GET.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        target += "?" + urlencode({"next": next_url})
+    return redirect(target)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, naming, sync, validation
+from provisioning import aws, naming, notifications, sync, validation
 from provisioning.audit import audit_record
 from provisioning.models import (
     AccessRequest,
@@ -264,6 +264,7 @@ def access_request_create(
                     "duration_hours": duration_hours,
                 },
             )
+            notifications.on_commit(notifications.request_created, req.pk)
     except IntegrityError:
         raise _field_error(
             "role", "You already have a pending request for this role."
@@ -354,6 +355,7 @@ def access_request_approve(
             after=_snapshot(req),
         )
         enqueue_sync(role)
+        notifications.on_commit(notifications.request_decided, req.pk)
     return req
 
 
@@ -396,6 +398,7 @@ def access_request_reject(
             before=before,
             after=_snapshot(req),
         )
+        notifications.on_commit(notifications.request_decided, req.pk)
     return req
 
 

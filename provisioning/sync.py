@@ -17,7 +17,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, iam, policies, ssm
+from provisioning import aws, iam, notifications, policies, ssm
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
@@ -440,10 +440,14 @@ def role_sync(*, role_id: int) -> None:
                 _record_success(
                     role, version, exists_in_aws=False, revoked_sessions_until=None
                 )
-            AccessRequest.objects.filter(
+            newly = AccessRequest.objects.filter(
                 pk__in=[g.pk for g in grants if g.requester in users],
                 provisioned_at__isnull=True,
-            ).update(provisioned_at=timezone.now())
+            )
+            active_ids = list(newly.values_list("pk", flat=True))
+            newly.update(provisioned_at=timezone.now())
+            if active_ids:
+                notifications.on_commit(notifications.grants_active, active_ids)
     except AwsError as exc:
         exc = _propagation_or_permanent(exc, users)
         _record_error(OperationRole, role_id, exc)

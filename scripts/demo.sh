@@ -28,6 +28,7 @@ export OPSGATE_SWEEP_SECONDS=30 DJANGO_DEBUG=true
 # moto implements neither SSM Session Manager sessions nor service-specific
 # credentials: skip those calls in the demo (real AWS keeps both on).
 export OPSGATE_TERMINATE_SSM_SESSIONS=false OPSGATE_DELETE_SERVICE_CREDENTIALS=false
+export OPSGATE_BASE_URL="http://127.0.0.1:$PORT"  # links in e-mails
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

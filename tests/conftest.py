@@ -206,3 +206,45 @@ def ssm_sessions(monkeypatch):
 
     monkeypatch.setattr(aws, "client", client)
     return fake
+
+
+# --- Web: logins with and without TOTP ---------------------------------------
+
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def give_totp(user, secret: str = TOTP_SECRET):
+    """Activate allauth TOTP for a login with a known secret."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    return TOTP.activate(user, secret)
+
+
+def totp_code(secret: str = TOTP_SECRET) -> str:
+    """The current code, from a window with at least 5 seconds left: allauth
+    accepts only the current 30-second step (MFA_TOTP_TOLERANCE is 0)."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    if 30 - time.time() % 30 < 5:
+        time.sleep(30 - time.time() % 30 + 0.1)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+
+
+@pytest.fixture
+def login(client):
+    """login(person): the test client signed in as that person. Admins and
+    approvers get TOTP first (the portal requires it of them)."""
+
+    def _login(person, *, totp: bool = True):
+        user = getattr(person, "user", person)
+        if totp and (user.is_staff or user.approver_of.exists()):
+            from allauth.mfa.models import Authenticator
+
+            if not Authenticator.objects.filter(user=user).exists():
+                give_totp(user)
+        client.force_login(user)
+        return client
+
+    return _login

@@ -1,6 +1,10 @@
 from django.core.management.base import BaseCommand
 
-from provisioning.management.commands.demo_seed import PASSWORD, PEOPLE
+from provisioning.management.commands.demo_seed import (
+    DEMO_TOTP_USERS,
+    PASSWORD,
+    PEOPLE,
+)
 
 
 class Command(BaseCommand):
@@ -24,7 +28,18 @@ class Command(BaseCommand):
         ]
         for username, email, _staff, _first in PEOPLE:
             lines.append(f"  {email:<20} {roles[username]}")
+        totp = [email for username, email, *_ in PEOPLE if username in DEMO_TOTP_USERS]
         lines += [
+            "",
+            f"{' and '.join(totp)} have two-factor authentication (admins and",
+            "approvers must). Get their current 6-digit code in another terminal:",
+            *(
+                "  OPSGATE_VAR_DIR=var/demo .venv/bin/python manage.py "
+                f"demo_totp {email}"
+                for email in totp
+            ),
+            "",
+            "E-mails are printed here (web) and in var/demo/worker.log (worker).",
             "",
             f"Django admin: {url}/admin/  (sign in as admin@example.com first)",
             "AWS is a moto server; the worker log is var/demo/worker.log.",

@@ -11,6 +11,10 @@ from provisioning import aws, services
 from provisioning.models import OperationRole, Project
 
 PASSWORD = "opsgate-demo-password"
+# The demo's admin and approver have TOTP with this known secret, so
+# `manage.py demo_totp EMAIL` can print their current code. Demo only.
+DEMO_TOTP_SECRET = "OPSGATEDEMOTOTPSECRETKEY234567AB"
+DEMO_TOTP_USERS = ["admin", "bob"]
 PEOPLE = [
     # username, e-mail, staff, first name
     ("admin", "admin@example.com", True, "Ada"),
@@ -65,9 +69,21 @@ class Command(BaseCommand):
                         services.role_create(
                             actor=admin, project=project, os_user=os_user
                         )
+        self._totp(by_name)
         self._requests(by_name)
         self._instances()
         self.stdout.write(self.style.SUCCESS("demo data ready"))
+
+    def _totp(self, by_name) -> None:
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.totp.internal.auth import TOTP
+
+        for username in DEMO_TOTP_USERS:
+            user = by_name[username]
+            if not Authenticator.objects.filter(
+                user=user, type=Authenticator.Type.TOTP
+            ).exists():
+                TOTP.activate(user, DEMO_TOTP_SECRET)
 
     def _requests(self, by_name) -> None:
         from provisioning.models import AccessRequest

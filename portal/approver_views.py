@@ -1,0 +1,108 @@
+"""Approver queue: pending requests for the projects the user approves, a
+decision form per request, and their decided history."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.forms import DecisionForm
+from provisioning import selectors, services, sync
+from provisioning.models import AccessRequest, RequestStatus
+
+
+def _in_my_projects(request: HttpRequest):
+    return AccessRequest.objects.filter(
+        role__project__approvers=request.user
+    ).select_related("role__project", "role__account", "requester__user")
+
+
+@login_required
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    projects = list(request.user.approver_of.all())
+    if not projects:
+        raise PermissionDenied("You approve no project.")
+    pending = list(
+        _in_my_projects(request)
+        .filter(status=RequestStatus.PENDING)
+        .order_by("created_at")
+    )
+    for req in pending:
+        # What the trust policy would need with this requester in it.
+        req.capacity = sync.trust_capacity(req.role, extra_user=req.requester)
+        req.own = req.requester.user_id == request.user.pk
+    decided = (
+        AccessRequest.objects.filter(decided_by=request.user)
+        .select_related("role__project", "requester")
+        .order_by("-decided_at")[:50]
+    )
+    for req in decided:
+        req.display = selectors.request_display(req)
+    grants = (
+        AccessRequest.active_grants()
+        .filter(role__project__in=projects)
+        .select_related("role__project", "requester")
+        .order_by("expires_at")
+    )
+    return render(
+        request,
+        "approvals.html",
+        {
+            "projects": projects,
+            "pending": pending,
+            "decided": decided,
+            "grants": grants,
+        },
+    )
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect("approvals")
+    comment = form.cleaned_data["comment"]
+    who = f"{req.requester.name}'s request for {req.role.project.name}"
+    try:
+        if form.cleaned_data["decision"] == "approve":
+            services.access_request_approve(
+                access_request=req, approver=request.user, comment=comment
+            )
+            messages.success(
+                request, f"Approved {who}. opsgate is updating the role's trust."
+            )
+        else:
+            services.access_request_reject(
+                access_request=req, approver=request.user, comment=comment
+            )
+            messages.success(request, f"Rejected {who}. They have been e-mailed.")
+    except (ValidationError, PermissionDenied) as exc:
+        text = " ".join(getattr(exc, "messages", None) or [str(exc)])
+        messages.error(request, text)
+    return redirect("approvals")
+
+
+@login_required
+@require_POST
+def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
+    try:
+        services.access_request_revoke(
+            access_request=req,
+            actor=request.user,
+            comment=request.POST.get("comment", "")[:2000],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        text = " ".join(getattr(exc, "messages", None) or [str(exc)])
+        messages.error(request, text)
+    else:
+        messages.success(
+            request, f"Revoked {req.requester.name}'s access to {req.role.role_name}."
+        )
+    return redirect("approvals")

@@ -1,0 +1,218 @@
+"""Forms: input shape only. The rules live in the services; their
+ValidationErrors come back onto these forms with `add_service_errors`."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from provisioning.models import AuditEvent, OperationRole, Project
+
+PERMANENT = "permanent"
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form: keyed messages on their
+    field when the form has it, everything else at the top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            target = field if field in form.fields else None
+            for error in errors:
+                form.add_error(target, error.messages)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class Form(forms.Form):
+    """Labels without a trailing colon."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def _hours(h: int) -> str:
+    if h % 24 == 0:
+        days = h // 24
+        return f"{days} day" if days == 1 else f"{days} days"
+    return f"{h} hour" if h == 1 else f"{h} hours"
+
+
+class ProjectChoiceForm(Form):
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(),
+        empty_label="Choose a project…",
+        help_text="The team or system you need to work on.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = Project.objects.filter(
+            roles__isnull=False
+        ).distinct()
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: OperationRole) -> str:
+        return f"{obj.os_user} (role {obj.role_name})"
+
+
+class AccessRequestForm(Form):
+    role = RoleChoiceField(
+        queryset=OperationRole.objects.none(),
+        label="Run as (OS user)",
+        empty_label=None,
+        help_text="Session Manager logs you in as this Linux user.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="What you will do, e.g. a ticket number. Approvers see this.",
+        error_messages={"required": "Say why you need this access."},
+    )
+    duration = forms.ChoiceField(
+        label="For how long",
+        help_text="Access ends by itself after this time.",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = project.roles.all()
+        choices = [(str(h), _hours(h)) for h in project.durations]
+        if project.allow_permanent:
+            choices.append((PERMANENT, "No time limit"))
+        self.fields["duration"].choices = choices
+
+    def duration_hours(self) -> int | None:
+        value = self.cleaned_data["duration"]
+        return None if value == PERMANENT else int(value)
+
+
+class DecisionForm(Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(required=False, max_length=2000)
+
+
+class PersonForm(Form):
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(
+        label="E-mail",
+        required=False,
+        help_text="Sign-in name for the portal. The invitation goes here.",
+    )
+    iam_user_name = forms.CharField(
+        label="IAM user name",
+        max_length=64,
+        strip=False,
+        help_text="Letters A-Z, digits and _+=.@- (no spaces, no commas). "
+        "Their virtual MFA device must carry the same name.",
+    )
+    is_staff = forms.BooleanField(
+        label="Admin of opsgate", required=False, help_text="Can manage people."
+    )
+
+
+class ProjectForm(Form):
+    name = forms.CharField(
+        max_length=256,
+        strip=False,
+        help_text="Also the Project tag on roles and EC2 instances: letters of "
+        "any script, digits, spaces and _ . : / = + - @.",
+    )
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    approvers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="They decide requests for this project (with MFA).",
+    )
+    allowed_durations = forms.CharField(
+        label="Allowed durations (hours)",
+        initial="1, 8, 24, 72, 168",
+        help_text="Comma-separated whole hours a requester may pick.",
+    )
+    allow_permanent = forms.BooleanField(
+        label="Also allow access without time limit", required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approvers"].queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, iam_users__isnull=False)
+            .distinct()
+            .order_by("username")
+        )
+
+    def clean_allowed_durations(self) -> list[int]:
+        raw = [p.strip() for p in self.cleaned_data["allowed_durations"].split(",")]
+        try:
+            hours = [int(p) for p in raw if p]
+        except ValueError:
+            raise ValidationError(
+                "Use whole numbers of hours separated by commas, e.g. 1, 8, 24."
+            ) from None
+        if not hours:
+            raise ValidationError("Give at least one duration.")
+        return hours
+
+
+class RoleForm(Form):
+    os_user = forms.CharField(
+        label="OS user",
+        max_length=64,
+        strip=False,
+        help_text="The Linux user sessions run as, e.g. deploy. Never root.",
+    )
+    role_name = forms.CharField(
+        label="Role name",
+        required=False,
+        max_length=128,
+        strip=False,
+        help_text="Leave empty to derive it from the project and OS user.",
+    )
+    extra_principal_arns = forms.CharField(
+        label="Cross-account IAM users",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One ARN per line, e.g. arn:aws:iam::111122223333:user/alice.",
+    )
+
+    def clean_extra_principal_arns(self) -> list[str]:
+        return [
+            line.strip()
+            for line in self.cleaned_data["extra_principal_arns"].splitlines()
+            if line.strip()
+        ]
+
+
+class AuditFilterForm(Form):
+    person = forms.CharField(required=False, help_text="Who acted, or on whom.")
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.all(), required=False, empty_label="All projects"
+    )
+    action = forms.ChoiceField(required=False, label="Kind")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        actions = (
+            AuditEvent.objects.order_by("action")
+            .values_list("action", flat=True)
+            .distinct()
+        )
+        self.fields["action"].choices = [("", "All kinds")] + [(a, a) for a in actions]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data

@@ -1,0 +1,38 @@
+"""Admins and approvers must have TOTP before they can do anything else,
+the way the IAM group forces MFA before anything else (issue 3)."""
+
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+# Signing out, setting a password and setting up MFA stay reachable.
+ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz")
+
+
+def mfa_required(user) -> bool:
+    return user.is_staff or user.approver_of.exists()
+
+
+class RequireMfaMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(ALLOWED_PREFIXES)
+            and mfa_required(user)
+            and not is_mfa_enabled(user, [Authenticator.Type.TOTP])
+        ):
+            messages.warning(
+                request,
+                "Admins and approvers need an authenticator app before anything "
+                "else: confirm your password, scan the QR code with the app, then "
+                "enter the 6-digit code it shows.",
+            )
+            return redirect(reverse("mfa_activate_totp"))
+        return self.get_response(request)

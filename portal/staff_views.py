@@ -1,0 +1,289 @@
+"""Admin (staff) pages: people, projects and roles, the audit log."""
+
+import csv
+from datetime import datetime, time
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts_app import invitations
+from accounts_app import services as people
+from accounts_app.models import IamUser
+from portal.forms import (
+    AuditFilterForm,
+    PersonForm,
+    ProjectForm,
+    RoleForm,
+    add_service_errors,
+)
+from provisioning import services, sync
+from provisioning.aws import AwsError
+from provisioning.models import AccessRequest, AuditEvent, OperationRole, Project
+
+PAGE_SIZE = 25
+
+
+def staff_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only opsgate admins can open this page.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _default_account_or_message(request: HttpRequest):
+    try:
+        return services.account_get_default()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return None
+
+
+# --- People -------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def people_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    rows = IamUser.objects.select_related("user", "account").order_by("name")
+    if q:
+        rows = rows.filter(
+            Q(name__icontains=q)
+            | Q(email__icontains=q)
+            | Q(user__email__icontains=q)
+            | Q(user__first_name__icontains=q)
+            | Q(user__last_name__icontains=q)
+        )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "staff/people.html", {"page": page, "q": q})
+
+
+@staff_required
+def person_add(request: HttpRequest) -> HttpResponse:
+    form = PersonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account = _default_account_or_message(request)
+        if account is not None:
+            data = form.cleaned_data
+            try:
+                person = people.person_add(
+                    actor=request.user,
+                    account=account,
+                    iam_user_name=data["iam_user_name"],
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    is_staff=data["is_staff"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                invited = invitations.invitation_send(
+                    person=person,
+                    actor=request.user,
+                    base_url=request.build_absolute_uri("/"),
+                )
+                messages.success(
+                    request,
+                    f"Added {person.name}. opsgate is creating the IAM user."
+                    + (
+                        f" An invitation to set a password went to {person.email}."
+                        if invited
+                        else " No invitation was sent (no e-mail address)."
+                    ),
+                )
+                return redirect("person_detail", pk=person.pk)
+    return render(request, "staff/person_add.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
+    requests = (
+        AccessRequest.objects.filter(requester=person)
+        .select_related("role__project")
+        .order_by("-created_at")[:50]
+    )
+    return render(
+        request, "staff/person_detail.html", {"person": person, "requests": requests}
+    )
+
+
+@staff_required
+@require_POST
+def person_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(IamUser, pk=pk)
+    services.sync_retry(obj=person, actor=request.user)
+    messages.success(request, f"Asked the worker to sync {person.name} again.")
+    return redirect("person_detail", pk=pk)
+
+
+@staff_required
+@require_POST
+def person_console_password(request: HttpRequest, pk: int) -> HttpResponse:
+    """The password is rendered once in this response and never stored."""
+    person = get_object_or_404(IamUser.objects.select_related("account"), pk=pk)
+    try:
+        password = people.console_password_create(iam_user=person, actor=request.user)
+    except (ValidationError, AwsError) as exc:
+        text = exc.message if isinstance(exc, AwsError) else " ".join(exc.messages)
+        messages.error(request, f"No console password was created: {text}")
+        return redirect("person_detail", pk=pk)
+    response = render(
+        request,
+        "staff/console_password.html",
+        {"person": person, "password": password},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Projects and roles -------------------------------------------------------
+
+
+@staff_required
+def projects(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account = _default_account_or_message(request)
+        if account is not None:
+            data = form.cleaned_data
+            try:
+                project = services.project_create(
+                    actor=request.user,
+                    name=data["name"],
+                    account=account,
+                    approvers=list(data["approvers"]),
+                    description=data["description"],
+                    allowed_durations=data["allowed_durations"],
+                    allow_permanent=data["allow_permanent"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request, f"Project {project.name} created. Now add its OS users."
+                )
+                return redirect("project_detail", pk=project.pk)
+    rows = Project.objects.prefetch_related("approvers", "roles").order_by("name")
+    return render(request, "staff/projects.html", {"projects": rows, "form": form})
+
+
+@staff_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("account"), pk=pk)
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            role = services.role_create(
+                actor=request.user,
+                project=project,
+                os_user=data["os_user"],
+                role_name=data["role_name"],
+                extra_principal_arns=data["extra_principal_arns"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Role {role.role_name} added.")
+            return redirect("project_detail", pk=pk)
+    roles = list(project.roles.all())
+    for role in roles:
+        role.capacity = sync.trust_capacity(role)
+        role.grant_count = AccessRequest.active_grants().filter(role=role).count()
+    return render(
+        request,
+        "staff/project_detail.html",
+        {"project": project, "roles": roles, "form": form},
+    )
+
+
+@staff_required
+@require_POST
+def role_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(OperationRole, pk=pk)
+    services.sync_retry(obj=role, actor=request.user)
+    messages.success(request, f"Asked the worker to sync {role.role_name} again.")
+    return redirect("project_detail", pk=role.project_id)
+
+
+# --- Audit log ----------------------------------------------------------------
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@staff_required
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.select_related("project")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["person"]:
+            events = events.filter(
+                Q(actor_repr__icontains=data["person"])
+                | Q(object_repr__icontains=data["person"])
+            )
+        if data["project"]:
+            events = events.filter(project=data["project"])
+        if data["action"]:
+            events = events.filter(action=data["action"])
+        if data["since"]:
+            events = events.filter(created_at__gte=_day_start(data["since"]))
+        if data["until"]:
+            end = _day_start(data["until"]) + timezone.timedelta(days=1)
+            events = events.filter(created_at__lt=end)
+    elif form.is_bound:
+        events = events.none()
+    if request.GET.get("format") == "csv":
+        return _audit_csv(events)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/audit.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+def _audit_csv(events) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="opsgate-audit.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["time", "actor", "action", "object", "project", "before", "after"])
+    for e in events.iterator():
+        writer.writerow(
+            [
+                e.created_at.isoformat(),
+                _cell(e.actor_repr),
+                e.action,
+                _cell(e.object_repr),
+                _cell(e.project.name if e.project else ""),
+                _cell(e.before or ""),
+                _cell(e.after or ""),
+            ]
+        )
+    return response
+
+
+def _cell(value) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -1,0 +1,61 @@
+/* opsgate: copy buttons and live request status. Vanilla, no dependencies. */
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.innerText).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // Forms that end access ask first.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // "My access" polls its status endpoint every 2 s while a request is pending
+  // or being provisioned, updates the badges, and reloads once one becomes
+  // active (to show its connection instructions) or fails.
+  var section = document.querySelector("[data-status-url]");
+  if (!section) return;
+  var url = section.getAttribute("data-status-url");
+  var MOVING = ["pending", "provisioning"];
+
+  function moving() {
+    return Array.prototype.filter.call(
+      document.querySelectorAll("[data-request-id]"),
+      function (el) { return MOVING.indexOf(el.getAttribute("data-state")) >= 0; }
+    );
+  }
+
+  function poll() {
+    var rows = moving();
+    if (!rows.length) return;
+    var ids = rows.map(function (el) { return el.getAttribute("data-request-id"); });
+    fetch(url + "?ids=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        var reload = false;
+        rows.forEach(function (el) {
+          var s = data.requests[el.getAttribute("data-request-id")];
+          if (!s || s.key === el.getAttribute("data-state")) return;
+          if (el.classList.contains("grant") || s.key === "active" || s.key === "provisioning") reload = true;
+          el.setAttribute("data-state", s.key);
+          var badge = el.querySelector("[data-badge]");
+          if (badge) { badge.textContent = s.label; badge.className = "badge badge-" + s.key; }
+        });
+        if (reload) { window.location.reload(); return; }
+        setTimeout(poll, 2000);
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  setTimeout(poll, 2000);
+})();
