@@ -50,6 +50,43 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("moto did not start")
 
 
+_gunicorn: list[subprocess.Popen] = []
+
+
+def start_gunicorn(workers: int = 2) -> str:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    _gunicorn.append(proc)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(url: str) -> None:
+    for proc in _gunicorn:
+        proc.terminate()
+        proc.wait(timeout=10)
+    _gunicorn.clear()
+
+
 def reset_moto(url: str) -> None:
     request = urllib.request.Request(url + "/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=30).read()
@@ -69,6 +106,11 @@ def prepare_environment(db: str, broker: str) -> tuple[subprocess.Popen, str]:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "LOG_LEVEL": "WARNING",
             "OPSGATE_VAR_DIR": str(ROOT / "var" / "bench"),
+            # moto has no Session Manager sessions and no service-specific
+            # credentials API (as in the demo).
+            "OPSGATE_TERMINATE_SSM_SESSIONS": "false",
+            "OPSGATE_DELETE_SERVICE_CREDENTIALS": "false",
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
         }
     )
     os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -106,9 +148,95 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fresh(moto_url: str) -> None:
+    from tests.workers import reset_broker
+
+    fresh_database()
+    reset_moto(moto_url)
+    default_account()
+    reset_broker()
+
+
+def section_calls(moto_url: str, quick: bool) -> None:
+    from bench import aws_calls
+
+    fresh(moto_url)
+    rows = aws_calls.measure()
+    print("## AWS calls per operation (target: writes = minimum, reads <= 2)\n")
+    print(table(rows, ["operation", "reads", "writes", "minimum_writes"]) + "\n")
+
+
+def section_latency(moto_url: str, quick: bool) -> None:
+    from bench import approval_latency
+    from tests.workers import Worker
+
+    approvals = 40 if quick else 200
+    print(
+        f"## Approval to active: {approvals} approvals over HTTP (target: p50 "
+        "<= 3x, p95 <= 5x the bare boto3 calls)\n"
+    )
+    fresh(moto_url)
+    web = start_gunicorn()
+    worker = Worker("latency", concurrency=1).wait_ready()
+    try:
+        figures = approval_latency.measure(web, moto_url, approvals, roles=20)
+    finally:
+        worker.stop()
+        stop(web)
+    print(table([figures], list(figures)) + "\n")
+
+
+def section_onboarding(moto_url: str, quick: bool) -> None:
+    from bench import onboarding
+    from tests.workers import Worker
+
+    users, roles = (100, 20) if quick else (1000, 200)
+    print(
+        f"## Bulk onboarding: {users} users, {roles} roles (target: < 60 s with "
+        "2 workers)\n"
+    )
+    results = []
+    for workers in (1, 2):
+        fresh(moto_url)
+        procs = [
+            Worker(f"bench{i}", concurrency=1).wait_ready() for i in range(workers)
+        ]
+        try:
+            figures = onboarding.measure(users, roles)
+        finally:
+            for proc in procs:
+                proc.stop()
+        results.append({"workers": workers, **figures})
+    print(table(results, ["workers", "users", "roles", "import_s", "total_s"]) + "\n")
+
+
+def section_reconcile(moto_url: str, quick: bool) -> None:
+    from bench import reconcile_scale
+
+    users, roles, grants = (200, 50, 500) if quick else (2000, 500, 5000)
+    print(
+        f"## Reconcile at scale: {users} users, {roles} roles, {grants} grants "
+        "(target: calls grow with pages, not entities; peak < 300 MB)\n"
+    )
+    fresh(moto_url)
+    figures = reconcile_scale.measure(users, roles, grants)
+    calls = figures.pop("calls_by_operation")
+    print(table([figures], list(figures)) + "\n")
+    print(f"AWS calls by operation: {calls}\n")
+
+
+SECTIONS = {
+    "calls": section_calls,
+    "latency": section_latency,
+    "onboarding": section_onboarding,
+    "reconcile": section_reconcile,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     parser.add_argument(
         "--db", default="postgres://postgres@127.0.0.1:5432/opsgate_bench"
     )
@@ -132,39 +260,10 @@ def main() -> None:
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}\n"
     )
     try:
-        from bench import aws_calls, onboarding
-        from tests.workers import Worker, reset_broker
-
-        fresh_database()
-        reset_moto(moto_url)
-        default_account()
-        rows = aws_calls.measure()
-        print("## AWS calls per operation (target: writes = minimum, reads <= 2)\n")
-        print(table(rows, ["operation", "reads", "writes", "minimum_writes"]) + "\n")
-
-        users, roles = (100, 20) if args.quick else (1000, 200)
-        print(
-            f"## Bulk onboarding: {users} users, {roles} roles (target: < 60 s with "
-            "2 workers)\n"
-        )
-        results = []
-        for workers in (1, 2):
-            fresh_database()
-            reset_moto(moto_url)
-            default_account()
-            reset_broker()
-            procs = [
-                Worker(f"bench{i}", concurrency=1).wait_ready() for i in range(workers)
-            ]
-            try:
-                figures = onboarding.measure(users, roles)
-            finally:
-                for proc in procs:
-                    proc.stop()
-            results.append({"workers": workers, **figures})
-        print(
-            table(results, ["workers", "users", "roles", "import_s", "total_s"]) + "\n"
-        )
+        for name in args.only or SECTIONS:
+            started = time.monotonic()
+            SECTIONS[name](moto_url, args.quick)
+            print(f"({name}: {time.monotonic() - started:.0f} s)\n", flush=True)
     finally:
         moto.terminate()
 

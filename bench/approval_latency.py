@@ -1,0 +1,140 @@
+"""Approval to active: POST the approve form over HTTP (gunicorn, the real
+view), a real Celery worker on Redis converges the role in moto; time until the
+request is active (the role's trust holds the user). Compared with the bare
+boto3 calls that change needs, sent straight to the same moto server."""
+
+import json
+import re
+import statistics
+import time
+
+import boto3
+import requests
+from django.test import Client
+
+from accounts_app import services as people
+from provisioning import policies, services, sync
+from provisioning.models import AccessRequest, AwsAccount
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def seed(approvals: int, roles: int):
+    """Roles that exist in AWS (one grant each), requesters already in IAM, and
+    one pending request per approval to make."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    account = AwsAccount.objects.get(is_default=True)
+    admin = people.person_add(actor=None, account=account, iam_user_name="lat-admin")
+    approver = people.person_add(
+        actor=None,
+        account=account,
+        iam_user_name="lat-appr",
+        email="approver@example.com",
+    )
+    TOTP.activate(approver.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    project = services.project_create(
+        actor=admin.user, name="latency", account=account, approvers=[approver.user]
+    )
+    role_rows = [
+        services.role_create(actor=admin.user, project=project, os_user=f"ops{j}")
+        for j in range(roles)
+    ]
+    sync.account_baseline_sync(account_id=account.pk)
+    requesters = []
+    for i in range(approvals + roles):
+        person = people.person_add(
+            actor=None, account=account, iam_user_name=f"lat{i:04d}"
+        )
+        sync.iam_user_sync(iam_user_id=person.pk)
+        person.refresh_from_db()
+        requesters.append(person)
+    for j, role in enumerate(role_rows):  # every role exists in AWS
+        req = services.access_request_create(
+            requester=requesters[j],
+            role=role,
+            reason="seed",
+            duration_hours=8,
+            actor=requesters[j].user,
+        )
+        services.access_request_approve(access_request=req, approver=approver.user)
+        sync.role_sync(role_id=role.pk)
+    pending = []
+    for i in range(approvals):
+        person = requesters[roles + i]
+        pending.append(
+            services.access_request_create(
+                requester=person,
+                role=role_rows[i % roles],
+                reason="latency",
+                duration_hours=8,
+                actor=person.user,
+            )
+        )
+    return approver, pending
+
+
+def bare_calls(endpoint: str, role_name: str, principals: list[str]) -> float:
+    """GetRole, ListAttachedRolePolicies, UpdateAssumeRolePolicy: what the
+    change needs from AWS, timed without opsgate."""
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    started = time.perf_counter()
+    iam.get_role(RoleName=role_name)
+    iam.list_attached_role_policies(RoleName=role_name)
+    iam.update_assume_role_policy(
+        RoleName=role_name, PolicyDocument=json.dumps(policies.trust_policy(principals))
+    )
+    return time.perf_counter() - started
+
+
+def measure(
+    base_url: str, endpoint: str, approvals: int, roles: int, timeout: float = 30
+) -> dict:
+    approver, pending = seed(approvals, roles)
+    client = Client()
+    client.force_login(approver.user)
+    http = requests.Session()
+    http.cookies.set("sessionid", client.cookies["sessionid"].value)
+    page = http.get(f"{base_url}/approvals/", timeout=30)
+    page.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    latencies, posts = [], []
+    for req in pending:
+        started = time.perf_counter()
+        answer = http.post(
+            f"{base_url}/approvals/{req.pk}/decide",
+            data={"decision": "approve", "comment": "", "csrfmiddlewaretoken": token},
+            headers={"Referer": base_url + "/approvals/"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert answer.status_code == 302, answer.status_code
+        posts.append(time.perf_counter() - started)
+        while not AccessRequest.objects.filter(
+            pk=req.pk, provisioned_at__isnull=False
+        ).exists():
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"request {req.pk} never became active")
+            time.sleep(0.001)
+        latencies.append(time.perf_counter() - started)
+    # The trust really holds every approved user.
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    for req in pending[-roles:]:
+        doc = iam.get_role(RoleName=req.role.role_name)["Role"][
+            "AssumeRolePolicyDocument"
+        ]
+        assert req.requester.arn in doc["Statement"][0]["Principal"]["AWS"]
+    bare = []
+    for req in pending:
+        principals = sync.role_principals(req.role)
+        bare.append(bare_calls(endpoint, req.role.role_name, principals))
+    result = {"approvals": len(latencies)}
+    for name, values in (("opsgate", latencies), ("post", posts), ("bare", bare)):
+        result[f"{name}_p50_ms"] = round(1000 * statistics.median(values), 1)
+        result[f"{name}_p95_ms"] = round(1000 * percentile(values, 0.95), 1)
+    result["ratio_p50"] = round(result["opsgate_p50_ms"] / result["bare_p50_ms"], 1)
+    result["ratio_p95"] = round(result["opsgate_p95_ms"] / result["bare_p95_ms"], 1)
+    return result
