@@ -225,11 +225,50 @@ def section_reconcile(moto_url: str, quick: bool) -> None:
     print(f"AWS calls by operation: {calls}\n")
 
 
+def section_web(moto_url: str, quick: bool) -> None:
+    import shutil
+
+    from bench import web_latency
+
+    if not shutil.which("wrk"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True
+        )
+    people, requests = (1000, 10000) if quick else (10000, 100000)
+    print(
+        f"## Web pages: {people} people, {requests} requests, gunicorn (4 workers), "
+        "20 concurrent clients (wrk, 10 s a page; target: p95 < 150 ms)\n"
+    )
+    fresh(moto_url)
+    web = start_gunicorn(workers=4)
+    try:
+        rows = web_latency.measure(web, people, requests)
+    finally:
+        stop(web)
+    print(
+        table(
+            rows,
+            [
+                "page",
+                "as",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "req_per_s",
+                "requests",
+                "errors",
+            ],
+        )
+        + "\n"
+    )
+
+
 SECTIONS = {
     "calls": section_calls,
     "latency": section_latency,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
+    "web": section_web,
 }
 
 

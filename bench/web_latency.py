@@ -1,0 +1,223 @@
+"""Latency of the main pages with 10,000 people and 100,000 requests in
+PostgreSQL, served by gunicorn, under 20 concurrent clients (wrk) on loopback."""
+
+import re
+import subprocess
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from accounts_app.models import IamUser
+from provisioning.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
+
+# wrk prints these after the run (Lua: the percentiles wrk --latency lacks).
+REPORT = """
+done = function(summary, latency, requests)
+  io.write(string.format("P50 %d\\nP95 %d\\nP99 %d\\nREQUESTS %d\\nERRORS %d\\n",
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.requests, summary.errors.status + summary.errors.connect
+      + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+FINISHED = [
+    RequestStatus.REJECTED,
+    RequestStatus.EXPIRED,
+    RequestStatus.REVOKED,
+    RequestStatus.CANCELLED,
+]
+
+
+def seed(people: int, requests: int, projects: int = 100, roles_per_project: int = 4):
+    account = AwsAccount.objects.get(is_default=True)
+    User = get_user_model()
+    now = timezone.now()
+    with transaction.atomic():
+        logins = User.objects.bulk_create(
+            [
+                User(username=f"p{i:05d}", email=f"p{i:05d}@example.com")
+                for i in range(people)
+            ],
+            batch_size=2000,
+        )
+        admin = logins[0]
+        admin.is_staff = admin.is_superuser = True
+        admin.save()
+        persons = IamUser.objects.bulk_create(
+            [
+                IamUser(
+                    user=u,
+                    account=account,
+                    name=u.username,
+                    applied_version=1,
+                    arn=f"arn:aws:iam::{account.account_id}:user/opsgate/{u.username}",
+                )
+                for u in logins
+            ],
+            batch_size=2000,
+        )
+        project_rows = Project.objects.bulk_create(
+            [
+                Project(
+                    name=f"Project {j:03d}",
+                    account=account,
+                    allowed_durations=[1, 8, 24],
+                )
+                for j in range(projects)
+            ]
+        )
+        approver = logins[1]
+        for project in project_rows[:2]:
+            project.approvers.add(approver)
+        roles = OperationRole.objects.bulk_create(
+            [
+                OperationRole(
+                    project=p,
+                    account=account,
+                    os_user=f"ops{k}",
+                    role_name=f"r{p.pk}-{k}",
+                    applied_version=1,
+                )
+                for p in project_rows
+                for k in range(roles_per_project)
+            ]
+        )
+        per_person = max(1, requests // people)
+        rows = []
+        for i, person in enumerate(persons):
+            for k in range(per_person):
+                role = roles[(i * 7 + k) % len(roles)]
+                if k == 0:
+                    status = RequestStatus.APPROVED
+                elif k == 1 and i % 10 == 0:
+                    status = RequestStatus.PENDING
+                else:
+                    status = FINISHED[(i + k) % len(FINISHED)]
+                rows.append(
+                    AccessRequest(
+                        requester=person,
+                        role=role,
+                        reason="bench",
+                        duration_hours=8,
+                        status=status,
+                        created_at=now - timedelta(minutes=i + k),
+                        decided_at=now if status != RequestStatus.PENDING else None,
+                        expires_at=now + timedelta(hours=8)
+                        if status == RequestStatus.APPROVED
+                        else None,
+                        provisioned_at=now
+                        if status == RequestStatus.APPROVED
+                        else None,
+                    )
+                )
+        AccessRequest.objects.bulk_create(rows, batch_size=5000)
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    actor_repr="bench",
+                    action="request.create",
+                    object_type="provisioning.accessrequest",
+                    object_id=str(n),
+                    object_repr=f"#{n}",
+                )
+                for n in range(requests)
+            ],
+            batch_size=5000,
+        )
+    requester = logins[2]
+    return {"admin": admin, "approver": approver, "requester": requester}
+
+
+def session_cookie(user) -> str:
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    if user.is_staff or user.approver_of.exists():
+        TOTP.activate(user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
+    script = Path(tempfile.mkdtemp()) / "report.lua"
+    script.write_text(REPORT)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "-s",
+            str(script),
+            "-H",
+            f"Cookie: sessionid={cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    values = dict(re.findall(r"^(P50|P95|P99|REQUESTS|ERRORS) (\d+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+    return {
+        "p50_ms": round(int(values["P50"]) / 1000, 1),
+        "p95_ms": round(int(values["P95"]) / 1000, 1),
+        "p99_ms": round(int(values["P99"]) / 1000, 1),
+        "requests": int(values["REQUESTS"]),
+        "errors": int(values["ERRORS"]),
+        "req_per_s": float(rps),
+    }
+
+
+PAGES = [
+    ("my access", "requester", "/"),
+    ("request access", "requester", "/request/"),
+    ("approvals", "approver", "/approvals/"),
+    ("people", "admin", "/people/"),
+    ("people, search", "admin", "/people/?q=p0999"),
+    ("projects", "admin", "/projects/"),
+    ("audit log", "admin", "/audit/"),
+]
+
+
+def measure(
+    base_url: str, people: int, requests: int, seconds: int = 10, connections: int = 20
+) -> list[dict]:
+    personas = seed(people, requests)
+    cookies = {name: session_cookie(user) for name, user in personas.items()}
+    rows = []
+    for page, persona, path in PAGES:
+        # One request first: the page must answer 200 for this persona.
+        check = Client()
+        check.cookies["sessionid"] = cookies[persona]
+        status = check.get(path, HTTP_HOST="127.0.0.1").status_code
+        assert status == 200, f"{path} as {persona}: {status}"
+        rows.append(
+            {
+                "page": page,
+                "as": persona,
+                **wrk(
+                    base_url + path,
+                    cookies[persona],
+                    seconds=seconds,
+                    connections=connections,
+                ),
+            }
+        )
+    return rows
