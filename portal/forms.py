@@ -5,7 +5,13 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from provisioning.models import AuditEvent, OperationRole, Project
+from provisioning.models import (
+    AuditEvent,
+    AwsAccount,
+    DriftKind,
+    OperationRole,
+    Project,
+)
 
 PERMANENT = "permanent"
 
@@ -216,3 +222,18 @@ class AuditFilterForm(Form):
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")
         return data
+
+
+class DriftFilterForm(Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Open and resolved"), ("open", "Open"), ("resolved", "Resolved")],
+    )
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "All kinds"), *DriftKind.choices]
+    )
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.order_by("name"),
+        required=False,
+        empty_label="All accounts",
+    )

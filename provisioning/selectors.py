@@ -2,11 +2,21 @@
 with a grant, and which EC2 instances carry a project's tag."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from provisioning import aws, instructions, policies
-from provisioning.models import AccessRequest, Project, RequestStatus
+from provisioning.models import (
+    AccessRequest,
+    AwsAccount,
+    Drift,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -99,3 +109,95 @@ def project_instances(project: Project) -> tuple[list[Instance], str]:
     except aws.AwsError as exc:
         return [], f"Could not list the instances: {exc.message}"
     return sorted(found, key=lambda i: (i.name, i.instance_id)), ""
+
+
+# --- Admin dashboard and drift ------------------------------------------------
+
+DASHBOARD_ROWS = 50
+
+
+def reconcile_interval() -> timedelta:
+    """How often beat runs reconcile (OPSGATE_RECONCILE_SECONDS)."""
+    schedule = settings.CELERY_BEAT_SCHEDULE["reconcile"]["schedule"]
+    return schedule if isinstance(schedule, timedelta) else timedelta(seconds=schedule)
+
+
+def out_of_sync(model):
+    """Rows of a SyncState model that are pending or in error."""
+    return model.objects.filter(
+        Q(error_is_permanent=True) | Q(applied_version__lt=F("desired_version"))
+    )
+
+
+def dashboard(now=None) -> dict:
+    """Everything the admin dashboard shows, in a number of queries that does
+    not depend on the number of rows (lists are capped at DASHBOARD_ROWS)."""
+    from accounts_app.models import IamUser
+
+    now = now or timezone.now()
+    soon = now + timedelta(hours=24)
+    active = Q(status=RequestStatus.APPROVED) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    expiring = Q(
+        status=RequestStatus.APPROVED, expires_at__gt=now, expires_at__lte=soon
+    )
+    pending = Q(status=RequestStatus.PENDING)
+    totals = AccessRequest.objects.aggregate(
+        active=Count("pk", filter=active),
+        expiring=Count("pk", filter=expiring),
+        pending=Count("pk", filter=pending),
+    )
+    rows = AccessRequest.objects.select_related(
+        "requester__user", "role__project", "role__account"
+    )
+    overdue_after = 2 * reconcile_interval()
+    accounts = list(AwsAccount.objects.order_by("name"))
+    for account in accounts:
+        account.reconcile_overdue = (
+            account.last_reconciled_at is None
+            or now - account.last_reconciled_at > overdue_after
+        )
+    unsynced_accounts = [a for a in accounts if a.sync_status != "in_sync"]
+    users = out_of_sync(IamUser).select_related("account").order_by("name")
+    roles = (
+        out_of_sync(OperationRole)
+        .select_related("project", "account")
+        .order_by("role_name")
+    )
+    return {
+        "totals": {
+            **totals,
+            "out_of_sync": users.count() + roles.count() + len(unsynced_accounts),
+            "drift": Drift.objects.filter(resolved_at__isnull=True).count(),
+        },
+        "expiring": list(rows.filter(expiring).order_by("expires_at")[:DASHBOARD_ROWS]),
+        "pending": list(
+            rows.filter(pending)
+            .prefetch_related("role__project__approvers")
+            .order_by("created_at")[:DASHBOARD_ROWS]
+        ),
+        "unsynced_accounts": unsynced_accounts,
+        "unsynced_users": list(users[:DASHBOARD_ROWS]),
+        "unsynced_roles": list(roles[:DASHBOARD_ROWS]),
+        "accounts": accounts,
+        "overdue_after": overdue_after,
+        "limit": DASHBOARD_ROWS,
+        "now": now,
+    }
+
+
+def drift_rows(*, status: str = "", kind: str = "", account=None):
+    """Drift for the drift page: open first, then the most recently seen."""
+    rows = Drift.objects.select_related("account").order_by(
+        F("resolved_at").desc(nulls_first=True), "-last_seen", "object_type", "name"
+    )
+    if status == "open":
+        rows = rows.filter(resolved_at__isnull=True)
+    elif status == "resolved":
+        rows = rows.filter(resolved_at__isnull=False)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if account is not None:
+        rows = rows.filter(account=account)
+    return rows
