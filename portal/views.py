@@ -76,7 +76,10 @@ def request_access(request: HttpRequest) -> HttpResponse:
             "Ask an admin to add you.",
         )
         return redirect("home")
-    chooser = ProjectChoiceForm(request.GET or None)
+    # A POST always binds the chooser, so a missing or tampered project shows
+    # its error instead of being ignored.
+    bound = request.GET or request.method == "POST"
+    chooser = ProjectChoiceForm(request.GET if bound else None)
     project = chooser.cleaned_data["project"] if chooser.is_valid() else None
     form = None
     if project is not None:
@@ -99,8 +102,6 @@ def request_access(request: HttpRequest) -> HttpResponse:
                     "e-mailed; you will get an e-mail when they decide.",
                 )
                 return redirect("home")
-    elif request.method == "POST":
-        return redirect("request_access")
     return render(
         request,
         "request_access.html",

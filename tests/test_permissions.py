@@ -29,7 +29,7 @@ MATRIX = [
     ("request_cancel", "post", "request", [LOGIN, 302, 404, 404, 404, 404]),
     ("request_done", "post", "request", [LOGIN, 302, 404, 404, 404, 404]),
     ("approvals", "get", None, [LOGIN, 403, 403, 200, 200, 403]),
-    ("decide", "post", "request", [LOGIN, 404, 404, 302, 404, 404]),
+    ("decide", "post", "request", [LOGIN, 404, 404, 200, 404, 404]),
     ("approver_revoke", "post", "request", [LOGIN, 404, 404, 302, 404, 404]),
     ("people", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("person_add", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
