@@ -28,9 +28,12 @@ def _approvals_context(request: HttpRequest) -> dict:
         .filter(status=RequestStatus.PENDING)
         .order_by("created_at")
     )
+    holders = sync.grant_holders({req.role_id for req in pending})
     for req in pending:
         # What the trust policy would need with this requester in it.
-        req.capacity = sync.trust_capacity(req.role, extra_user=req.requester)
+        req.capacity = sync.trust_capacity(
+            req.role, extra_user=req.requester, holders=holders[req.role_id]
+        )
         req.own = req.requester.user_id == request.user.pk
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from collections import Counter
 from datetime import datetime, time
 from functools import wraps
 
@@ -221,10 +222,16 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
-    roles = list(project.roles.all())
+    roles = list(project.roles.select_related("account"))
+    grants = Counter(
+        AccessRequest.active_grants()
+        .filter(role__project=project)
+        .values_list("role_id", flat=True)
+    )
+    holders = sync.grant_holders([role.pk for role in roles])
     for role in roles:
-        role.capacity = sync.trust_capacity(role)
-        role.grant_count = AccessRequest.active_grants().filter(role=role).count()
+        role.capacity = sync.trust_capacity(role, holders=holders[role.pk])
+        role.grant_count = grants[role.pk]
     return render(
         request,
         "staff/project_detail.html",

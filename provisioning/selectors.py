@@ -84,31 +84,61 @@ class Instance:
     instance_type: str
 
 
+def _instance(item: dict) -> Instance:
+    tags = policies.tag_dict(item.get("Tags"))
+    return Instance(
+        instance_id=item["InstanceId"],
+        name=tags.get("Name", ""),
+        state=item.get("State", {}).get("Name", "unknown"),
+        instance_type=item.get("InstanceType", ""),
+    )
+
+
+# EC2 takes at most 200 values per filter; ask for fewer per call.
+INSTANCE_FILTER_VALUES = 100
+
+
+def instances_by_project(
+    projects: list[Project],
+) -> dict[int, tuple[list[Instance], str]]:
+    """EC2 instances tagged Project=<name>, per project, in the projects'
+    accounts and the configured region: one paginated DescribeInstances per
+    account (per 100 projects), not one per project. A project whose account
+    cannot be read gets an error message instead."""
+    by_account: dict[int, list[Project]] = {}
+    for project in projects:
+        by_account.setdefault(project.account_id, []).append(project)
+    result: dict[int, tuple[list[Instance], str]] = {}
+    for group in by_account.values():
+        for start in range(0, len(group), INSTANCE_FILTER_VALUES):
+            chunk = group[start : start + INSTANCE_FILTER_VALUES]
+            found: dict[str, list[Instance]] = {p.name: [] for p in chunk}
+            try:
+                client = aws.client("ec2", chunk[0].account)
+                with aws.aws_action("ec2:DescribeInstances"):
+                    pages = client.get_paginator("describe_instances").paginate(
+                        Filters=[{"Name": "tag:Project", "Values": list(found)}]
+                    )
+                    for page in pages:
+                        for reservation in page["Reservations"]:
+                            for item in reservation["Instances"]:
+                                tag = policies.tag_dict(item.get("Tags")).get("Project")
+                                if tag in found:
+                                    found[tag].append(_instance(item))
+            except aws.AwsError as exc:
+                error = f"Could not list the instances: {exc.message}"
+                result.update({p.pk: ([], error) for p in chunk})
+                continue
+            for p in chunk:
+                rows = sorted(found[p.name], key=lambda i: (i.name, i.instance_id))
+                result[p.pk] = (rows, "")
+    return result
+
+
 def project_instances(project: Project) -> tuple[list[Instance], str]:
     """EC2 instances tagged Project=<name> in the project's account and the
     configured region, and an error message instead when AWS cannot be read."""
-    found: list[Instance] = []
-    try:
-        client = aws.client("ec2", project.account)
-        with aws.aws_action("ec2:DescribeInstances"):
-            pages = client.get_paginator("describe_instances").paginate(
-                Filters=[{"Name": "tag:Project", "Values": [project.name]}]
-            )
-            for page in pages:
-                for reservation in page["Reservations"]:
-                    for item in reservation["Instances"]:
-                        tags = policies.tag_dict(item.get("Tags"))
-                        found.append(
-                            Instance(
-                                instance_id=item["InstanceId"],
-                                name=tags.get("Name", ""),
-                                state=item.get("State", {}).get("Name", "unknown"),
-                                instance_type=item.get("InstanceType", ""),
-                            )
-                        )
-    except aws.AwsError as exc:
-        return [], f"Could not list the instances: {exc.message}"
-    return sorted(found, key=lambda i: (i.name, i.instance_id)), ""
+    return instances_by_project([project])[project.pk]
 
 
 # --- Admin dashboard and drift ------------------------------------------------
