@@ -152,6 +152,15 @@ def reconcile_interval() -> timedelta:
     return schedule if isinstance(schedule, timedelta) else timedelta(seconds=schedule)
 
 
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    return f"{seconds} seconds"
+
+
 def out_of_sync(model):
     """Rows of a SyncState model that are pending or in error."""
     return model.objects.filter(
@@ -211,7 +220,8 @@ def dashboard(now=None) -> dict:
         "unsynced_users": list(users[:DASHBOARD_ROWS]),
         "unsynced_roles": list(roles[:DASHBOARD_ROWS]),
         "accounts": accounts,
-        "overdue_after": overdue_after,
+        "interval_text": _span(reconcile_interval()),
+        "overdue_text": _span(overdue_after),
         "limit": DASHBOARD_ROWS,
         "now": now,
     }

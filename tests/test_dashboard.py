@@ -133,6 +133,8 @@ def test_last_reconcile_is_red_when_overdue(login, alice, account, age, overdue)
     assert (f'data-overdue="{"yes" if overdue else "no"}"') in text
     assert ('class="overdue"' in text) is overdue
     assert ("never" in text) is (age is None)
+    if overdue:
+        assert "Reconcile runs every 1 hour; overdue after 2 hours." in text
 
 
 def test_overdue_follows_the_reconcile_interval_setting(
