@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from accounts_app.models import IamUser
 from provisioning import aws, instructions, policies
 from provisioning.models import (
     AccessRequest,
@@ -171,8 +172,6 @@ def out_of_sync(model):
 def dashboard(now=None) -> dict:
     """Everything the admin dashboard shows, in a number of queries that does
     not depend on the number of rows (lists are capped at DASHBOARD_ROWS)."""
-    from accounts_app.models import IamUser
-
     now = now or timezone.now()
     soon = now + timedelta(hours=24)
     active = Q(status=RequestStatus.APPROVED) & (

@@ -39,7 +39,7 @@ def in_sync(*objs):
 
 
 def test_dashboard_counts_grants_expiring_soon_and_pending_oldest_first(
-    login, alice, bob, carol, dave, erin, deploy_role, alice_in_sync
+    login, alice, bob, carol, dave, erin, deploy_role
 ):
     now = timezone.now()
     soon = ask(carol, deploy_role)
@@ -158,9 +158,19 @@ def test_staff_see_the_dashboard_and_drift_links_others_do_not(login, alice, car
     assert reverse("dashboard") not in mine and reverse("drift") not in mine
 
 
-@pytest.fixture
-def alice_in_sync(alice):
-    in_sync(alice)
+def test_an_admin_without_totp_cannot_retry_or_reconcile(
+    client, alice, account, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        tasks.reconcile_accounts, "apply_async", lambda *a, **k: sent.append(1)
+    )
+    client.force_login(alice.user)
+    before = AuditEvent.objects.count()
+    for url in (reverse("account_retry", args=[account.pk]), reverse("reconcile_now")):
+        response = client.post(url)
+        assert response["Location"] == reverse("mfa_activate_totp")
+    assert AuditEvent.objects.count() == before and sent == []
 
 
 # --- Drift --------------------------------------------------------------------
