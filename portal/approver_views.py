@@ -19,9 +19,7 @@ def _in_my_projects(request: HttpRequest):
     ).select_related("role__project", "role__account", "requester__user")
 
 
-@login_required
-@require_GET
-def approvals(request: HttpRequest) -> HttpResponse:
+def _approvals_context(request: HttpRequest) -> dict:
     projects = list(request.user.approver_of.all())
     if not projects:
         raise PermissionDenied("You approve no project.")
@@ -30,9 +28,12 @@ def approvals(request: HttpRequest) -> HttpResponse:
         .filter(status=RequestStatus.PENDING)
         .order_by("created_at")
     )
+    holders = sync.grant_holders({req.role_id for req in pending})
     for req in pending:
         # What the trust policy would need with this requester in it.
-        req.capacity = sync.trust_capacity(req.role, extra_user=req.requester)
+        req.capacity = sync.trust_capacity(
+            req.role, extra_user=req.requester, holders=holders[req.role_id]
+        )
         req.own = req.requester.user_id == request.user.pk
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)
@@ -47,25 +48,33 @@ def approvals(request: HttpRequest) -> HttpResponse:
         .select_related("role__project", "requester")
         .order_by("expires_at")
     )
-    return render(
-        request,
-        "approvals.html",
-        {
-            "projects": projects,
-            "pending": pending,
-            "decided": decided,
-            "grants": grants,
-        },
-    )
+    return {
+        "projects": projects,
+        "pending": pending,
+        "decided": decided,
+        "grants": grants,
+    }
+
+
+@login_required
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    return render(request, "approvals.html", _approvals_context(request))
 
 
 @login_required
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, access_request=req)
     if not form.is_valid():
-        messages.error(request, "Choose approve or reject.")
+        # Back to the queue with the errors on this request's form.
+        context = _approvals_context(request)
+        for item in context["pending"]:
+            if item.pk == req.pk and not item.own:
+                item.form = form
+                return render(request, "approvals.html", context)
+        messages.error(request, " ".join(form.all_messages()))
         return redirect("approvals")
     comment = form.cleaned_data["comment"]
     who = f"{req.requester.name}'s request for {req.role.project.name}"

@@ -5,7 +5,13 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from provisioning.models import AuditEvent, OperationRole, Project
+from provisioning.models import (
+    AuditEvent,
+    AwsAccount,
+    DriftKind,
+    OperationRole,
+    Project,
+)
 
 PERMANENT = "permanent"
 
@@ -88,8 +94,43 @@ class AccessRequestForm(Form):
 
 
 class DecisionForm(Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    """Approve or reject one request. The page also posts the role and project
+    the approver saw: a POST naming others was tampered with and decides
+    nothing (a request's role and project never change)."""
+
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")],
+        error_messages={
+            "required": "Choose approve or reject.",
+            "invalid_choice": "Choose approve or reject.",
+        },
+    )
     comment = forms.CharField(required=False, max_length=2000)
+    role = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    project = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, access_request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.access_request = access_request
+
+    def clean(self):
+        data = super().clean()
+        req = self.access_request
+        if req is None:
+            return data
+        for field, actual in (("role", req.role_id), ("project", req.role.project_id)):
+            named = data.get(field)
+            if named is not None and named != actual:
+                self.add_error(
+                    field,
+                    f"This request is for {req.role.project.name} as "
+                    f"{req.role.os_user} (role {req.role.role_name}); the form "
+                    f"named another {field}. Nothing was decided: reload the page.",
+                )
+        return data
+
+    def all_messages(self) -> list[str]:
+        return [m for errors in self.errors.values() for m in errors]
 
 
 class PersonForm(Form):
@@ -216,3 +257,18 @@ class AuditFilterForm(Form):
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")
         return data
+
+
+class DriftFilterForm(Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Open and resolved"), ("open", "Open"), ("resolved", "Resolved")],
+    )
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "All kinds"), *DriftKind.choices]
+    )
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.order_by("name"),
+        required=False,
+        empty_label="All accounts",
+    )

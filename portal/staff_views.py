@@ -1,6 +1,8 @@
 """Admin (staff) pages: people, projects and roles, the audit log."""
 
 import csv
+import json
+from collections import Counter
 from datetime import datetime, time
 from functools import wraps
 
@@ -12,6 +14,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import invitations
@@ -19,14 +22,21 @@ from accounts_app import services as people
 from accounts_app.models import IamUser
 from portal.forms import (
     AuditFilterForm,
+    DriftFilterForm,
     PersonForm,
     ProjectForm,
     RoleForm,
     add_service_errors,
 )
-from provisioning import services, sync
+from provisioning import selectors, services, sync, tasks
 from provisioning.aws import AwsError
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, Project
+from provisioning.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    OperationRole,
+    Project,
+)
 
 PAGE_SIZE = 25
 
@@ -40,6 +50,17 @@ def staff_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _back(request: HttpRequest, default: str, *args) -> HttpResponse:
+    """Redirect to the form's `next` (the dashboard's retry buttons) when it
+    is a local URL, else to `default`."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default, *args)
 
 
 def _default_account_or_message(request: HttpRequest):
@@ -128,7 +149,7 @@ def person_retry(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(IamUser, pk=pk)
     services.sync_retry(obj=person, actor=request.user)
     messages.success(request, f"Asked the worker to sync {person.name} again.")
-    return redirect("person_detail", pk=pk)
+    return _back(request, "person_detail", pk)
 
 
 @staff_required
@@ -201,10 +222,16 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
-    roles = list(project.roles.all())
+    roles = list(project.roles.select_related("account"))
+    grants = Counter(
+        AccessRequest.active_grants()
+        .filter(role__project=project)
+        .values_list("role_id", flat=True)
+    )
+    holders = sync.grant_holders([role.pk for role in roles])
     for role in roles:
-        role.capacity = sync.trust_capacity(role)
-        role.grant_count = AccessRequest.active_grants().filter(role=role).count()
+        role.capacity = sync.trust_capacity(role, holders=holders[role.pk])
+        role.grant_count = grants[role.pk]
     return render(
         request,
         "staff/project_detail.html",
@@ -218,7 +245,76 @@ def role_retry(request: HttpRequest, pk: int) -> HttpResponse:
     role = get_object_or_404(OperationRole, pk=pk)
     services.sync_retry(obj=role, actor=request.user)
     messages.success(request, f"Asked the worker to sync {role.role_name} again.")
-    return redirect("project_detail", pk=role.project_id)
+    return _back(request, "project_detail", role.project_id)
+
+
+@staff_required
+@require_POST
+def account_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Retry the account baseline (operators group and shared policies)."""
+    account = get_object_or_404(AwsAccount, pk=pk)
+    services.sync_retry(obj=account, actor=request.user)
+    messages.success(
+        request, f"Asked the worker to sync the baseline of {account.name} again."
+    )
+    return _back(request, "dashboard")
+
+
+# --- Dashboard and drift ------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "staff/dashboard.html", selectors.dashboard())
+
+
+@staff_required
+@require_GET
+def drift(request: HttpRequest) -> HttpResponse:
+    form = DriftFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.drift_rows(
+        status=filters.get("status", ""),
+        kind=filters.get("kind", ""),
+        account=filters.get("account"),
+    )
+    if form.is_bound and not form.is_valid():
+        rows = rows.none()
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for row in page.object_list:
+        row.expected_json, row.actual_json = _json(row.expected), _json(row.actual)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/drift.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+def _json(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@staff_required
+@require_POST
+def reconcile_now(request: HttpRequest) -> HttpResponse:
+    """The same as the Django admin's action: ask the worker to reconcile
+    every account (compare with AWS, record drift, repair what opsgate owns)."""
+    try:
+        tasks.reconcile_accounts.apply_async()
+    except Exception as exc:  # the broker is down; the periodic run will come
+        messages.error(request, f"Could not reach the worker: {exc}")
+    else:
+        messages.success(
+            request,
+            "Asked the worker to reconcile every account. Reload this page in a "
+            "minute to see what it found.",
+        )
+    return redirect("drift")
 
 
 # --- Audit log ----------------------------------------------------------------

@@ -12,6 +12,12 @@ urlpatterns = [
     path("approvals/", approver_views.approvals, name="approvals"),
     path("approvals/<int:pk>/decide", approver_views.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approver_views.revoke, name="approver_revoke"),
+    path("dashboard/", staff_views.dashboard, name="dashboard"),
+    path("drift/", staff_views.drift, name="drift"),
+    path("drift/reconcile", staff_views.reconcile_now, name="reconcile_now"),
+    path(
+        "aws-accounts/<int:pk>/retry", staff_views.account_retry, name="account_retry"
+    ),
     path("people/", staff_views.people_list, name="people"),
     path("people/add", staff_views.person_add, name="person_add"),
     path("people/<int:pk>/", staff_views.person_detail, name="person_detail"),

@@ -38,16 +38,20 @@ def my_requests(request: HttpRequest):
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     person = current_person(request)
-    requests = list(my_requests(request).order_by("-created_at")[:50])
-    instances: dict[int, tuple] = {}
-    grants = []
+    requests = list(
+        my_requests(request)
+        .select_related("role__project__account")
+        .order_by("-created_at")[:50]
+    )
     for req in requests:
         req.display = selectors.request_display(req)
+    projects = {r.role.project for r in requests if r.is_active_grant}
+    # One EC2 read per account, however many grants.
+    instances = selectors.instances_by_project(sorted(projects, key=lambda p: p.pk))
+    grants = []
+    for req in requests:
         if req.is_active_grant:
-            project = req.role.project
-            if project.pk not in instances:
-                instances[project.pk] = selectors.project_instances(project)
-            found, error = instances[project.pk]
+            found, error = instances[req.role.project_id]
             running = [i for i in found if i.state == "running"]
             target = (running or found or [None])[0]
             req.connection = selectors.grant_connection(
@@ -76,7 +80,10 @@ def request_access(request: HttpRequest) -> HttpResponse:
             "Ask an admin to add you.",
         )
         return redirect("home")
-    chooser = ProjectChoiceForm(request.GET or None)
+    # A POST always binds the chooser, so a missing or tampered project shows
+    # its error instead of being ignored.
+    bound = request.GET or request.method == "POST"
+    chooser = ProjectChoiceForm(request.GET if bound else None)
     project = chooser.cleaned_data["project"] if chooser.is_valid() else None
     form = None
     if project is not None:
@@ -99,8 +106,6 @@ def request_access(request: HttpRequest) -> HttpResponse:
                     "e-mailed; you will get an e-mail when they decide.",
                 )
                 return redirect("home")
-    elif request.method == "POST":
-        return redirect("request_access")
     return render(
         request,
         "request_access.html",

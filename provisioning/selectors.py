@@ -2,11 +2,22 @@
 with a grant, and which EC2 instances carry a project's tag."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
+from accounts_app.models import IamUser
 from provisioning import aws, instructions, policies
-from provisioning.models import AccessRequest, Project, RequestStatus
+from provisioning.models import (
+    AccessRequest,
+    AwsAccount,
+    Drift,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -74,28 +85,158 @@ class Instance:
     instance_type: str
 
 
+def _instance(item: dict) -> Instance:
+    tags = policies.tag_dict(item.get("Tags"))
+    return Instance(
+        instance_id=item["InstanceId"],
+        name=tags.get("Name", ""),
+        state=item.get("State", {}).get("Name", "unknown"),
+        instance_type=item.get("InstanceType", ""),
+    )
+
+
+# EC2 takes at most 200 values per filter; ask for fewer per call.
+INSTANCE_FILTER_VALUES = 100
+
+
+def instances_by_project(
+    projects: list[Project],
+) -> dict[int, tuple[list[Instance], str]]:
+    """EC2 instances tagged Project=<name>, per project, in the projects'
+    accounts and the configured region: one paginated DescribeInstances per
+    account (per 100 projects), not one per project. A project whose account
+    cannot be read gets an error message instead."""
+    by_account: dict[int, list[Project]] = {}
+    for project in projects:
+        by_account.setdefault(project.account_id, []).append(project)
+    result: dict[int, tuple[list[Instance], str]] = {}
+    for group in by_account.values():
+        for start in range(0, len(group), INSTANCE_FILTER_VALUES):
+            chunk = group[start : start + INSTANCE_FILTER_VALUES]
+            found: dict[str, list[Instance]] = {p.name: [] for p in chunk}
+            try:
+                client = aws.client("ec2", chunk[0].account)
+                with aws.aws_action("ec2:DescribeInstances"):
+                    pages = client.get_paginator("describe_instances").paginate(
+                        Filters=[{"Name": "tag:Project", "Values": list(found)}]
+                    )
+                    for page in pages:
+                        for reservation in page["Reservations"]:
+                            for item in reservation["Instances"]:
+                                tag = policies.tag_dict(item.get("Tags")).get("Project")
+                                if tag in found:
+                                    found[tag].append(_instance(item))
+            except aws.AwsError as exc:
+                error = f"Could not list the instances: {exc.message}"
+                result.update({p.pk: ([], error) for p in chunk})
+                continue
+            for p in chunk:
+                rows = sorted(found[p.name], key=lambda i: (i.name, i.instance_id))
+                result[p.pk] = (rows, "")
+    return result
+
+
 def project_instances(project: Project) -> tuple[list[Instance], str]:
     """EC2 instances tagged Project=<name> in the project's account and the
     configured region, and an error message instead when AWS cannot be read."""
-    found: list[Instance] = []
-    try:
-        client = aws.client("ec2", project.account)
-        with aws.aws_action("ec2:DescribeInstances"):
-            pages = client.get_paginator("describe_instances").paginate(
-                Filters=[{"Name": "tag:Project", "Values": [project.name]}]
-            )
-            for page in pages:
-                for reservation in page["Reservations"]:
-                    for item in reservation["Instances"]:
-                        tags = policies.tag_dict(item.get("Tags"))
-                        found.append(
-                            Instance(
-                                instance_id=item["InstanceId"],
-                                name=tags.get("Name", ""),
-                                state=item.get("State", {}).get("Name", "unknown"),
-                                instance_type=item.get("InstanceType", ""),
-                            )
-                        )
-    except aws.AwsError as exc:
-        return [], f"Could not list the instances: {exc.message}"
-    return sorted(found, key=lambda i: (i.name, i.instance_id)), ""
+    return instances_by_project([project])[project.pk]
+
+
+# --- Admin dashboard and drift ------------------------------------------------
+
+DASHBOARD_ROWS = 50
+
+
+def reconcile_interval() -> timedelta:
+    """How often beat runs reconcile (OPSGATE_RECONCILE_SECONDS)."""
+    schedule = settings.CELERY_BEAT_SCHEDULE["reconcile"]["schedule"]
+    return schedule if isinstance(schedule, timedelta) else timedelta(seconds=schedule)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    return f"{seconds} seconds"
+
+
+def out_of_sync(model):
+    """Rows of a SyncState model that are pending or in error."""
+    return model.objects.filter(
+        Q(error_is_permanent=True) | Q(applied_version__lt=F("desired_version"))
+    )
+
+
+def dashboard(now=None) -> dict:
+    """Everything the admin dashboard shows, in a number of queries that does
+    not depend on the number of rows (lists are capped at DASHBOARD_ROWS)."""
+    now = now or timezone.now()
+    soon = now + timedelta(hours=24)
+    active = Q(status=RequestStatus.APPROVED) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    expiring = Q(
+        status=RequestStatus.APPROVED, expires_at__gt=now, expires_at__lte=soon
+    )
+    pending = Q(status=RequestStatus.PENDING)
+    totals = AccessRequest.objects.aggregate(
+        active=Count("pk", filter=active),
+        expiring=Count("pk", filter=expiring),
+        pending=Count("pk", filter=pending),
+    )
+    rows = AccessRequest.objects.select_related(
+        "requester__user", "role__project", "role__account"
+    )
+    overdue_after = 2 * reconcile_interval()
+    accounts = list(AwsAccount.objects.order_by("name"))
+    for account in accounts:
+        account.reconcile_overdue = (
+            account.last_reconciled_at is None
+            or now - account.last_reconciled_at > overdue_after
+        )
+    unsynced_accounts = [a for a in accounts if a.sync_status != "in_sync"]
+    users = out_of_sync(IamUser).select_related("account").order_by("name")
+    roles = (
+        out_of_sync(OperationRole)
+        .select_related("project", "account")
+        .order_by("role_name")
+    )
+    return {
+        "totals": {
+            **totals,
+            "out_of_sync": users.count() + roles.count() + len(unsynced_accounts),
+            "drift": Drift.objects.filter(resolved_at__isnull=True).count(),
+        },
+        "expiring": list(rows.filter(expiring).order_by("expires_at")[:DASHBOARD_ROWS]),
+        "pending": list(
+            rows.filter(pending)
+            .prefetch_related("role__project__approvers")
+            .order_by("created_at")[:DASHBOARD_ROWS]
+        ),
+        "unsynced_accounts": unsynced_accounts,
+        "unsynced_users": list(users[:DASHBOARD_ROWS]),
+        "unsynced_roles": list(roles[:DASHBOARD_ROWS]),
+        "accounts": accounts,
+        "interval_text": _span(reconcile_interval()),
+        "overdue_text": _span(overdue_after),
+        "limit": DASHBOARD_ROWS,
+        "now": now,
+    }
+
+
+def drift_rows(*, status: str = "", kind: str = "", account=None):
+    """Drift for the drift page: open first, then the most recently seen."""
+    rows = Drift.objects.select_related("account").order_by(
+        F("resolved_at").desc(nulls_first=True), "-last_seen", "object_type", "name"
+    )
+    if status == "open":
+        rows = rows.filter(resolved_at__isnull=True)
+    elif status == "resolved":
+        rows = rows.filter(resolved_at__isnull=False)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if account is not None:
+        rows = rows.filter(account=account)
+    return rows

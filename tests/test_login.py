@@ -26,7 +26,9 @@ def test_an_approver_without_totp_is_sent_to_mfa_setup_first(
     assert response["Location"] == reverse("mfa_activate_totp")
 
 
-@pytest.mark.parametrize("path", ["/people/", "/audit/", "/admin/"])
+@pytest.mark.parametrize(
+    "path", ["/people/", "/audit/", "/admin/", "/dashboard/", "/drift/"]
+)
 def test_an_admin_without_totp_is_sent_to_mfa_setup_first(client, alice, path):
     client.force_login(alice.user)
     response = client.get(path)
