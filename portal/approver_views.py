@@ -4,6 +4,7 @@ decision form per request, and their decided history."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -19,15 +20,21 @@ def _in_my_projects(request: HttpRequest):
     ).select_related("role__project", "role__account", "requester__user")
 
 
+PENDING_PAGE = 25
+GRANTS_SHOWN = 100
+
+
 def _approvals_context(request: HttpRequest) -> dict:
     projects = list(request.user.approver_of.all())
     if not projects:
         raise PermissionDenied("You approve no project.")
-    pending = list(
+    page = Paginator(
         _in_my_projects(request)
         .filter(status=RequestStatus.PENDING)
-        .order_by("created_at")
-    )
+        .order_by("created_at", "pk"),
+        PENDING_PAGE,
+    ).get_page(request.GET.get("page"))
+    pending = list(page.object_list)
     holders = sync.grant_holders({req.role_id for req in pending})
     for req in pending:
         # What the trust policy would need with this requester in it.
@@ -51,8 +58,10 @@ def _approvals_context(request: HttpRequest) -> dict:
     return {
         "projects": projects,
         "pending": pending,
+        "page": page,
         "decided": decided,
-        "grants": grants,
+        "grants": grants[:GRANTS_SHOWN],
+        "grants_total": grants.count(),
     }
 
 

@@ -4,6 +4,7 @@ ValidationErrors come back onto these forms with `add_service_errors`."""
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from provisioning.models import (
     AuditEvent,
@@ -163,11 +164,10 @@ class ProjectForm(Form):
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    approvers = forms.ModelMultipleChoiceField(
-        queryset=get_user_model().objects.none(),
+    approvers = forms.CharField(
         required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="They decide requests for this project (with MFA).",
+        help_text="E-mail addresses or user names of the people who decide its "
+        "requests (with MFA), separated by commas.",
     )
     allowed_durations = forms.CharField(
         label="Allowed durations (hours)",
@@ -178,14 +178,26 @@ class ProjectForm(Form):
         label="Also allow access without time limit", required=False
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["approvers"].queryset = (
-            get_user_model()
-            .objects.filter(is_active=True, iam_users__isnull=False)
-            .distinct()
-            .order_by("username")
-        )
+    def clean_approvers(self) -> list:
+        """People by e-mail or user name: a text field, because a list of every
+        person to tick does not scale past a few hundred people."""
+        User = get_user_model()
+        names = [n.strip() for n in self.cleaned_data["approvers"].split(",")]
+        found, unknown = [], []
+        for name in filter(None, names):
+            user = (
+                User.objects.filter(is_active=True, iam_users__isnull=False)
+                .filter(Q(email__iexact=name) | Q(username__iexact=name))
+                .distinct()
+                .first()
+            )
+            (found if user else unknown).append(user or name)
+        if unknown:
+            raise ValidationError(
+                f"Nobody in opsgate is called {', '.join(unknown)}: add them as "
+                "people first, or check the spelling."
+            )
+        return list({u.pk: u for u in found}.values())
 
     def clean_allowed_durations(self) -> list[int]:
         raw = [p.strip() for p in self.cleaned_data["allowed_durations"].split(",")]

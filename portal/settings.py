@@ -265,6 +265,8 @@ OPSGATE = {
     "DELETE_SERVICE_CREDENTIALS": envbool("OPSGATE_DELETE_SERVICE_CREDENTIALS", True),
     # Links in e-mails (invitations, notifications) start with this.
     "BASE_URL": envstr("OPSGATE_BASE_URL", "http://127.0.0.1:8000"),
+    # How long My access shows a project's EC2 instances before reading again.
+    "INSTANCE_CACHE_SECONDS": envint("OPSGATE_INSTANCE_CACHE_SECONDS", 20),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
 }
 

@@ -1,10 +1,12 @@
 """Reads for the pages: what a request looks like to people, how to connect
 with a grant, and which EC2 instances carry a project's tag."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -113,6 +115,11 @@ def instances_by_project(
     for group in by_account.values():
         for start in range(0, len(group), INSTANCE_FILTER_VALUES):
             chunk = group[start : start + INSTANCE_FILTER_VALUES]
+            key = _instances_cache_key(chunk)
+            cached = cache.get(key)
+            if cached is not None:
+                result.update({p.pk: (cached[p.name], "") for p in chunk})
+                continue
             found: dict[str, list[Instance]] = {p.name: [] for p in chunk}
             try:
                 client = aws.client("ec2", chunk[0].account)
@@ -131,9 +138,18 @@ def instances_by_project(
                 result.update({p.pk: ([], error) for p in chunk})
                 continue
             for p in chunk:
-                rows = sorted(found[p.name], key=lambda i: (i.name, i.instance_id))
-                result[p.pk] = (rows, "")
+                found[p.name].sort(key=lambda i: (i.name, i.instance_id))
+                result[p.pk] = (found[p.name], "")
+            cache.set(key, found, settings.OPSGATE["INSTANCE_CACHE_SECONDS"])
     return result
+
+
+def _instances_cache_key(chunk: list[Project]) -> str:
+    """Instance lists are cached briefly: a busy My access page must not turn
+    every view into a DescribeInstances call (errors are never cached)."""
+    names = "\0".join(sorted(p.name for p in chunk))
+    digest = hashlib.sha256(names.encode()).hexdigest()[:32]
+    return f"opsgate:instances:{chunk[0].account_id}:{digest}"
 
 
 def project_instances(project: Project) -> tuple[list[Instance], str]:

@@ -163,7 +163,11 @@ def test_create_project_refuses_bad_input(
     field,
     message,
 ):
-    data = {"name": name, "allowed_durations": durations, "approvers": [bob.user.pk]}
+    data = {
+        "name": name,
+        "allowed_durations": durations,
+        "approvers": "bob@example.com",
+    }
     response, before, writes = post(
         login(alice), reverse("projects"), data, django_capture_on_commit_callbacks
     )

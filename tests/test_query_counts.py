@@ -127,7 +127,7 @@ def bulk_world(n, *, account, bob, carol):
 # page, who, bound (queries, whatever the number of rows), a row it must show
 PAGES = [
     ("home", "carol", 9, "p{last}"),
-    ("approvals", "bob", 12, "u{last}"),
+    ("approvals", "bob", 12, "u0000"),  # oldest first, 25 a page
     ("people", "alice", 8, "u0000"),
     ("projects", "alice", 10, "p{last}"),
     ("project_detail", "alice", 11, "os{last}"),

@@ -369,7 +369,7 @@ def test_admin_creates_a_project_with_approvers_and_durations(login, alice, bob)
         reverse("projects"),
         {
             "name": "決済 チーム",
-            "approvers": [bob.user.pk],
+            "approvers": "bob@example.com",
             "allowed_durations": "2, 4",
         },
     )
@@ -377,6 +377,28 @@ def test_admin_creates_a_project_with_approvers_and_durations(login, alice, bob)
     assert response.status_code == 302
     assert project.durations == [2, 4]
     assert list(project.approvers.all()) == [bob.user]
+
+
+def test_approvers_are_named_by_e_mail_or_user_name_and_unknown_ones_refused(
+    login, alice, bob, erin
+):
+    client = login(alice)
+    response = client.post(
+        reverse("projects"),
+        {
+            "name": "ops",
+            "approvers": "bob, nobody@example.com",
+            "allowed_durations": "8",
+        },
+    )
+    assert "Nobody in opsgate is called nobody@example.com" in response.content.decode()
+    assert not Project.objects.filter(name="ops").exists()
+    client.post(
+        reverse("projects"),
+        {"name": "ops", "approvers": "BOB, erin@example.com", "allowed_durations": "8"},
+    )
+    project = Project.objects.get(name="ops")
+    assert sorted(u.username for u in project.approvers.all()) == ["bob", "erin"]
 
 
 @pytest.mark.parametrize(
