@@ -105,10 +105,113 @@ def seed(people: int, requests: int, projects: int = 100, roles_per_project: int
                     status = RequestStatus.PENDING
                 else:
                     status = FINISHED[(i + k) % len(FINISHED)]
-                alone = wrk(base_url + path, cookies[persona], seconds=5, connections=1)
-        loaded = wrk(
-            base_url + path, cookies[persona], seconds=seconds, connections=connections
+                rows.append(
+                    AccessRequest(
+                        requester=person,
+                        role=role,
+                        reason="bench",
+                        duration_hours=8,
+                        status=status,
+                        created_at=now - timedelta(minutes=i + k),
+                        decided_at=now if status != RequestStatus.PENDING else None,
+                        expires_at=now + timedelta(hours=8)
+                        if status == RequestStatus.APPROVED
+                        else None,
+                        provisioned_at=now
+                        if status == RequestStatus.APPROVED
+                        else None,
+                    )
+                )
+        AccessRequest.objects.bulk_create(rows, batch_size=5000)
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    actor_repr="bench",
+                    action="request.create",
+                    object_type="provisioning.accessrequest",
+                    object_id=str(n),
+                    object_repr=f"#{n}",
+                )
+                for n in range(requests)
+            ],
+            batch_size=5000,
         )
+    requester = logins[2]
+    return {"admin": admin, "approver": approver, "requester": requester}
+
+
+def session_cookie(user) -> str:
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    if user.is_staff or user.approver_of.exists():
+        TOTP.activate(user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
+    script = Path(tempfile.mkdtemp()) / "report.lua"
+    script.write_text(REPORT)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "-s",
+            str(script),
+            "-H",
+            f"Cookie: sessionid={cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    values = dict(re.findall(r"^(P50|P95|P99|REQUESTS|ERRORS) (\d+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+    return {
+        "p50_ms": round(int(values["P50"]) / 1000, 1),
+        "p95_ms": round(int(values["P95"]) / 1000, 1),
+        "p99_ms": round(int(values["P99"]) / 1000, 1),
+        "requests": int(values["REQUESTS"]),
+        "errors": int(values["ERRORS"]),
+        "req_per_s": float(rps),
+    }
+
+
+PAGES = [
+    ("my access", "requester", "/"),
+    ("request access", "requester", "/request/"),
+    ("approvals", "approver", "/approvals/"),
+    ("people", "admin", "/people/"),
+    ("people, search", "admin", "/people/?q=p0999"),
+    ("projects", "admin", "/projects/"),
+    ("audit log", "admin", "/audit/"),
+]
+
+
+def measure(
+    base_url: str, people: int, requests: int, seconds: int = 10, connections: int = 20
+) -> list[dict]:
+    personas = seed(people, requests)
+    cookies = {name: session_cookie(user) for name, user in personas.items()}
+    rows = []
+    for page, persona, path in PAGES:
+        # One request first: the page must answer 200 for this persona.
+        check = Client()
+        check.cookies["sessionid"] = cookies[persona]
+        status = check.get(path, HTTP_HOST="127.0.0.1").status_code
+        assert status == 200, f"{path} as {persona}: {status}"
+        url = base_url + path
+        # One client: the page's own time. Then 20: what queueing adds.
+        alone = wrk(url, cookies[persona], seconds=5, connections=1)
+        loaded = wrk(url, cookies[persona], seconds=seconds, connections=connections)
         rows.append(
             {"page": page, "as": persona, "alone_p50_ms": alone["p50_ms"], **loaded}
         )
