@@ -251,6 +251,7 @@ def section_web(moto_url: str, quick: bool) -> None:
             [
                 "page",
                 "as",
+                "alone_p50_ms",
                 "p50_ms",
                 "p95_ms",
                 "p99_ms",

@@ -157,7 +157,7 @@ def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
         [
             "wrk",
             "-t",
-            "2",
+            str(min(2, connections)),
             "-c",
             str(connections),
             "-d",
