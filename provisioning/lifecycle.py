@@ -9,17 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning import notifications
+from provisioning import notifications, services
 from provisioning.audit import audit_record
 from provisioning.models import AccessRequest, OperationRole, RequestStatus
 from provisioning.tasks import enqueue_sync
-
-
-def _snapshot(req: AccessRequest) -> dict:
-    return {
-        "status": req.status,
-        "expires_at": req.expires_at.isoformat() if req.expires_at else None,
-    }
 
 
 def _expire(pk: int, *, now: datetime, due) -> bool:
@@ -34,24 +27,15 @@ def _expire(pk: int, *, now: datetime, due) -> bool:
         if req is None:
             return False
         was_grant = req.status == RequestStatus.APPROVED
-        before = _snapshot(req)
-        req.transition_to(RequestStatus.EXPIRED)
-        req.ended_at = now
-        req.save(update_fields=["status", "ended_at"])
-        audit_record(
+        services.request_end(
+            req,
+            status=RequestStatus.EXPIRED,
             actor=None,
             action="request.expire",
-            obj=req,
-            project=req.role.project,
-            before=before,
-            after=_snapshot(req),
+            now=now,
         )
         if was_grant:
-            role = OperationRole.objects.select_for_update(of=("self",)).get(
-                pk=req.role_id
-            )
-            role.bump()
-            enqueue_sync(role)
+            services.role_resync(req.role_id)
     return True
 
 

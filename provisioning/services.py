@@ -210,6 +210,42 @@ def _snapshot(req: AccessRequest) -> dict:
     }
 
 
+def request_end(
+    req: AccessRequest,
+    *,
+    status: str,
+    actor: Any,
+    action: str,
+    now=None,
+    comment: str | None = None,
+) -> None:
+    """Move a locked request to an end state (cancelled, revoked, expired) with
+    its audit row; the caller holds the row lock and the transaction."""
+    before = _snapshot(req)
+    req.transition_to(status)
+    req.ended_at = now or timezone.now()
+    fields = ["status", "ended_at"]
+    if comment:
+        req.decision_comment = comment
+        fields.append("decision_comment")
+    req.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=req,
+        project=req.role.project,
+        before=before,
+        after=_snapshot(req),
+    )
+
+
+def role_resync(role_id: int) -> None:
+    """The role's trust must change: bump it and ask the worker after commit."""
+    role = OperationRole.objects.select_for_update(of=("self",)).get(pk=role_id)
+    role.bump()
+    enqueue_sync(role)
+
+
 def access_request_create(
     *,
     requester: IamUser,
@@ -414,17 +450,8 @@ def access_request_cancel(
                 f"This request is already {req.get_status_display().lower()}; "
                 "only pending requests can be cancelled."
             )
-        before = _snapshot(req)
-        req.transition_to(RequestStatus.CANCELLED)
-        req.ended_at = timezone.now()
-        req.save(update_fields=["status", "ended_at"])
-        audit_record(
-            actor=actor,
-            action="request.cancel",
-            obj=req,
-            project=req.role.project,
-            before=before,
-            after=_snapshot(req),
+        request_end(
+            req, status=RequestStatus.CANCELLED, actor=actor, action="request.cancel"
         )
     return req
 
@@ -451,22 +478,14 @@ def access_request_revoke(
                 f"This request is {req.get_status_display().lower()}, "
                 "not an active grant."
             )
-        before = _snapshot(req)
-        req.transition_to(RequestStatus.REVOKED)
-        req.ended_at = timezone.now()
-        req.decision_comment = comment.strip() or req.decision_comment
-        req.save(update_fields=["status", "ended_at", "decision_comment"])
-        role = OperationRole.objects.select_for_update(of=("self",)).get(pk=req.role_id)
-        role.bump()
-        audit_record(
+        request_end(
+            req,
+            status=RequestStatus.REVOKED,
             actor=actor,
             action="request.revoke",
-            obj=req,
-            project=req.role.project,
-            before=before,
-            after=_snapshot(req),
+            comment=comment.strip(),
         )
-        enqueue_sync(role)
+        role_resync(req.role_id)
     return req
 
 
