@@ -180,6 +180,8 @@ def test_every_call_is_allowed_by_the_full_policy_resources_and_conditions(
     assert refused == []
     created = [p for s, op, p in recorded if op == "CreateRole"]
     assert created and all(p["PermissionsBoundary"] == BOUNDARY for p in created)
+    profiles = [p for s, op, p in recorded if op == "CreateLoginProfile"]
+    assert profiles and all(p["PasswordResetRequired"] for p in profiles)
 
 
 def test_the_policy_refuses_what_opsgate_must_never_do():
