@@ -111,6 +111,8 @@ def prepare_environment(db: str, broker: str) -> tuple[subprocess.Popen, str]:
             "OPSGATE_TERMINATE_SSM_SESSIONS": "false",
             "OPSGATE_DELETE_SERVICE_CREDENTIALS": "false",
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            # As deployed: no debug mode (cached templates, no SQL recording).
+            "DJANGO_DEBUG": "false",
         }
     )
     os.environ.pop("AWS_SESSION_TOKEN", None)
