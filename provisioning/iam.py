@@ -151,17 +151,35 @@ USER_TAG_KEYS = (policies.MANAGED_BY_KEY, policies.EMAIL_KEY)
 ROLE_TAG_KEYS = (policies.MANAGED_BY_KEY, policies.PROJECT_KEY, policies.RUN_AS_KEY)
 
 
+_GETTERS = {
+    "user": ("iam:GetUser", "get_user", "UserName", "User"),
+    "role": ("iam:GetRole", "get_role", "RoleName", "Role"),
+}
+
+
+def _get_owned(iam: Any, kind: str, name: str, path: str) -> dict | None:
+    """The IAM user or role named `name`; None when there is none. One that
+    exists but is not opsgate's (path, ManagedBy tag) is a permanent error."""
+    action, method, param, key = _GETTERS[kind]
+    try:
+        with aws_action(action):
+            found = getattr(iam, method)(**{param: name})[key]
+    except PermanentError as exc:
+        if exc.code == NO_SUCH_ENTITY:
+            return None
+        raise
+    if found.get("Path") != path or not policies.is_managed(found.get("Tags")):
+        raise _not_ours(kind, name)
+    return found
+
+
 def ensure_user(
     iam: Any, *, name: str, path: str, tags: list[dict], group: str
 ) -> dict:
     """CreateUser with its tags in one call and AddUserToGroup (2 writes for a new
     person); for an existing user, fix tags and membership only if they differ."""
-    try:
-        with aws_action("iam:GetUser"):
-            user = iam.get_user(UserName=name)["User"]
-    except PermanentError as exc:
-        if exc.code != NO_SUCH_ENTITY:
-            raise
+    user = _get_owned(iam, "user", name, path)
+    if user is None:
         try:
             with aws_action("iam:CreateUser"):
                 user = iam.create_user(UserName=name, Path=path, Tags=tags)["User"]
@@ -173,8 +191,6 @@ def ensure_user(
         with aws_action("iam:AddUserToGroup"):
             iam.add_user_to_group(GroupName=group, UserName=name)
         return user
-    if user.get("Path") != path or not policies.is_managed(user.get("Tags")):
-        raise _not_ours("user", name)
     to_set, to_remove = _tag_changes(user.get("Tags"), tags, USER_TAG_KEYS)
     if to_remove:
         with aws_action("iam:UntagUser"):
@@ -226,15 +242,9 @@ def delete_user(
     IAM needs. Returns False when there is nothing (of ours) to delete: no such
     user, or a newer user of the same name (another unique id).
     `service_credentials` False skips them (for emulators without the API)."""
-    try:
-        with aws_action("iam:GetUser"):
-            user = iam.get_user(UserName=name)["User"]
-    except PermanentError as exc:
-        if exc.code == NO_SUCH_ENTITY:
-            return False
-        raise
-    if user.get("Path") != path or not policies.is_managed(user.get("Tags")):
-        raise _not_ours("user", name)
+    user = _get_owned(iam, "user", name, path)
+    if user is None:
+        return False
     if unique_id and user.get("UserId") != unique_id:
         return False
     for key in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name):
@@ -307,12 +317,8 @@ def ensure_role(
 ) -> dict:
     """A grant on an existing role costs GetRole, ListAttachedRolePolicies and one
     UpdateAssumeRolePolicy; an unchanged role costs no write."""
-    try:
-        with aws_action("iam:GetRole"):
-            role = iam.get_role(RoleName=name)["Role"]
-    except PermanentError as exc:
-        if exc.code != NO_SUCH_ENTITY:
-            raise
+    role = _get_owned(iam, "role", name, path)
+    if role is None:
         try:
             with aws_action("iam:CreateRole"):
                 role = iam.create_role(
@@ -342,8 +348,6 @@ def ensure_role(
             with aws_action("iam:AttachRolePolicy"):
                 iam.attach_role_policy(RoleName=name, PolicyArn=arn)
         return role
-    if role.get("Path") != path or not policies.is_managed(role.get("Tags")):
-        raise _not_ours("role", name)
     if not policies.same_document(_document(role["AssumeRolePolicyDocument"]), trust):
         with aws_action("iam:UpdateAssumeRolePolicy"):
             iam.update_assume_role_policy(
@@ -409,15 +413,9 @@ def ensure_role_inline_policy(
 def delete_role(iam: Any, *, name: str, path: str) -> bool:
     """Delete a role that has no principals left (a trust policy needs one).
     Inline policies, managed policies and instance profiles go first."""
-    try:
-        with aws_action("iam:GetRole"):
-            role = iam.get_role(RoleName=name)["Role"]
-    except PermanentError as exc:
-        if exc.code == NO_SUCH_ENTITY:
-            return False
-        raise
-    if role.get("Path") != path or not policies.is_managed(role.get("Tags")):
-        raise _not_ours("role", name)
+    role = _get_owned(iam, "role", name, path)
+    if role is None:
+        return False
     with aws_action("iam:ListRolePolicies"):
         inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
     for policy_name in inline:
