@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts_app import services as people
 from accounts_app.models import IamUser, IamUserState
-from provisioning import naming, validation
+from provisioning import services, validation
 from provisioning.audit import audit_record
 from provisioning.models import (
     AccessRequest,
@@ -193,13 +193,7 @@ def _role_for(
             )
         return role
     if not role_name:
-        role_name = naming.derive_role_name(project.name, os_user, path=path)
-        if OperationRole.objects.filter(
-            account=account, role_name__iexact=role_name
-        ).exists():
-            role_name = naming.derive_role_name(
-                project.name, os_user, path=path, salt="1"
-            )
+        role_name = services.role_name_free(project, os_user)
     elif OperationRole.objects.filter(
         account=account, role_name__iexact=role_name
     ).exists():

@@ -416,12 +416,13 @@ def _check_roles(
     roles: list[OperationRole], state: dict, since: datetime, report: Report
 ) -> list[Finding]:
     findings: list[Finding] = []
+    holders = sync.grant_holders([role.pk for role in roles])  # one query
     for role in roles:
         if _quiet(role, since):
             report.skipped.append(f"role {role.role_name}")
             continue
         name = role.role_name
-        principals = sync.role_principals(role)
+        principals = sync.role_principals(role, holders=holders[role.pk])
         aws_role = state["roles"].get(name.lower())
         if aws_role is None:
             if principals:

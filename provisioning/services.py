@@ -124,7 +124,9 @@ def project_create(
     return project
 
 
-def _free_role_name(project: Project, os_user: str) -> str:
+def role_name_free(project: Project, os_user: str) -> str:
+    """The derived role name, or its second choice after a case-insensitive
+    clash in the account."""
     taken = OperationRole.objects.filter(account=project.account)
     name = naming.derive_role_name(project.name, os_user, path=_iam_path())
     if taken.filter(role_name__iexact=name).exists():
@@ -150,7 +152,7 @@ def role_create(
             role_name,
         )
     else:
-        role_name = _free_role_name(project, os_user)
+        role_name = role_name_free(project, os_user)
     for arn in extra_principal_arns:
         _check("extra_principal_arns", validation.validate_principal_arn, arn)
     if OperationRole.objects.filter(project=project, os_user=os_user).exists():
