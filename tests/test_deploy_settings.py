@@ -57,6 +57,7 @@ def test_the_policy_files_in_deploy_match_what_opsgate_generates():
         prefix="opsgate-",
         group_name="opsgate-operators",
         boundary_name="opsgate-OperationRoleBoundary",
+        user_boundary_name="opsgate-OperatorBoundary",
     )
     boundary = json.loads(
         (ROOT / "deploy/iam/operation-role-boundary.json").read_text()
