@@ -128,9 +128,15 @@ def run_every_flow(alice, bob) -> None:
     reconcile.reconcile_all(repair=True)
 
 
+def legacy_user(iam, name: str) -> None:
+    """An IAM user opsgate created before the user boundary existed."""
+    iam.create_user(UserName=name, Path="/opsgate/", Tags=policies.user_tags())
+
+
 def test_every_flow_passes_moto_access_checks_with_only_the_policy_actions(
     as_opsgate, alice, bob, iam
 ):
+    legacy_user(iam, "alice")
     as_opsgate(iam_sim.moto_projection(service_policy()))
     with enable_iam_authentication():
         run_every_flow(alice, bob)
@@ -164,8 +170,9 @@ def test_taking_one_action_away_makes_the_flow_fail_with_access_denied(
 
 
 def test_every_call_is_allowed_by_the_full_policy_resources_and_conditions(
-    aws_env, recorded, alice, bob, ssm_sessions
+    aws_env, iam, recorded, alice, bob, ssm_sessions
 ):
+    legacy_user(iam, "alice")
     run_every_flow(alice, bob)
     policy = service_policy()
     refused = []
@@ -174,6 +181,7 @@ def test_every_call_is_allowed_by_the_full_policy_resources_and_conditions(
     operations = {op for _, op, _ in recorded}
     assert {
         "PutRolePolicy",
+        "PutUserPermissionsBoundary",
         "DeleteUser",
         "GetAccountAuthorizationDetails",
     } <= operations
