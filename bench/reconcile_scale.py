@@ -28,7 +28,12 @@ def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
         for n in names
     }
     for name in names:
-        client.create_user(UserName=name, Path=path, Tags=policies.user_tags())
+        client.create_user(
+            UserName=name,
+            Path=path,
+            Tags=policies.user_tags(),
+            PermissionsBoundary=sync.user_boundary_arn(account),
+        )
         client.add_user_to_group(GroupName=group, UserName=name)
     per_role = max(1, grants // roles)
     role_members = {

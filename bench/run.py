@@ -29,14 +29,18 @@ def free_port() -> int:
 def start_moto() -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # moto_server with IAM user permissions boundaries (provisioning/moto_ext.py).
     proc = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "moto_server"),
+            sys.executable,
+            "-m",
+            "provisioning.moto_ext",
             "-H",
             "127.0.0.1",
             "-p",
             str(port),
         ],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
@@ -151,10 +155,12 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 
 def fresh(moto_url: str) -> None:
+    from provisioning import boundaries
     from tests.workers import reset_broker
 
     fresh_database()
     reset_moto(moto_url)
+    boundaries.apply()  # the deployment step (manage.py opsgate_boundaries --apply)
     default_account()
     reset_broker()
 

@@ -231,11 +231,15 @@ OPSGATE = {
     "GROUP_NAME": envstr("OPSGATE_GROUP_NAME", "opsgate-operators"),
     "POLICY_PREFIX": envstr("OPSGATE_POLICY_PREFIX", "opsgate-"),
     "MAX_SESSION_DURATION": envint("OPSGATE_MAX_SESSION_DURATION", 3600),
-    # Every operation role gets this customer-managed policy as its permissions
-    # boundary. opsgate creates it once and never changes it (its least-privilege
-    # policy forbids that); widening it is a person's decision.
+    # Every operation role and every IAM user gets one of these customer-managed
+    # policies as its permissions boundary. The deployment creates them
+    # (`manage.py opsgate_boundaries --apply` or the CloudFormation template in
+    # deploy/); opsgate only checks they exist and may never change them.
     "ROLE_BOUNDARY_NAME": envstr(
         "OPSGATE_ROLE_BOUNDARY_NAME", "opsgate-OperationRoleBoundary"
+    ),
+    "USER_BOUNDARY_NAME": envstr(
+        "OPSGATE_USER_BOUNDARY_NAME", "opsgate-OperatorBoundary"
     ),
     "SESSION_DOCUMENTS": envlist(
         "OPSGATE_SESSION_DOCUMENTS",

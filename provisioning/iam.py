@@ -73,10 +73,11 @@ def ensure_managed_policy(
     name: str,
     path: str,
     document: dict,
-    create_only: bool = False,
+    description: str = "Managed by opsgate; edits are overwritten.",
+    tags: list[dict[str, str]] | None = None,
 ) -> bool:
-    """Create the policy, or add a default version when its document differs
-    (unless `create_only`: then an existing policy is left as a person made it).
+    """Create the policy (tagged ManagedBy=opsgate unless `tags` says
+    otherwise), or add a default version when its document differs.
     Returns True when it wrote something."""
     try:
         with aws_action("iam:GetPolicy"):
@@ -89,14 +90,12 @@ def ensure_managed_policy(
                 PolicyName=name,
                 Path=path,
                 PolicyDocument=json.dumps(document),
-                Description="Managed by opsgate; edits are overwritten.",
-                Tags=policies.managed_tags(),
+                Description=description,
+                Tags=policies.managed_tags() if tags is None else tags,
             )
         return True
     if policy.get("Path") != path:
         raise _not_ours("policy", name)
-    if create_only:
-        return False
     with aws_action("iam:GetPolicyVersion"):
         current = iam.get_policy_version(
             PolicyArn=arn, VersionId=policy["DefaultVersionId"]
@@ -116,6 +115,17 @@ def ensure_managed_policy(
         iam.create_policy_version(
             PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
         )
+    return True
+
+
+def policy_exists(iam: Any, *, arn: str) -> bool:
+    try:
+        with aws_action("iam:GetPolicy"):
+            iam.get_policy(PolicyArn=arn)
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        return False
     return True
 
 
@@ -174,23 +184,45 @@ def _get_owned(iam: Any, kind: str, name: str, path: str) -> dict | None:
 
 
 def ensure_user(
-    iam: Any, *, name: str, path: str, tags: list[dict], group: str
+    iam: Any, *, name: str, path: str, tags: list[dict], group: str, boundary_arn: str
 ) -> dict:
-    """CreateUser with its tags in one call and AddUserToGroup (2 writes for a new
-    person); for an existing user, fix tags and membership only if they differ."""
+    """CreateUser with its tags and permissions boundary in one call and
+    AddUserToGroup (2 writes for a new person); for an existing user, fix the
+    boundary, tags and membership only if they differ. The boundary comes
+    first: a user never joins the group without it."""
     user = _get_owned(iam, "user", name, path)
     if user is None:
         try:
             with aws_action("iam:CreateUser"):
-                user = iam.create_user(UserName=name, Path=path, Tags=tags)["User"]
+                user = iam.create_user(
+                    UserName=name,
+                    Path=path,
+                    Tags=tags,
+                    PermissionsBoundary=boundary_arn,
+                )["User"]
         except PermanentError as exc:
             if exc.code != ALREADY_EXISTS:
                 raise
             # Created by a run that died before recording it: converge below.
-            return ensure_user(iam, name=name, path=path, tags=tags, group=group)
+            return ensure_user(
+                iam,
+                name=name,
+                path=path,
+                tags=tags,
+                group=group,
+                boundary_arn=boundary_arn,
+            )
         with aws_action("iam:AddUserToGroup"):
             iam.add_user_to_group(GroupName=group, UserName=name)
         return user
+    current_boundary = (user.get("PermissionsBoundary") or {}).get(
+        "PermissionsBoundaryArn"
+    )
+    if current_boundary != boundary_arn:
+        with aws_action("iam:PutUserPermissionsBoundary"):
+            iam.put_user_permissions_boundary(
+                UserName=name, PermissionsBoundary=boundary_arn
+            )
     to_set, to_remove = _tag_changes(user.get("Tags"), tags, USER_TAG_KEYS)
     if to_remove:
         with aws_action("iam:UntagUser"):

@@ -342,6 +342,7 @@ class DriftKind(models.TextChoices):
     POLICY_EXTRA = "policy_extra", "Extra policy"
     POLICY_DOCUMENT = "policy_document", "Policy document changed"
     GROUP_MEMBER_MISSING = "group_member_missing", "Removed from the operators group"
+    BOUNDARY = "boundary", "Permissions boundary missing or different"
 
 
 class Drift(models.Model):

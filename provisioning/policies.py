@@ -36,6 +36,23 @@ MFA_SELF_SERVICE_ACTIONS = [
     "iam:ListMFADevices",
 ]
 
+ACCESS_KEY_SELF_SERVICE_ACTIONS = [
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListAccessKeys",
+    "iam:UpdateAccessKey",
+]
+# What the AWS-managed IAMSelfManageServiceSpecificCredentials allows.
+SERVICE_CREDENTIAL_SELF_SERVICE_ACTIONS = [
+    "iam:CreateServiceSpecificCredential",
+    "iam:DeleteServiceSpecificCredential",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ResetServiceSpecificCredential",
+    "iam:UpdateServiceSpecificCredential",
+]
+TAG_SELF_SERVICE_ACTIONS = ["iam:TagUser", "iam:UntagUser"]
+
 Document = dict[str, Any]
 
 
@@ -93,13 +110,7 @@ def self_access_keys_policy(
         {
             "Sid": "ManageOwnAccessKeys",
             "Effect": "Allow",
-            "Action": [
-                "iam:CreateAccessKey",
-                "iam:DeleteAccessKey",
-                "iam:GetAccessKeyLastUsed",
-                "iam:ListAccessKeys",
-                "iam:UpdateAccessKey",
-            ],
+            "Action": list(ACCESS_KEY_SELF_SERVICE_ACTIONS),
             "Resource": _self_user_arn(account_id, path, partition),
         }
     )
@@ -113,19 +124,24 @@ def self_tags_policy(*, account_id: str, path: str, partition: str = "aws") -> D
     operator, so its usual spellings are listed.
     """
     me = _self_user_arn(account_id, path, partition)
-    tag_actions = ["iam:TagUser", "iam:UntagUser"]
     return _doc(
         {
             "Sid": "ManageOwnTags",
             "Effect": "Allow",
-            "Action": ["iam:ListUserTags", *tag_actions],
+            "Action": ["iam:ListUserTags", *TAG_SELF_SERVICE_ACTIONS],
             "Resource": me,
         },
+        *_reserved_tag_denies(me),
+    )
+
+
+def _reserved_tag_denies(resource: str) -> list[Document]:
+    return [
         {
             "Sid": "DenyReservedTagKeys",
             "Effect": "Deny",
-            "Action": tag_actions,
-            "Resource": me,
+            "Action": list(TAG_SELF_SERVICE_ACTIONS),
+            "Resource": resource,
             "Condition": {
                 "ForAnyValue:StringEqualsIgnoreCase": {
                     "aws:TagKeys": list(RESERVED_TAG_KEYS)
@@ -135,15 +151,15 @@ def self_tags_policy(*, account_id: str, path: str, partition: str = "aws") -> D
         {
             "Sid": "DenyReservedTagPrefix",
             "Effect": "Deny",
-            "Action": tag_actions,
-            "Resource": me,
+            "Action": list(TAG_SELF_SERVICE_ACTIONS),
+            "Resource": resource,
             "Condition": {
                 "ForAnyValue:StringLike": {
                     "aws:TagKeys": ["opsgate*", "Opsgate*", "OpsGate*", "OPSGATE*"]
                 }
             },
         },
-    )
+    ]
 
 
 def enforce_mfa_policy(
@@ -159,16 +175,20 @@ def enforce_mfa_policy(
                 _self_user_arn(account_id, path, partition),
             ],
         },
-        {
-            # BoolIfExists, not Bool: requests signed with long-term access keys
-            # carry no MFA key at all and would slip past a plain Bool.
-            "Sid": "RestrictActionsWithoutMfa",
-            "Effect": "Deny",
-            "NotAction": list(MFA_SELF_SERVICE_ACTIONS),
-            "Resource": "*",
-            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
-        },
+        _restrict_actions_without_mfa(),
     )
+
+
+def _restrict_actions_without_mfa() -> Document:
+    # BoolIfExists, not Bool: requests signed with long-term access keys carry
+    # no MFA key at all and would slip past a plain Bool.
+    return {
+        "Sid": "RestrictActionsWithoutMfa",
+        "Effect": "Deny",
+        "NotAction": list(MFA_SELF_SERVICE_ACTIONS),
+        "Resource": "*",
+        "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+    }
 
 
 # --- Operation roles ----------------------------------------------------------
@@ -446,7 +466,58 @@ def role_boundary_policy() -> Document:
     )
 
 
+def user_boundary_policy(
+    *, account_id: str, path: str, partition: str = "aws"
+) -> Document:
+    """The permissions boundary of every IAM user opsgate creates: the most an
+    operator can ever do, whatever the operators group's policies say (one
+    rewritten to Allow * on * included). Their own password, MFA device,
+    access keys, service-specific credentials and tags, and sts:AssumeRole on
+    roles under opsgate's path, in any account (roles accounts trust the
+    identity account's users), each of which carries the role boundary. MFA
+    before anything else, and no reserved tag keys, hold here too."""
+    me = _self_user_arn(account_id, path, partition)
+    return _doc(
+        {
+            "Sid": "OwnPasswordAndMfa",
+            "Effect": "Allow",
+            "Action": list(MFA_SELF_SERVICE_ACTIONS),
+            "Resource": [_self_mfa_arn(account_id, partition), me],
+        },
+        {
+            "Sid": "OwnCredentialsAndTags",
+            "Effect": "Allow",
+            "Action": sorted(
+                [
+                    *ACCESS_KEY_SELF_SERVICE_ACTIONS,
+                    *SERVICE_CREDENTIAL_SELF_SERVICE_ACTIONS,
+                    "iam:ListUserTags",
+                    *TAG_SELF_SERVICE_ACTIONS,
+                ]
+            ),
+            "Resource": me,
+        },
+        {
+            "Sid": "AssumeOpsgateRolesOnly",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": f"arn:{partition}:iam::*:role{path}*",
+        },
+        *_reserved_tag_denies(me),
+        _restrict_actions_without_mfa(),
+    )
+
+
 _MANAGED = {"StringEquals": {"aws:ResourceTag/ManagedBy": MANAGED_BY_VALUE}}
+BOUNDARY_POLICY_WRITES = [
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+]
 
 
 def opsgate_service_policy(
@@ -456,17 +527,24 @@ def opsgate_service_policy(
     prefix: str,
     group_name: str,
     boundary_name: str,
+    user_boundary_name: str,
     partition: str = "aws",
 ) -> Document:
     """What opsgate's own credentials need, and no more: only its path, only
-    resources tagged ManagedBy=opsgate, tags required at creation, the
-    boundary required on every role it creates, and no iam:PassRole."""
+    resources tagged ManagedBy=opsgate, tags required at creation, the role
+    boundary on every role and the user boundary on every user it creates or
+    changes, never a write to either boundary, and no iam:PassRole.
+
+    So whoever holds these credentials gets at most what the two boundaries
+    allow, even after rewriting every policy opsgate may write."""
     iam = f"arn:{partition}:iam::{account_id}"
     users, roles = f"{iam}:user{path}*", f"{iam}:role{path}*"
     group = f"{iam}:group{path}{group_name}"
     own_policies = f"{iam}:policy{path}{prefix}*"
     boundary = f"{iam}:policy{path}{boundary_name}"
+    user_boundary = f"{iam}:policy{path}{user_boundary_name}"
     with_boundary = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    with_user_boundary = {"ArnEquals": {"iam:PermissionsBoundary": user_boundary}}
     return _doc(
         {
             "Sid": "ReadAccount",
@@ -502,16 +580,18 @@ def opsgate_service_policy(
             "Resource": own_policies,
         },
         {
-            # Created once; only a person may widen the ceiling afterwards.
-            "Sid": "BoundaryIsNotOpsgatesToChange",
+            # opsgate checks that the deployment created them (GetPolicy).
+            "Sid": "ReadTheBoundaries",
+            "Effect": "Allow",
+            "Action": "iam:GetPolicy",
+            "Resource": [boundary, user_boundary],
+        },
+        {
+            # The deployment creates them; only a person may change them.
+            "Sid": "BoundariesAreNotOpsgatesToWrite",
             "Effect": "Deny",
-            "Action": [
-                "iam:CreatePolicyVersion",
-                "iam:DeletePolicy",
-                "iam:DeletePolicyVersion",
-                "iam:SetDefaultPolicyVersion",
-            ],
-            "Resource": boundary,
+            "Action": list(BOUNDARY_POLICY_WRITES),
+            "Resource": [boundary, user_boundary],
         },
         {
             "Sid": "OperatorsGroup",
@@ -540,13 +620,22 @@ def opsgate_service_policy(
             },
         },
         {
-            "Sid": "CreateUsersTagged",
+            "Sid": "CreateUsersTaggedWithBoundary",
             "Effect": "Allow",
             "Action": "iam:CreateUser",
             "Resource": users,
             "Condition": {
-                "StringEquals": {"aws:RequestTag/ManagedBy": MANAGED_BY_VALUE}
+                "StringEquals": {"aws:RequestTag/ManagedBy": MANAGED_BY_VALUE},
+                **with_user_boundary,
             },
+        },
+        {
+            # Users created before the boundary existed get it on their sync.
+            "Sid": "BoundaryOnOwnUsers",
+            "Effect": "Allow",
+            "Action": "iam:PutUserPermissionsBoundary",
+            "Resource": users,
+            "Condition": {**_MANAGED, **with_user_boundary},
         },
         {
             # Tagging is needed by CreateUser itself (tags in the same call).
@@ -649,10 +738,30 @@ def opsgate_service_policy(
             "Condition": with_boundary,
         },
         {
-            "Sid": "KeepTheBoundary",
+            "Sid": "KeepTheBoundaries",
             "Effect": "Deny",
-            "Action": "iam:DeleteRolePermissionsBoundary",
-            "Resource": roles,
+            "Action": [
+                "iam:DeleteRolePermissionsBoundary",
+                "iam:DeleteUserPermissionsBoundary",
+            ],
+            "Resource": "*",
+        },
+        {
+            # Also when someone adds an Allow to this policy later: a user or
+            # a role with another boundary, or none (the key is then absent,
+            # and a negated operator matches), is refused.
+            "Sid": "UsersOnlyWithTheUserBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:CreateUser", "iam:PutUserPermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": user_boundary}},
+        },
+        {
+            "Sid": "RolesOnlyWithTheRoleBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary}},
         },
         {
             "Sid": "EndSessionsOnRevoke",

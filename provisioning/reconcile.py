@@ -321,6 +321,7 @@ def _check_baseline(account: AwsAccount, state: dict) -> list[Finding]:
             account,
             inline_key="GroupPolicyList",
         )
+    findings += _check_boundary_policies(account, state)
     for name, document in sync.baseline_documents(account).items():
         arn = policies.policy_arn(
             account_id=account.account_id,
@@ -348,6 +349,69 @@ def _check_baseline(account: AwsAccount, state: dict) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _check_boundary_policies(account: AwsAccount, state: dict) -> list[Finding]:
+    """The deployment's boundaries: a missing one stops the baseline (its sync
+    records the error that says how to create it); a different document is
+    reported only, since opsgate never writes them."""
+    from provisioning import boundaries
+
+    findings = []
+    expected = boundaries.documents(
+        account_id=account.account_id, partition=account.partition
+    )
+    arns = [sync.boundary_arn(account), sync.user_boundary_arn(account)]
+    for (name, document), arn in zip(expected.items(), arns, strict=True):
+        policy = state["policies"].get(arn)
+        if policy is None:
+            findings.append(
+                Finding(
+                    "policy",
+                    name,
+                    DriftKind.MISSING,
+                    f"deleted; the deployment creates it ({boundaries.COMMAND})",
+                    obj=account,
+                )
+            )
+            continue
+        current = _default_document(policy)
+        if not policies.same_document(current, document):
+            findings.append(
+                Finding(
+                    "policy",
+                    name,
+                    DriftKind.POLICY_DOCUMENT,
+                    f"default version {policy.get('DefaultVersionId')} differs from "
+                    f"this release's boundary; opsgate never edits it: run "
+                    f"{boundaries.COMMAND} to update it",
+                    expected=document,
+                    actual=current,
+                    repairable=False,
+                )
+            )
+    return findings
+
+
+def _boundary_finding(
+    object_type: str, name: str, detail: dict, expected: str, obj: Model
+) -> list[Finding]:
+    actual = (detail.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    if actual == expected:
+        return []
+    return [
+        Finding(
+            object_type,
+            name,
+            DriftKind.BOUNDARY,
+            f"permissions boundary {actual}, not {expected}"
+            if actual
+            else "no permissions boundary",
+            expected=expected,
+            actual=actual,
+            obj=obj,
+        )
+    ]
 
 
 def _check_users(
@@ -389,6 +453,13 @@ def _check_users(
                 )
             )
             continue
+        findings += _boundary_finding(
+            "user",
+            person.name,
+            aws_user,
+            sync.user_boundary_arn(person.account),
+            person,
+        )
         findings += _tag_findings(
             "user",
             person.name,
@@ -451,6 +522,9 @@ def _check_roles(
             iam.parse_document(aws_role["AssumeRolePolicyDocument"]),
             policies.trust_policy(principals),
             role,
+        )
+        findings += _boundary_finding(
+            "role", name, aws_role, sync.boundary_arn(role.account), role
         )
         findings += _tag_findings(
             "role",
@@ -627,7 +701,12 @@ def reconcile_account(
     skipped = list(report.skipped)
     if any(s.startswith("account ") for s in skipped):
         skipped += [f"group {_conf('GROUP_NAME')}"] + [
-            f"policy {n}" for n in sync.baseline_documents(account)
+            f"policy {n}"
+            for n in [
+                *sync.baseline_documents(account),
+                _conf("ROLE_BOUNDARY_NAME"),
+                _conf("USER_BOUNDARY_NAME"),
+            ]
         ]
     _record(account, findings, skipped, now)
     if repair:

@@ -48,12 +48,14 @@ def baseline_documents(account: AwsAccount) -> dict[str, dict]:
     }
 
 
-def boundary_document() -> dict:
-    return policies.role_boundary_policy()
-
-
 def boundary_arn(account: AwsAccount) -> str:
+    """The operation roles' permissions boundary."""
     return _policy_arn(account, _conf("ROLE_BOUNDARY_NAME"))
+
+
+def user_boundary_arn(account: AwsAccount) -> str:
+    """The IAM users' (operators') permissions boundary."""
+    return _policy_arn(account, _conf("USER_BOUNDARY_NAME"))
 
 
 def _policy_arn(account: AwsAccount, name: str) -> str:
@@ -92,7 +94,7 @@ def baseline_fingerprint(account: AwsAccount) -> str:
     """Changes when a new release or a setting changes what the baseline holds."""
     material = {
         "documents": baseline_documents(account),
-        "boundary": [_conf("ROLE_BOUNDARY_NAME"), boundary_document()],
+        "boundaries": [_conf("ROLE_BOUNDARY_NAME"), _conf("USER_BOUNDARY_NAME")],
         "group": _conf("GROUP_NAME"),
         "group_policies": group_policy_arns(account),
         "path": _conf("IAM_PATH"),
@@ -140,9 +142,36 @@ def _record_error(model: type[Model], pk: int, exc: AwsError) -> None:
 
 # --- Account baseline ---------------------------------------------------------
 
+# Starts the error recorded while a boundary is missing; the sweep retries such
+# objects (provisioning.tasks.sweep) until the deployment step has run.
+BOUNDARY_MISSING = "Permissions boundary missing"
+
+
+def _require_boundaries(client: Any, account: AwsAccount) -> None:
+    """The boundaries are the deployment's (provisioning.boundaries): opsgate
+    may not create them, only check that they exist."""
+    from provisioning import boundaries
+
+    missing = [
+        arn
+        for arn in (boundary_arn(account), user_boundary_arn(account))
+        if not iam.policy_exists(client, arn=arn)
+    ]
+    if missing:
+        raise PermanentError(
+            f"{BOUNDARY_MISSING} in account {account.account_id}: "
+            f"{', '.join(missing)}. opsgate does not create its permissions "
+            f"boundaries: run `{boundaries.COMMAND}` with an administrator's "
+            f"credentials for this account, or deploy {boundaries.TEMPLATE}. "
+            "opsgate checks again at every sweep and carries on by itself.",
+            action="iam:GetPolicy",
+            code="BoundaryMissing",
+        )
+
 
 def account_baseline_sync(*, account_id: int) -> None:
-    """The managed policies (group's and roles') and the operators group."""
+    """The managed policies (group's and roles') and the operators group, once
+    the deployment's permissions boundaries exist."""
     try:
         with transaction.atomic():
             account = AwsAccount.objects.select_for_update(of=("self",)).get(
@@ -152,14 +181,7 @@ def account_baseline_sync(*, account_id: int) -> None:
                 return
             version = account.desired_version
             client = aws.client("iam", account)
-            iam.ensure_managed_policy(
-                client,
-                arn=boundary_arn(account),
-                name=_conf("ROLE_BOUNDARY_NAME"),
-                path=_conf("IAM_PATH"),
-                document=boundary_document(),
-                create_only=True,
-            )
+            _require_boundaries(client, account)
             for name, document in baseline_documents(account).items():
                 iam.ensure_managed_policy(
                     client,
@@ -199,6 +221,7 @@ def _apply_user(user: IamUser) -> None:
         path=_conf("IAM_PATH"),
         tags=policies.user_tags(email=user.email),
         group=_conf("GROUP_NAME"),
+        boundary_arn=user_boundary_arn(user.account),
     )
     created = result.get("CreateDate")
     _record_success(

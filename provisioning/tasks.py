@@ -93,6 +93,11 @@ def sweep() -> dict[str, int]:
             account.desired_version += 1
             account.save(update_fields=["desired_version"])
     for model, task in TASKS.items():
+        # A missing permissions boundary waits for the deployment step, not
+        # for an admin's retry: look again (two GetPolicy calls) every sweep.
+        model.objects.filter(
+            error_is_permanent=True, last_error__startswith=sync.BOUNDARY_MISSING
+        ).update(error_is_permanent=False)
         due = (
             model.behind()
             .filter(error_is_permanent=False)

@@ -35,7 +35,8 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT INT TERM
 
 echo "==> starting moto (embedded AWS) on 127.0.0.1:$MOTO_PORT"
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$OPSGATE_VAR_DIR/moto.log" 2>&1 &
+# moto_server plus IAM user permissions boundaries, which moto lacks.
+python -m provisioning.moto_ext -H 127.0.0.1 -p "$MOTO_PORT" >"$OPSGATE_VAR_DIR/moto.log" 2>&1 &
 pids+=($!)
 python - "$AWS_ENDPOINT_URL" <<'PY'
 import sys, time, urllib.request
@@ -47,6 +48,9 @@ for _ in range(100):
 else:
     sys.exit("moto did not start; see var/demo/moto.log")
 PY
+
+echo "==> the deployment step: opsgate's permissions boundaries, as an administrator"
+python manage.py opsgate_boundaries --apply
 
 echo "==> database (SQLite) and demo data"
 python manage.py migrate --noinput -v 0

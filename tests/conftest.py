@@ -28,10 +28,21 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def deploy_boundaries() -> None:
+    """The deployment step (`manage.py opsgate_boundaries --apply`): the two
+    permissions boundaries opsgate needs and may not create itself."""
+    from provisioning import boundaries
+
+    boundaries.apply()
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     from moto.server import ThreadedMotoServer
 
+    from provisioning import moto_ext
+
+    moto_ext.install()  # IAM user permissions boundaries (moto lacks them)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -52,6 +63,7 @@ def aws_env(moto_server):
     urllib.request.urlopen(request, timeout=10).read()
     aws.reset_clients()
     cache.clear()
+    deploy_boundaries()
     yield moto_server
     aws.reset_clients()
 
@@ -72,10 +84,12 @@ def _fresh_cache():
 
 @pytest.fixture
 def account(moto_server, db):
-    """The default account as a row. Tests that look at AWS state also ask for
-    aws_env (a reset moto); resetting costs about a second, so others do not."""
+    """The default account as a row, its boundaries deployed. Tests that look
+    at AWS state also ask for aws_env (a reset moto); resetting costs about a
+    second, so others do not."""
     from provisioning.models import AwsAccount
 
+    deploy_boundaries()
     return AwsAccount.objects.create(
         account_id=ACCOUNT_ID, name="default", is_default=True
     )

@@ -1,13 +1,19 @@
-"""A small, strict IAM evaluator for opsgate's own policy.
+"""A small, strict IAM evaluator for opsgate's own policy and its operators.
 
 moto can switch on access checks, but it only compares actions (every IAM
-resource is "*" to it) and ignores conditions. This evaluator covers the rest
-for the calls opsgate makes: the resource ARN each call acts on, Allow/Deny
-with wildcards, and the condition keys opsgate's policy uses, read from the
-call's parameters.
+resource is "*" to it), ignores conditions and knows no permissions boundaries
+on users. This evaluator covers the rest, for one account and identity-based
+policies: the resource ARN each call acts on; Action/NotAction and
+Resource/NotResource with wildcards and policy variables (${aws:username});
+the condition operators opsgate's documents use, with IAM's rules for absent
+keys (a negated operator, ...IfExists and ForAllValues hold; the others do
+not); explicit denies in any policy, the boundary included; and a permissions
+boundary, which must allow an action as well as an identity policy.
 """
 
 import fnmatch
+import re
+from dataclasses import dataclass, field
 
 ATTACH = {
     "AttachGroupPolicy",
@@ -17,6 +23,146 @@ ATTACH = {
     "AttachUserPolicy",
     "DetachUserPolicy",
 }
+BOUNDARY_OF_REQUEST = {
+    "CreateUser",
+    "PutUserPermissionsBoundary",
+    "CreateRole",
+    "PutRolePermissionsBoundary",
+}
+
+
+@dataclass
+class Request:
+    action: str  # "service:Operation"
+    resource: str
+    context: dict = field(default_factory=dict)  # key -> str or list of str
+
+
+# --- Matching -------------------------------------------------------------------
+
+
+def _as_list(value) -> list:
+    return [value] if isinstance(value, str) else list(value)
+
+
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _substitute(pattern: str, ctx: dict) -> str:
+    """Policy variables take their value from the request; a variable the
+    request does not have matches nothing (IAM makes the statement not apply)."""
+
+    def value(match: re.Match) -> str:
+        found = ctx.get(match.group(1))
+        return found if isinstance(found, str) else "\0no-such-variable\0"
+
+    return _VARIABLE.sub(value, pattern)
+
+
+def _like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    if ignore_case:
+        return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _matches(patterns, value: str, *, ignore_case: bool = False) -> bool:
+    return any(_like(p, value, ignore_case=ignore_case) for p in _as_list(patterns))
+
+
+# --- Conditions -----------------------------------------------------------------
+
+_OPERATORS = {
+    "StringEquals": (lambda e, a: a == e, False),
+    "StringNotEquals": (lambda e, a: a == e, True),
+    "StringEqualsIgnoreCase": (lambda e, a: a.lower() == e.lower(), False),
+    "StringNotEqualsIgnoreCase": (lambda e, a: a.lower() == e.lower(), True),
+    "StringLike": (lambda e, a: _like(e, a), False),
+    "StringNotLike": (lambda e, a: _like(e, a), True),
+    "ArnEquals": (lambda e, a: a == e, False),
+    "ArnNotEquals": (lambda e, a: a == e, True),
+    "ArnLike": (lambda e, a: _like(e, a), False),
+    "ArnNotLike": (lambda e, a: _like(e, a), True),
+    "Bool": (lambda e, a: a.lower() == e.lower(), False),
+}
+
+
+def _operator_holds(operator: str, key: str, expected, ctx: dict) -> bool:
+    qualifier, _, base = operator.rpartition(":")
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    if base not in _OPERATORS or qualifier not in ("", "ForAnyValue", "ForAllValues"):
+        raise AssertionError(f"evaluator does not know {operator}")
+    compare, negated = _OPERATORS[base]
+    expected = [_substitute(e, ctx) for e in _as_list(expected)]
+    if key not in ctx:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        if qualifier == "ForAnyValue":
+            return False
+        return negated
+
+    def one(actual: str) -> bool:
+        hit = any(compare(e, actual) for e in expected)
+        return not hit if negated else hit
+
+    values = _as_list(ctx[key])
+    if qualifier == "ForAnyValue":
+        return any(one(v) for v in values)
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in values)
+    return one(values[0])
+
+
+def _condition_holds(condition: dict, ctx: dict) -> bool:
+    return all(
+        _operator_holds(operator, key, expected, ctx)
+        for operator, pairs in condition.items()
+        for key, expected in pairs.items()
+    )
+
+
+# --- Policies -------------------------------------------------------------------
+
+
+def _applies(statement: dict, request: Request) -> bool:
+    ctx = request.context
+    if "Action" in statement:
+        if not _matches(statement["Action"], request.action, ignore_case=True):
+            return False
+    elif _matches(statement["NotAction"], request.action, ignore_case=True):
+        return False
+    if "Resource" in statement:
+        patterns = [_substitute(p, ctx) for p in _as_list(statement["Resource"])]
+        if not _matches(patterns, request.resource):
+            return False
+    else:
+        patterns = [_substitute(p, ctx) for p in _as_list(statement["NotResource"])]
+        if _matches(patterns, request.resource):
+            return False
+    return _condition_holds(statement.get("Condition", {}), ctx)
+
+
+def _statements(policy: dict, effect: str) -> list[dict]:
+    return [s for s in policy["Statement"] if s["Effect"] == effect]
+
+
+def evaluate(request: Request, *, identity: list[dict], boundary: dict | None) -> bool:
+    """IAM's order for one account: an explicit deny anywhere wins; then an
+    identity policy must allow, and so must the boundary when there is one."""
+    everything = [*identity, *([boundary] if boundary else [])]
+    if any(_applies(s, request) for p in everything for s in _statements(p, "Deny")):
+        return False
+    allowed = any(
+        _applies(s, request) for p in identity for s in _statements(p, "Allow")
+    )
+    if boundary is not None:
+        allowed = allowed and any(
+            _applies(s, request) for s in _statements(boundary, "Allow")
+        )
+    return allowed
+
+
+# --- opsgate's own calls (boto3 parameters) ---------------------------------------
 
 
 def resource_for(
@@ -42,24 +188,23 @@ def resource_for(
     return "*"
 
 
-def _matches(patterns, value: str, *, ignore_case: bool = False) -> bool:
-    patterns = [patterns] if isinstance(patterns, str) else patterns
-    if ignore_case:
-        return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in patterns)
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
-
-
 def _context(op: str, params: dict, resource: str, path: str, boundary: str) -> dict:
-    ctx = {}
-    for tag in params.get("Tags", []):
+    ctx: dict = {}
+    tags = params.get("Tags", [])
+    for tag in tags:
         ctx[f"aws:RequestTag/{tag['Key']}"] = tag["Value"]
+    keys = [t["Key"] for t in tags] + list(params.get("TagKeys", []))
+    if keys:
+        ctx["aws:TagKeys"] = keys
     owned = path in resource and (":role/" in resource or ":user/" in resource)
-    if ":role/" in resource:
-        # The boundary of the role the call creates or changes; opsgate gives
-        # every role it creates the boundary (asserted by the caller).
-        ctx["iam:PermissionsBoundary"] = params.get(
-            "PermissionsBoundary", boundary if op != "CreateRole" else ""
-        )
+    if op in BOUNDARY_OF_REQUEST:
+        # The boundary the call sets; absent when it sets none.
+        if "PermissionsBoundary" in params:
+            ctx["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
+    elif ":role/" in resource:
+        # The boundary of the role the call changes: every role opsgate
+        # creates carries the role boundary (asserted by the callers).
+        ctx["iam:PermissionsBoundary"] = boundary
     if "PolicyArn" in params and op in ATTACH:
         ctx["iam:PolicyARN"] = params["PolicyArn"]
     if owned:
@@ -67,22 +212,6 @@ def _context(op: str, params: dict, resource: str, path: str, boundary: str) -> 
         # refuses to touch others (test_aws_faults pins that).
         ctx["aws:ResourceTag/ManagedBy"] = "opsgate"
     return ctx
-
-
-def _condition_holds(condition: dict, ctx: dict) -> bool:
-    for operator, pairs in condition.items():
-        for key, expected in pairs.items():
-            if key not in ctx:
-                return False
-            actual = ctx[key]
-            expected = [expected] if isinstance(expected, str) else expected
-            if operator in ("StringEquals", "ArnEquals") and actual not in expected:
-                return False
-            elif operator == "ArnLike" and not _matches(expected, actual):
-                return False
-            elif operator not in ("StringEquals", "ArnEquals", "ArnLike"):
-                raise AssertionError(f"evaluator does not know {operator}")
-    return True
 
 
 def decide(
@@ -95,23 +224,12 @@ def decide(
     path: str,
     boundary: str,
 ) -> tuple[bool, str]:
-    """(allowed, resource): explicit deny wins; otherwise some Allow must match."""
-    action = f"{service}:{op}"
+    """(allowed, resource) of one boto3 call signed with `policy` alone."""
     resource = resource_for(service, op, params, account_id, path)
-    ctx = _context(op, params, resource, path, boundary)
-    allowed = False
-    for statement in policy["Statement"]:
-        if not _matches(statement["Action"], action, ignore_case=True):
-            continue
-        if not _matches(statement["Resource"], resource):
-            continue
-        condition = statement.get("Condition", {})
-        holds = _condition_holds(condition, ctx)
-        if statement["Effect"] == "Deny" and holds:
-            return False, resource
-        if statement["Effect"] == "Allow" and holds:
-            allowed = True
-    return allowed, resource
+    request = Request(
+        f"{service}:{op}", resource, _context(op, params, resource, path, boundary)
+    )
+    return evaluate(request, identity=[policy], boundary=None), resource
 
 
 def moto_projection(policy: dict) -> dict:

@@ -57,8 +57,28 @@ def test_the_policy_files_in_deploy_match_what_opsgate_generates():
         prefix="opsgate-",
         group_name="opsgate-operators",
         boundary_name="opsgate-OperationRoleBoundary",
+        user_boundary_name="opsgate-OperatorBoundary",
     )
     boundary = json.loads(
         (ROOT / "deploy/iam/operation-role-boundary.json").read_text()
     )
     assert boundary == policies.role_boundary_policy()
+    user_boundary = json.loads(
+        (ROOT / "deploy/iam/operator-user-boundary.json").read_text()
+    )
+    assert user_boundary == policies.user_boundary_policy(
+        account_id="111122223333", path="/opsgate/"
+    )
+
+
+def test_the_boundaries_template_in_deploy_matches_what_opsgate_generates():
+    from provisioning import boundaries
+
+    template = json.loads(
+        (ROOT / "deploy/cloudformation/opsgate-boundaries.json").read_text()
+    )
+    assert template == boundaries.cloudformation_template(
+        path="/opsgate/",
+        role_boundary_name="opsgate-OperationRoleBoundary",
+        user_boundary_name="opsgate-OperatorBoundary",
+    )

@@ -345,3 +345,104 @@ def test_assumed_role_session_arn_has_no_path():
         )
         == "arn:aws:sts::123456789012:assumed-role/payments-deploy/carol"
     )
+
+
+def test_user_boundary_is_the_ceiling_of_every_operator():
+    mfa_self_service = [
+        "iam:ChangePassword",
+        "iam:CreateVirtualMFADevice",
+        "iam:DeleteVirtualMFADevice",
+        "iam:DeactivateMFADevice",
+        "iam:EnableMFADevice",
+        "iam:GetLoginProfile",
+        "iam:GetUser",
+        "iam:ResyncMFADevice",
+        "iam:ListMFADevices",
+    ]
+    me = "arn:aws:iam::123456789012:user/opsgate/${aws:username}"
+    assert policies.user_boundary_policy(account_id=ACCT, path=P) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # What the group's EnforceMfa allows, on the same exact ARNs.
+                "Sid": "OwnPasswordAndMfa",
+                "Effect": "Allow",
+                "Action": mfa_self_service,
+                "Resource": ["arn:aws:iam::123456789012:mfa/${aws:username}", me],
+            },
+            {
+                # SelfAccessKeys, IAMSelfManageServiceSpecificCredentials and
+                # SelfTags of the group, on the caller only.
+                "Sid": "OwnCredentialsAndTags",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateAccessKey",
+                    "iam:CreateServiceSpecificCredential",
+                    "iam:DeleteAccessKey",
+                    "iam:DeleteServiceSpecificCredential",
+                    "iam:GetAccessKeyLastUsed",
+                    "iam:ListAccessKeys",
+                    "iam:ListServiceSpecificCredentials",
+                    "iam:ListUserTags",
+                    "iam:ResetServiceSpecificCredential",
+                    "iam:TagUser",
+                    "iam:UntagUser",
+                    "iam:UpdateAccessKey",
+                    "iam:UpdateServiceSpecificCredential",
+                ],
+                "Resource": me,
+            },
+            {
+                # Only opsgate's roles (each carries the role boundary), in any
+                # account: roles accounts trust the identity account's users.
+                "Sid": "AssumeOpsgateRolesOnly",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "arn:aws:iam::*:role/opsgate/*",
+            },
+            {
+                "Sid": "DenyReservedTagKeys",
+                "Effect": "Deny",
+                "Action": ["iam:TagUser", "iam:UntagUser"],
+                "Resource": me,
+                "Condition": {
+                    "ForAnyValue:StringEqualsIgnoreCase": {
+                        "aws:TagKeys": [
+                            "Project",
+                            "SSMSessionRunAs",
+                            "ManagedBy",
+                            "E-mail Address",
+                        ]
+                    }
+                },
+            },
+            {
+                "Sid": "DenyReservedTagPrefix",
+                "Effect": "Deny",
+                "Action": ["iam:TagUser", "iam:UntagUser"],
+                "Resource": me,
+                "Condition": {
+                    "ForAnyValue:StringLike": {
+                        "aws:TagKeys": ["opsgate*", "Opsgate*", "OpsGate*", "OPSGATE*"]
+                    }
+                },
+            },
+            {
+                # The group's MFA rule again: a rewritten group cannot lift it.
+                "Sid": "RestrictActionsWithoutMfa",
+                "Effect": "Deny",
+                "NotAction": mfa_self_service,
+                "Resource": "*",
+                "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+            },
+        ],
+    }
+
+
+def test_user_boundary_follows_the_partition_and_path():
+    document = policies.user_boundary_policy(
+        account_id=ACCT, path="/ops/team/", partition="aws-cn"
+    )
+    resources = [s["Resource"] for s in document["Statement"]]
+    assert resources[1] == "arn:aws-cn:iam::123456789012:user/ops/team/${aws:username}"
+    assert resources[2] == "arn:aws-cn:iam::*:role/ops/team/*"

@@ -21,12 +21,14 @@ DOCUMENTS = {
         ],
     ),
     "role-boundary": policies.role_boundary_policy(),
+    "user-boundary": policies.user_boundary_policy(account_id=ACCT, path=P),
     "opsgate-service": policies.opsgate_service_policy(
         account_id=ACCT,
         path=P,
         prefix="opsgate-",
         group_name="opsgate-operators",
         boundary_name="opsgate-OperationRoleBoundary",
+        user_boundary_name="opsgate-OperatorBoundary",
     ),
 }
 

@@ -9,7 +9,8 @@ from provisioning import aws, policies
 class Command(BaseCommand):
     help = (
         "Print the least-privilege IAM policy for opsgate's own credentials "
-        "(or, with --boundary, the operation roles' permissions boundary)."
+        "(or, with --boundary, the operation roles' permissions boundary; "
+        "manage.py opsgate_boundaries prints and creates both boundaries)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -27,5 +28,6 @@ class Command(BaseCommand):
                 prefix=conf["POLICY_PREFIX"],
                 group_name=conf["GROUP_NAME"],
                 boundary_name=conf["ROLE_BOUNDARY_NAME"],
+                user_boundary_name=conf["USER_BOUNDARY_NAME"],
             )
         self.stdout.write(json.dumps(document, indent=2))
