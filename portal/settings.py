@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.env import envbool, envint, envlist, envstr
+from portal.env import envbool, envcache, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("OPSGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -168,7 +168,10 @@ EMAIL_BACKEND = envstr(
 )
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "opsgate <opsgate@localhost>")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# One cache shared by every process (see portal/env.py): used TOTP codes and
+# failed-login counts live there. CACHE_URL=redis://host:6379/1 in production;
+# unset, a table in the database (manage.py createcachetable).
+CACHES = {"default": envcache("CACHE_URL", production=PRODUCTION)}
 
 # --- Celery -------------------------------------------------------------------
 # Redis in production (CELERY_BROKER_URL=redis://…); the embedded default is

@@ -1,0 +1,92 @@
+"""CACHE_URL (issue 9): Redis or a database table, shared by every process;
+production refuses a cache kept per process."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import cache_from_url, envcache
+from tests.test_deploy_settings import PRODUCTION, manage
+
+REDIS = "django.core.cache.backends.redis.RedisCache"
+DATABASE = "django.core.cache.backends.db.DatabaseCache"
+TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (
+            "redis://redis:6379/1",
+            {"BACKEND": REDIS, "LOCATION": "redis://redis:6379/1", "OPTIONS": TIMEOUTS},
+        ),
+        (
+            "rediss://:pw@cache.example.com:6380/2?key_prefix=opsgate&ssl_cert_reqs=none",
+            {
+                "BACKEND": REDIS,
+                "LOCATION": "rediss://:pw@cache.example.com:6380/2?ssl_cert_reqs=none",
+                "OPTIONS": TIMEOUTS,
+                "KEY_PREFIX": "opsgate",
+            },
+        ),
+        ("db://", {"BACKEND": DATABASE, "LOCATION": "opsgate_cache"}),
+        ("db://web_cache", {"BACKEND": DATABASE, "LOCATION": "web_cache"}),
+        (
+            "locmem://",
+            {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        ),
+        ("dummy://", {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}),
+    ],
+)
+def test_cache_url_gives_the_cache_settings(url, expected):
+    assert cache_from_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["memcached://cache:11211", "redis", "db://a/b", "/var/cache"]
+)
+def test_an_unknown_cache_url_says_what_is_accepted(url):
+    with pytest.raises(
+        ImproperlyConfigured, match="CACHE_URL must start with redis://"
+    ):
+        cache_from_url(url)
+
+
+def test_without_cache_url_the_cache_is_a_database_table(monkeypatch):
+    monkeypatch.delenv("CACHE_URL", raising=False)
+    assert envcache("CACHE_URL", production=True) == cache_from_url("db://")
+    assert envcache("CACHE_URL", production=False)["BACKEND"] == DATABASE
+
+
+@pytest.mark.parametrize("url", ["locmem://", "dummy://", "LOCMEM://"])
+def test_production_refuses_a_cache_kept_per_process(monkeypatch, url):
+    monkeypatch.setenv("CACHE_URL", url)
+    assert envcache("CACHE_URL", production=False)  # fine for development
+    with pytest.raises(ImproperlyConfigured, match="separate cache in each process"):
+        envcache("CACHE_URL", production=True)
+
+
+def test_production_start_up_stops_on_a_per_process_cache():
+    result = manage("check", env={**PRODUCTION, "CACHE_URL": "locmem://"})
+    assert result.returncode != 0
+    assert "CACHE_URL=locmem:// keeps a separate cache in each process" in result.stderr
+
+
+def test_production_starts_with_redis_or_the_database_cache():
+    for url in ("redis://redis:6379/1", "db://"):
+        result = manage("check", env={**PRODUCTION, "CACHE_URL": url})
+        assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_gives_the_web_workers_redis_apart_from_the_broker():
+    import yaml
+
+    from tests.test_deploy_settings import ROOT
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = compose["services"]["web"]["environment"]
+    assert cache_from_url(env["CACHE_URL"])["BACKEND"] == REDIS
+    # Clearing a Redis cache empties its whole database number.
+    assert (
+        env["CACHE_URL"].rsplit("/", 1)[1] != env["CELERY_BROKER_URL"].rsplit("/", 1)[1]
+    )
+
