@@ -90,3 +90,59 @@ def test_docker_compose_gives_the_web_workers_redis_apart_from_the_broker():
         env["CACHE_URL"].rsplit("/", 1)[1] != env["CELERY_BROKER_URL"].rsplit("/", 1)[1]
     )
 
+
+# --- The cache unreachable ----------------------------------------------------
+
+
+@pytest.fixture
+def cache_down(settings, monkeypatch):
+    """The cache on a Redis port where nothing listens."""
+    import socket
+
+    from provisioning import soft_cache
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    settings.CACHES = {"default": cache_from_url(f"redis://127.0.0.1:{port}/1")}
+    monkeypatch.setattr(soft_cache, "_paused_until", 0.0)
+
+
+@pytest.mark.django_db
+def test_approval_and_my_access_work_without_the_cache(
+    aws_env, cache_down, login, carol, bob, deploy_role, caplog
+):
+    from django.urls import reverse
+
+    from provisioning import services
+    from provisioning.models import RequestStatus
+
+    req = services.access_request_create(
+        requester=carol,
+        role=deploy_role,
+        reason="release",
+        duration_hours=8,
+        actor=carol.user,
+    )
+    services.access_request_approve(access_request=req, approver=bob.user)
+    req.refresh_from_db()
+    assert req.status == RequestStatus.APPROVED
+    assert "Cache unreachable" in caplog.text
+    assert login(carol).get(reverse("home")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_sign_in_is_refused_without_the_cache(cache_down, client, carol):
+    """Used codes and failed sign-ins cannot be checked: no sign-in."""
+    from django.urls import reverse
+    from redis.exceptions import ConnectionError
+
+    carol.user.set_password("a long test password")
+    carol.user.save()
+    with pytest.raises(ConnectionError):
+        client.post(
+            reverse("account_login"),
+            {"login": "carol@example.com", "password": "a long test password"},
+        )
+    assert "_auth_user_id" not in client.session
