@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from accounts_app import services
 from accounts_app.models import IamUser
-from provisioning.admin import SYNC_READONLY, retry_sync, sync_badge
+from provisioning.admin import SYNC_READONLY, SyncBadgeAdmin, retry_sync, sync_badge
 
 
 @admin.action(description="Offboard: end all access and delete the IAM user")
@@ -19,7 +19,7 @@ def offboard(modeladmin, request, queryset) -> None:
 
 
 @admin.register(IamUser)
-class IamUserAdmin(admin.ModelAdmin):
+class IamUserAdmin(SyncBadgeAdmin):
     list_display = ("name", "email", "account", "state", sync_badge, "last_synced_at")
     list_filter = ("state", "account")
     search_fields = ("name", "email", "user__username")

@@ -138,6 +138,7 @@ def fresh_database() -> None:
                 "DROP TABLE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
             )
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # when CACHE_URL is unset
 
 
 def default_account():

@@ -8,10 +8,12 @@ allowed hosts mandatory and turns on the secure cookie and HSTS settings.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
-from portal.env import envbool, envint, envlist, envstr
+from portal.env import envbool, envcache, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("OPSGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +64,47 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.RequireMfaMiddleware",
+]
+
+# Content-Security-Policy in every mode (django-csp): scripts and styles only
+# from opsgate's own static files (no inline code, no style attributes), images
+# also as data: URIs (allauth's TOTP QR code, the empty favicon), no plugins,
+# no <base>, never in a frame, forms only to opsgate (and to the single sign-on
+# provider, whose login page the SSO button's form redirects to).
+_FORM_TARGETS = [SELF]
+if envstr("OPSGATE_OIDC_SERVER_URL", ""):
+    _oidc = urlsplit(envstr("OPSGATE_OIDC_SERVER_URL"))
+    _FORM_TARGETS.append(f"{_oidc.scheme}://{_oidc.netloc}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": _FORM_TARGETS,
+    }
+}
+# Browser features opsgate never uses, denied to its pages and any frame in them.
+PERMISSIONS_POLICY_DENIED = [
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "encrypted-media",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "screen-wake-lock",
+    "serial",
+    "usb",
+    "xr-spatial-tracking",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -168,7 +213,10 @@ EMAIL_BACKEND = envstr(
 )
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "opsgate <opsgate@localhost>")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# One cache shared by every process (see portal/env.py): used TOTP codes and
+# failed-login counts live there. CACHE_URL=redis://host:6379/1 in production;
+# unset, a table in the database (manage.py createcachetable).
+CACHES = {"default": envcache("CACHE_URL", production=PRODUCTION)}
 
 # --- Celery -------------------------------------------------------------------
 # Redis in production (CELERY_BROKER_URL=redis://…); the embedded default is

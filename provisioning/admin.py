@@ -12,24 +12,23 @@ from provisioning.models import (
     SyncStatus,
 )
 
-BADGE_COLOURS = {
-    SyncStatus.IN_SYNC: "#1a7f37",
-    SyncStatus.PENDING: "#9a6700",
-    SyncStatus.ERROR: "#cf222e",
-}
-
 
 @admin.display(description="AWS")
 def sync_badge(obj) -> str:
+    """Coloured by opsgate/admin.css (the CSP allows no style attributes):
+    admins showing it use SyncBadgeAdmin."""
     status = obj.sync_status
-    title = obj.last_error or ""
     return format_html(
-        '<span title="{}" style="color:#fff;background:{};padding:2px 6px;'
-        'border-radius:8px">{}</span>',
-        title,
-        BADGE_COLOURS[status],
+        '<span title="{}" class="sync-badge sync-badge-{}">{}</span>',
+        obj.last_error or "",
+        status,
         SyncStatus(status).label,
     )
+
+
+class SyncBadgeAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["opsgate/admin.css"]}
 
 
 @admin.action(description="Retry the AWS sync")
@@ -61,7 +60,7 @@ def reconcile_now(modeladmin, request, queryset) -> None:
 
 
 @admin.register(AwsAccount)
-class AwsAccountAdmin(admin.ModelAdmin):
+class AwsAccountAdmin(SyncBadgeAdmin):
     list_display = (
         "name",
         "account_id",
@@ -110,7 +109,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(OperationRole)
-class OperationRoleAdmin(admin.ModelAdmin):
+class OperationRoleAdmin(SyncBadgeAdmin):
     list_display = ("role_name", "project", "os_user", sync_badge, "last_synced_at")
     list_filter = ("project",)
     search_fields = ("role_name", "project__name", "os_user")

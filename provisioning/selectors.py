@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from accounts_app.models import IamUser
-from provisioning import aws, instructions, policies
+from provisioning import aws, instructions, policies, soft_cache
 from provisioning.models import (
     AccessRequest,
     AwsAccount,
@@ -116,7 +115,7 @@ def instances_by_project(
         for start in range(0, len(group), INSTANCE_FILTER_VALUES):
             chunk = group[start : start + INSTANCE_FILTER_VALUES]
             key = _instances_cache_key(chunk)
-            cached = cache.get(key)
+            cached = soft_cache.get(key)
             if cached is not None:
                 result.update({p.pk: (cached[p.name], "") for p in chunk})
                 continue
@@ -140,7 +139,7 @@ def instances_by_project(
             for p in chunk:
                 found[p.name].sort(key=lambda i: (i.name, i.instance_id))
                 result[p.pk] = (found[p.name], "")
-            cache.set(key, found, settings.OPSGATE["INSTANCE_CACHE_SECONDS"])
+            soft_cache.set(key, found, settings.OPSGATE["INSTANCE_CACHE_SECONDS"])
     return result
 
 

@@ -544,10 +544,10 @@ def _revoke_sessions(
 
 def trust_policy_quota(account: AwsAccount) -> int:
     """AssumeRolePolicySizeQuota from GetAccountSummary, cached for an hour."""
-    from django.core.cache import cache
+    from provisioning import soft_cache
 
     key = f"opsgate:trust-quota:{account.pk}"
-    quota = cache.get(key)
+    quota = soft_cache.get(key)
     if quota is None:
         try:
             summary = iam.account_summary(aws.client("iam", account))
@@ -558,7 +558,7 @@ def trust_policy_quota(account: AwsAccount) -> int:
         except AwsError as exc:
             log.warning("GetAccountSummary failed, assuming the default quota: %s", exc)
             return _conf("DEFAULT_TRUST_POLICY_QUOTA")
-        cache.set(key, quota, 3600)
+        soft_cache.set(key, quota, 3600)
     return quota
 
 

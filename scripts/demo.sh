@@ -19,7 +19,7 @@ done
 
 export OPSGATE_VAR_DIR="$ROOT/var/demo"
 rm -rf "$OPSGATE_VAR_DIR"; mkdir -p "$OPSGATE_VAR_DIR"
-unset DATABASE_URL CELERY_BROKER_URL AWS_PROFILE
+unset DATABASE_URL CELERY_BROKER_URL CACHE_URL AWS_PROFILE
 export CELERY_BROKER_URL="filesystem://localhost/"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1
@@ -54,6 +54,7 @@ python manage.py opsgate_boundaries --apply
 
 echo "==> database (SQLite) and demo data"
 python manage.py migrate --noinput -v 0
+python manage.py createcachetable  # the cache web and worker share (CACHE_URL unset)
 python manage.py demo_seed
 
 echo "==> starting the Celery worker and beat (log: var/demo/worker.log)"

@@ -31,6 +31,13 @@ fi
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
 export OPSGATE_VAR_DIR="$ROOT/var/test"
+# The cache every process of a test shares (web workers, Celery workers): Redis,
+# in the broker's database number under its own key prefix, so runs on other
+# database numbers never meet. TEST_CACHE_URL overrides it.
+if [ -z "${TEST_CACHE_URL:-}" ] && [[ "$CELERY_BROKER_URL" == redis://* ]]; then
+  TEST_CACHE_URL="${CELERY_BROKER_URL%%\?*}?key_prefix=opsgate-test-cache"
+fi
+export CACHE_URL="${TEST_CACHE_URL:-locmem://}"
 mkdir -p "$OPSGATE_VAR_DIR"
 
 echo "==> ruff"

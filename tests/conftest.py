@@ -36,6 +36,37 @@ def deploy_boundaries() -> None:
     boundaries.apply()
 
 
+def pytest_configure(config):
+    """scripts/test.sh puts the cache on the test Redis (CACHE_URL). The
+    database cache (CACHE_URL unset) cannot be cleared by tests without the
+    database, and a flush leaves its table alone: use a local cache then, in
+    this process and the workers it starts (tests that need a shared cache
+    pass their own CACHE_URL)."""
+    from django.conf import settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith(".DatabaseCache"):
+        os.environ["CACHE_URL"] = "locmem://"
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        }
+
+
+def clear_cache() -> None:
+    """Empty the cache. On Redis only the keys under the cache's prefix go:
+    RedisCache.clear() would FLUSHDB, and the tests' broker shares the db."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache) or not cache.key_prefix:
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     from moto.server import ThreadedMotoServer
@@ -55,14 +86,12 @@ def moto_server():
 @pytest.fixture
 def aws_env(moto_server):
     """A clean moto for each test, and no cached boto3 clients or quotas."""
-    from django.core.cache import cache
-
     from provisioning import aws
 
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).read()
     aws.reset_clients()
-    cache.clear()
+    clear_cache()
     deploy_boundaries()
     yield moto_server
     aws.reset_clients()
@@ -77,9 +106,7 @@ def iam(aws_env):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    from django.core.cache import cache
-
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

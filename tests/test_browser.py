@@ -42,6 +42,61 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+# Chromium reports what a Content-Security-Policy or Permissions-Policy blocks
+# on the console; pages also get a `securitypolicyviolation` event, which this
+# script (injected by Playwright, so outside the CSP) writes to the console too.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `securitypolicyviolation: ${e.effectiveDirective} blocked ` +
+  `${e.blockedURI || "inline code"} at ${e.sourceFile}:${e.lineNumber}`));
+"""
+POLICY_MESSAGES = ("Content Security Policy", "securitypolicyviolation", "Permissions")
+
+
+class WatchedBrowser:
+    """The session's browser; every context it opens records policy
+    violations (see REPORT_VIOLATIONS) in `violations`."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.contexts: list = []
+        self.violations: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(REPORT_VIOLATIONS)
+        context.on("console", self._console)
+        self.contexts.append(context)
+        return context
+
+    def _console(self, message) -> None:
+        if any(text in message.text for text in POLICY_MESSAGES):
+            self.violations.append(f"{message.location.get('url')}: {message.text}")
+
+    def settle(self) -> list[str]:
+        """Deliver pending console events, close the contexts, and return
+        the violations seen."""
+        for context in self.contexts:
+            for page in context.pages:
+                page.evaluate("0")
+            context.close()
+        self.contexts.clear()
+        return self.violations
+
+
+@pytest.fixture
+def browser(browser):
+    """Every test fails on a CSP or Permissions-Policy violation: the headers
+    are on in tests as in production."""
+    watched = WatchedBrowser(browser)
+    yield watched
+    violations = watched.settle()
+    assert not violations, "\n".join(violations)
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -248,3 +303,98 @@ def test_bad_input_shows_a_field_error_and_writes_nothing(
     shot(page, "form-error")
     assert AccessRequest.objects.count() == 0
     assert OperationRole.objects.get().desired_version == deploy_role.desired_version
+
+
+def test_the_watch_sees_inline_code_the_policy_blocks(live_server, browser, carol):
+    """Positive control: code injected into a page breaks the policy, and the
+    watch (which fails every browser test) records it."""
+    with_password(carol)
+    page = sign_in(browser, live_server, "carol@example.com")
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "document.title = 'inline ran'";
+          document.body.append(script);
+          document.querySelector("main").setAttribute("style", "color: red");
+        }"""
+    )
+    assert page.title() != "inline ran"
+    seen = browser.settle()
+    assert any("script-src" in v for v in seen), seen
+    assert any("style-src" in v for v in seen), seen
+    browser.violations.clear()
+
+
+def test_admin_and_allauth_pages_work_under_the_policy(
+    aws_env, live_server, browser, alice, carol, deploy_role
+):
+    """Setting up TOTP (password again, the QR code, the code), recovery codes,
+    password change and reset, signing out, the portal's staff pages and every
+    list and add form of the Django admin, with the CSP on."""
+    from django.contrib import admin
+    from django.urls import reverse
+    from playwright.sync_api import expect
+
+    with_password(alice)
+    url = live_server.url
+    page = browser.new_context().new_page()
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+
+    # An admin without TOTP: password again, then the QR code and a code.
+    page.wait_for_url(re.compile(r"/accounts/reauthenticate/"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
+    qr = page.locator("img[src^='data:image/svg+xml']")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    secret = page.locator("#authenticator_secret").input_value()
+    page.locator("input[name=code]").fill(totp_code(secret))
+    page.get_by_role("button", name="Activate").click()
+    page.wait_for_url(re.compile(r"/accounts/2fa/recovery-codes/"))
+    expect(page.locator("main")).to_contain_text("recovery codes")
+
+    pages = [
+        "/accounts/2fa/",
+        "/accounts/password/change/",
+        "/",
+        "/request/",
+        "/dashboard/",
+        "/drift/",
+        "/people/",
+        "/people/add",
+        f"/people/{carol.pk}/",
+        "/projects/",
+        f"/projects/{deploy_role.project_id}/",
+        "/audit/",
+        "/admin/",
+    ]
+    for model in admin.site._registry:
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        pages.append(reverse(f"{name}_changelist"))
+    for path in pages:
+        response = page.goto(url + path)
+        assert response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+
+    # The admin's scripts run: selecting all rows updates the counter.
+    page.goto(url + reverse("admin:auth_user_changelist"))
+    page.locator("#action-toggle").check()
+    expect(page.locator(".action-counter")).to_have_text(
+        re.compile(r"^(\d+) of \1 selected")
+    )
+    page.goto(url + reverse("admin:auth_user_change", args=[carol.user.pk]))
+    expect(page.locator("#id_last_login_0")).to_be_visible()
+    page.get_by_role("link", name="Today").first.click()  # DateTimeShortcuts.js
+    expect(page.locator("#id_last_login_0")).not_to_have_value("")
+
+    # Signing out, then a password reset.
+    page.goto(f"{url}/accounts/logout/")
+    page.locator("main").get_by_role("button", name="Sign Out").click()
+    page.goto(f"{url}/accounts/password/reset/")
+    page.get_by_label("Email").fill("carol@example.com")
+    page.get_by_role("button", name="Reset My Password").click()
+    expect(page.locator("main")).to_contain_text("sent you an email")

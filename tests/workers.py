@@ -113,3 +113,73 @@ def reset_broker() -> None:
         redis.Redis.from_url(url).flushdb()
     else:
         app.control.purge()
+
+
+class Web:
+    """gunicorn with several worker processes (as deployed) on a free port of
+    127.0.0.1, against the test database, serving tests.labelled_wsgi so each
+    response names the worker that answered it."""
+
+    def __init__(self, workers: int = 3, env: dict | None = None) -> None:
+        self.workers = workers
+        self.log_path = ROOT / "var" / "test-gunicorn.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tests.labelled_wsgi:application",
+                "--bind",
+                "127.0.0.1:0",
+                "--workers",
+                str(workers),
+                "--log-level",
+                "info",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url(), **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.port = 0
+        self.pids: set[str] = set()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 60) -> "Web":
+        import re
+        import urllib.request
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            log = self.log()
+            port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log)
+            self.pids = set(re.findall(r"Booting worker with pid: (\d+)", log))
+            if not port or len(self.pids) < self.workers:
+                return False
+            self.port = int(port.group(1))
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                return urllib.request.urlopen(url, timeout=5).status == 200
+            except OSError:
+                return False
+
+        if not wait_for(ready, timeout=timeout):
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start; see {self.log_path}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
