@@ -1,0 +1,200 @@
+"""The services' own rules, called directly (not through a view), each
+asserting the outcome: the rows as stored and the audit trail, not a status
+code. A refusal must leave nothing behind; an allowed change must leave its
+audit row."""
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from provisioning import policies, services, sync
+from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _request(person, role, hours=8):
+    return services.access_request_create(
+        requester=person,
+        role=role,
+        reason="deploy",
+        duration_hours=hours,
+        actor=person.user,
+    )
+
+
+def _grant(person, role, approver):
+    req = _request(person, role)
+    return services.access_request_approve(access_request=req, approver=approver)
+
+
+def _stored(req) -> AccessRequest:
+    return AccessRequest.objects.get(pk=req.pk)
+
+
+def _audit(action, req):
+    return list(
+        AuditEvent.objects.filter(action=action, object_id=str(req.pk)).values_list(
+            "actor__username", flat=True
+        )
+    )
+
+
+def _set_quota(role, quota):
+    cache.set(f"opsgate:trust-quota:{role.account.pk}", quota, 3600)
+
+
+# --- who may decide -------------------------------------------------------------
+
+
+def test_can_approve_is_true_only_for_an_active_approver_of_that_project(
+    bob, carol, erin, payments, other_project
+):
+    assert services.can_approve(bob.user, payments)
+    assert not services.can_approve(bob.user, other_project)
+    assert not services.can_approve(carol.user, payments)
+    assert not services.can_approve(None, payments)
+    bob.user.is_active = False
+    bob.user.save()
+    assert not services.can_approve(bob.user, payments)
+
+
+def test_an_inactive_approver_cannot_approve_and_nothing_changes(
+    carol, bob, deploy_role
+):
+    req = _request(carol, deploy_role)
+    bob.user.is_active = False
+    bob.user.save()
+    version = deploy_role.desired_version
+    with pytest.raises(PermissionDenied):
+        services.access_request_approve(access_request=req, approver=bob.user)
+    assert _stored(req).status == RequestStatus.PENDING
+    assert _stored(req).decided_by is None
+    assert _audit("request.approve", req) == []
+    deploy_role.refresh_from_db()
+    assert deploy_role.desired_version == version
+
+
+def test_a_staff_admin_who_is_no_approver_cannot_decide(carol, alice, deploy_role):
+    req = _request(carol, deploy_role)
+    with pytest.raises(PermissionDenied):
+        services.access_request_approve(access_request=req, approver=alice.user)
+    with pytest.raises(PermissionDenied):
+        services.access_request_reject(access_request=req, approver=alice.user)
+    assert _stored(req).status == RequestStatus.PENDING
+    assert _audit("request.approve", req) == []
+    assert _audit("request.reject", req) == []
+
+
+def test_an_approver_cannot_reject_their_own_request(bob, alice, payments):
+    role = services.role_create(actor=alice.user, project=payments, os_user="ro")
+    req = _request(bob, role)
+    with pytest.raises(PermissionDenied, match="own request"):
+        services.access_request_reject(access_request=req, approver=bob.user)
+    assert _stored(req).status == RequestStatus.PENDING
+
+
+def test_a_decided_request_cannot_be_decided_again(carol, bob, deploy_role):
+    req = _request(carol, deploy_role)
+    services.access_request_reject(access_request=req, approver=bob.user, comment="no")
+    with pytest.raises(ValidationError, match="already rejected by bob"):
+        services.access_request_approve(access_request=req, approver=bob.user)
+    stored = _stored(req)
+    assert stored.status == RequestStatus.REJECTED
+    assert stored.decision_comment == "no"
+    assert _audit("request.approve", req) == []
+    assert _audit("request.reject", req) == ["bob"]
+
+
+# --- who may end a grant --------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["requester", "approver", "admin"])
+def test_the_requester_an_approver_or_an_admin_can_revoke(
+    who, carol, bob, alice, deploy_role
+):
+    grant = _grant(carol, deploy_role, bob.user)
+    actor = {"requester": carol, "approver": bob, "admin": alice}[who].user
+    version = _stored(grant).role.desired_version
+    services.access_request_revoke(access_request=grant, actor=actor, comment=" bye ")
+    stored = _stored(grant)
+    assert stored.status == RequestStatus.REVOKED
+    assert stored.ended_at is not None
+    assert stored.decision_comment == "bye"
+    assert _audit("request.revoke", grant) == [actor.username]
+    deploy_role.refresh_from_db()
+    assert deploy_role.desired_version == version + 1
+
+
+def test_another_requester_or_another_projects_approver_cannot_revoke(
+    carol, dave, erin, bob, deploy_role, other_project
+):
+    grant = _grant(carol, deploy_role, bob.user)
+    for outsider in (dave.user, erin.user):
+        with pytest.raises(PermissionDenied):
+            services.access_request_revoke(access_request=grant, actor=outsider)
+    stored = _stored(grant)
+    assert stored.status == RequestStatus.APPROVED
+    assert stored.ended_at is None
+    assert _audit("request.revoke", grant) == []
+
+
+def test_only_an_active_grant_can_be_revoked(carol, bob, deploy_role):
+    req = _request(carol, deploy_role)
+    with pytest.raises(ValidationError, match="pending, not an active grant"):
+        services.access_request_revoke(access_request=req, actor=bob.user)
+    assert _stored(req).status == RequestStatus.PENDING
+
+
+def test_only_the_requester_can_cancel_and_only_while_pending(carol, bob, deploy_role):
+    req = _request(carol, deploy_role)
+    with pytest.raises(PermissionDenied):
+        services.access_request_cancel(access_request=req, actor=bob.user)
+    assert _stored(req).status == RequestStatus.PENDING
+    services.access_request_cancel(access_request=req, actor=carol.user)
+    assert _stored(req).status == RequestStatus.CANCELLED
+    assert _audit("request.cancel", req) == ["carol"]
+    with pytest.raises(ValidationError, match="only pending requests"):
+        services.access_request_cancel(access_request=req, actor=carol.user)
+
+
+# --- the trust capacity, both sides of the quota --------------------------------
+
+
+def _size_with(role, person):
+    arn = policies.user_arn(
+        account_id=role.account.account_id,
+        path="/opsgate/",
+        name=person.name,
+        partition=role.account.partition,
+    )
+    return policies.trust_policy_size([arn])
+
+
+def test_a_grant_that_fills_the_trust_exactly_to_the_quota_is_approved(
+    carol, bob, deploy_role
+):
+    req = _request(carol, deploy_role)
+    _set_quota(deploy_role, _size_with(deploy_role, carol))
+    assert sync.trust_capacity(deploy_role, extra_user=carol) == (
+        _size_with(deploy_role, carol),
+        _size_with(deploy_role, carol),
+    )
+    services.access_request_approve(access_request=req, approver=bob.user)
+    assert _stored(req).status == RequestStatus.APPROVED
+
+
+def test_a_grant_one_character_over_the_quota_is_refused_and_nothing_changes(
+    carol, bob, deploy_role
+):
+    req = _request(carol, deploy_role)
+    size = _size_with(deploy_role, carol)
+    _set_quota(deploy_role, size - 1)
+    version = deploy_role.desired_version
+    with pytest.raises(ValidationError) as info:
+        services.access_request_approve(access_request=req, approver=bob.user)
+    assert f"would need {size} of {size - 1} characters" in info.value.messages[0]
+    assert _stored(req).status == RequestStatus.PENDING
+    assert _audit("request.approve", req) == []
+    deploy_role.refresh_from_db()
+    assert deploy_role.desired_version == version
