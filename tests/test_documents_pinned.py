@@ -64,6 +64,7 @@ def test_every_arn_of_the_service_policy_is_in_the_accounts_partition(partition)
         prefix="opsgate-",
         group_name="opsgate-operators",
         boundary_name="opsgate-OperationRoleBoundary",
+        user_boundary_name="opsgate-OperatorBoundary",
         partition=partition,
     )
     arns = _arns(document)
