@@ -206,15 +206,19 @@ def baseline_mark_missing(*, account_id: int, since: datetime) -> bool:
     return bool(marked)
 
 
-def account_baseline_check(*, account_id: int) -> bool:
+def account_baseline_check(*, account_id: int, settle: timedelta) -> bool:
     """The sweep's look at an account whose baseline the database has in sync:
     is the operators group still there (one GetGroup)? When it is not, AWS lost
     opsgate's objects: mark the baseline out of sync, converge it, and
-    reconcile the account. Returns False when the group was missing."""
+    reconcile the account. Returns False when the group was missing. A
+    baseline synced less than `settle` ago is left alone: IAM reads are
+    eventually consistent, a group created seconds ago may not show yet."""
     account = AwsAccount.objects.get(pk=account_id)
+    started = timezone.now()
     if not baseline_is_current(account):
         return True  # the worker converges it anyway
-    started = timezone.now()
+    if account.last_synced_at and account.last_synced_at > started - settle:
+        return True
     if iam.group_exists(aws.client("iam", account), name=_conf("GROUP_NAME")):
         return True
     if baseline_mark_missing(account_id=account_id, since=started):

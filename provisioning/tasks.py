@@ -132,7 +132,8 @@ def check_baseline(account_id: int) -> None:
     """Is the account's operators group still in AWS? If not, the baseline is
     converged again and the account reconciled (provisioning.sync)."""
     try:
-        sync.account_baseline_check(account_id=account_id)
+        settle = timedelta(seconds=_sweep_interval())
+        sync.account_baseline_check(account_id=account_id, settle=settle)
     except AwsError as exc:  # AWS not answering: the next sweep looks again
         log.warning("baseline check of account %s failed: %s", account_id, exc)
 

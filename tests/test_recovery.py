@@ -6,10 +6,12 @@ in tests/test_recovery_worker.py."""
 
 import json
 import urllib.request
+from datetime import timedelta
 
 import pytest
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts_app.models import IamUser
 from provisioning import aws, policies, reconcile, selectors, services, sync, tasks
@@ -332,6 +334,7 @@ def test_the_sweep_finds_the_group_gone_and_everything_comes_back(
     )
     tasks.sweep()
     assert (tasks.check_baseline, account.pk) in sent
+    settled(account)
     wipe()
     sent.clear()
 
@@ -355,6 +358,28 @@ def test_the_sweep_finds_the_group_gone_and_everything_comes_back(
     assert attached(iam) == sorted(sync.role_policy_arns(account))
     assert not OperationRole.objects.exclude(missing_since=None).exists()
     assert all(p.sync_status == SyncStatus.IN_SYNC for p in IamUser.objects.all())
+
+
+def settled(account, seconds=3600):
+    """The baseline last synced a while ago (not moments before the wipe)."""
+    AwsAccount.objects.filter(pk=account.pk).update(
+        last_synced_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_the_check_leaves_a_baseline_synced_moments_ago_alone(world, wipe, account):
+    """A group created seconds ago may not show yet in IAM's reads."""
+    wipe()
+    with injected(account) as faults:
+        tasks.check_baseline.apply(args=[account.pk])
+    assert faults.sent == []
+    assert account_of(account.pk).sync_status == SyncStatus.IN_SYNC
+
+    settled(account, seconds=61)  # the sweep's interval, 60 s, has passed
+    with injected(account) as faults:
+        tasks.check_baseline.apply(args=[account.pk])
+    assert faults.sent == ["GetGroup"]
+    assert account_of(account.pk).sync_status == SyncStatus.PENDING
 
 
 def test_a_user_created_again_asks_for_a_reconcile_of_the_account_once(
