@@ -144,7 +144,7 @@ def ensure_group(iam: Any, *, name: str, path: str, policy_arns: list[str]) -> N
                 with aws_action("iam:AttachGroupPolicy"):
                     iam.attach_group_policy(GroupName=name, PolicyArn=arn)
             except DependencyMissing as exc:
-                if arn.startswith(f"arn:{arn.split(':')[1]}:iam::aws:"):
+                if ":iam::aws:policy/" in arn:
                     # An AWS-managed policy missing is not something opsgate
                     # can restore: waiting will not help.
                     raise PermanentError(
