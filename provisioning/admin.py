@@ -69,7 +69,12 @@ class AwsAccountAdmin(SyncBadgeAdmin):
         "last_synced_at",
         "last_reconciled_at",
     )
-    readonly_fields = (*SYNC_READONLY, "baseline_fingerprint", "last_reconciled_at")
+    readonly_fields = (
+        *SYNC_READONLY,
+        "baseline_fingerprint",
+        "last_reconciled_at",
+        "objects_missing_at",
+    )
     actions = [retry_sync, reconcile_now]
 
 
@@ -113,7 +118,13 @@ class OperationRoleAdmin(SyncBadgeAdmin):
     list_display = ("role_name", "project", "os_user", sync_badge, "last_synced_at")
     list_filter = ("project",)
     search_fields = ("role_name", "project__name", "os_user")
-    readonly_fields = (*SYNC_READONLY, "arn", "unique_id", "exists_in_aws")
+    readonly_fields = (
+        *SYNC_READONLY,
+        "arn",
+        "unique_id",
+        "exists_in_aws",
+        "missing_since",
+    )
     actions = [retry_sync]
 
 

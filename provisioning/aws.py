@@ -68,6 +68,25 @@ class PermanentError(AwsError):
     """Will fail again until a person changes something: record, show, stop."""
 
 
+class DependencyMissing(RetryLater):
+    """NoSuchEntity on a call that names another object opsgate made (a managed
+    policy, the operators group, the permissions boundary): the account's
+    baseline, or part of it, is gone (an account wiped, a sandbox restored) or
+    not visible yet. The sync repairs the baseline and tries once more; after
+    that it is an ordinary "retry later"."""
+
+
+# Calls whose NoSuchEntity means "what this names is missing", not "this
+# object is missing": the object itself is always read first.
+DEPENDENCY_ACTIONS = {
+    "iam:AttachRolePolicy",
+    "iam:AttachGroupPolicy",
+    "iam:AddUserToGroup",
+    "iam:PutRolePermissionsBoundary",
+    "iam:CreateRole",  # its permissions boundary
+}
+
+
 def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
@@ -89,6 +108,8 @@ def classify(exc: Exception, action: str) -> AwsError:
             )
         if code in RETRYABLE_CODES or status >= 500:
             return RetryLater(message, action=action, code=code)
+        if code == "NoSuchEntity" and action in DEPENDENCY_ACTIONS:
+            return DependencyMissing(message, action=action, code=code)
         return PermanentError(message, action=action, code=code)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return PermanentError(

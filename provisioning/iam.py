@@ -7,7 +7,7 @@ import urllib.parse
 from typing import Any
 
 from provisioning import policies
-from provisioning.aws import PermanentError, aws_action
+from provisioning.aws import DependencyMissing, PermanentError, aws_action
 
 NO_SUCH_ENTITY = "NoSuchEntity"
 ALREADY_EXISTS = "EntityAlreadyExists"
@@ -150,8 +150,29 @@ def ensure_group(iam: Any, *, name: str, path: str, policy_arns: list[str]) -> N
         }
     for arn in policy_arns:
         if arn not in attached:
-            with aws_action("iam:AttachGroupPolicy"):
-                iam.attach_group_policy(GroupName=name, PolicyArn=arn)
+            try:
+                with aws_action("iam:AttachGroupPolicy"):
+                    iam.attach_group_policy(GroupName=name, PolicyArn=arn)
+            except DependencyMissing as exc:
+                if ":iam::aws:policy/" in arn:
+                    # An AWS-managed policy missing is not something opsgate
+                    # can restore: waiting will not help.
+                    raise PermanentError(
+                        exc.message, action=exc.action, code=exc.code
+                    ) from exc
+                raise
+
+
+def group_exists(iam: Any, *, name: str) -> bool:
+    """Whether the group is there (whoever's it is): one GetGroup."""
+    try:
+        with aws_action("iam:GetGroup"):
+            iam.get_group(GroupName=name, MaxItems=1)
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        return False
+    return True
 
 
 # --- Users --------------------------------------------------------------------
@@ -181,6 +202,18 @@ def _get_owned(iam: Any, kind: str, name: str, path: str) -> dict | None:
     if found.get("Path") != path or not policies.is_managed(found.get("Tags")):
         raise _not_ours(kind, name)
     return found
+
+
+def user_exists(iam: Any, *, name: str) -> bool:
+    """Whether an IAM user of that name is there (whoever's it is)."""
+    try:
+        with aws_action("iam:GetUser"):
+            iam.get_user(UserName=name)
+    except PermanentError as exc:
+        if exc.code != NO_SUCH_ENTITY:
+            raise
+        return False
+    return True
 
 
 def ensure_user(

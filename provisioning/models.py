@@ -74,6 +74,10 @@ class AwsAccount(SyncState):
     is_default = models.BooleanField(default=False)
     baseline_fingerprint = models.CharField(max_length=64, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    # When a sync last found opsgate's objects missing in AWS here (a reconcile
+    # of the account is then asked for at once; objects synced before this
+    # time are not "recent" to it).
+    objects_missing_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -141,6 +145,9 @@ class OperationRole(SyncState):
     # Set while the role holds an inline deny for revoked users' sessions: when
     # the last entry may go (revocation + MaxSessionDuration).
     revoked_sessions_until = models.DateTimeField(null=True, blank=True)
+    # When opsgate found the role, or a policy it needs, missing in AWS; cleared
+    # by the next successful sync. Its grants are not shown as active meanwhile.
+    missing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

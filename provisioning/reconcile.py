@@ -13,7 +13,7 @@ touched.
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,12 +64,15 @@ class Report:
     repaired: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # Stopped by a permanent error, no drift seen: their sync tried again.
+    retried: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "drift": [f"{f.object_type} {f.name}: {f.kind}" for f in self.found],
             "repaired": self.repaired,
+            "retried": self.retried,
             "errors": self.errors,
             "skipped_recent": self.skipped,
         }
@@ -120,9 +123,10 @@ def _reserved(key: str) -> bool:
 
 
 def _quiet(obj: Any, since: datetime) -> bool:
-    """Changed, pending or synced recently: the worker owns it for now."""
+    """Changed, pending or synced recently: the worker owns it for now. One
+    stopped by a permanent error is not pending: nobody works on it."""
     return (
-        obj.applied_version < obj.desired_version
+        (obj.applied_version < obj.desired_version and not obj.error_is_permanent)
         or (obj.last_synced_at is not None and obj.last_synced_at > since)
         or (obj.sync_requested_at is not None and obj.sync_requested_at > since)
     )
@@ -571,6 +575,50 @@ def _check_unknown(
     return findings
 
 
+def _drift_key(object_type: str, name: str) -> tuple[str, str]:
+    # The group and the policies are one database object: the account.
+    if object_type in ("group", "policy"):
+        return ("baseline", "")
+    return (object_type, name.lower())
+
+
+def _object_key(obj: Model) -> tuple[str, str]:
+    if isinstance(obj, IamUser):
+        return ("user", obj.name.lower())
+    if isinstance(obj, OperationRole):
+        return ("role", obj.role_name.lower())
+    return ("baseline", "")
+
+
+def _stopped_without_drift(
+    objects: list[Model], findings: list[Finding], since: datetime
+) -> list[Model]:
+    """Objects a permanent error stopped that were checked and show no drift:
+    the cause may have gone (AWS may already be right), so their sync is
+    tried again. Those with drift are repaired, which retries them too."""
+    drifted = {_drift_key(f.object_type, f.name) for f in findings}
+    return [
+        obj
+        for obj in objects
+        if obj.error_is_permanent
+        and not _quiet(obj, since)
+        and _object_key(obj) not in drifted
+    ]
+
+
+def _note_missing_roles(findings: list[Finding], now: datetime) -> None:
+    """Grants on a role found deleted are not shown as active until a sync of
+    the role succeeds."""
+    missing = [
+        f.obj.pk
+        for f in findings
+        if f.kind == DriftKind.MISSING and isinstance(f.obj, OperationRole)
+    ]
+    OperationRole.objects.filter(pk__in=missing, missing_since__isnull=True).update(
+        missing_since=now
+    )
+
+
 # --- Recording and repairing --------------------------------------------------
 
 
@@ -623,12 +671,19 @@ SYNCS = {
 
 
 def _repair(
-    account: AwsAccount, client: Any, findings: list[Finding], report: Report, now
+    account: AwsAccount,
+    client: Any,
+    findings: list[Finding],
+    report: Report,
+    now,
+    retry: Iterable[Model] = (),
 ) -> None:
     by_object: dict[Model, list[Finding]] = defaultdict(list)
     for f in findings:
         if f.repairable and f.obj is not None:
             by_object[f.obj].append(f)
+    for obj in retry:
+        by_object[obj] = []  # no drift: only the sync is tried again
     # The baseline first, then users (roles' trusts name them), then roles.
     order = {AwsAccount: 0, IamUser: 1, OperationRole: 2}
     for obj in sorted(by_object, key=lambda o: (order[type(o)], o.pk)):
@@ -639,14 +694,17 @@ def _repair(
                 if f.fix is not None:
                     f.fix(client)
             with transaction.atomic():
+                error = obj.last_error
                 obj.bump()
                 audit_record(
                     actor=None,
-                    action="reconcile.repair",
+                    action="reconcile.repair" if fixes else "reconcile.retry",
                     obj=obj,
                     after={
                         "drift": [f"{f.object_type} {f.name}: {f.kind}" for f in fixes]
-                    },
+                    }
+                    if fixes
+                    else {"error": error},
                 )
             SYNCS[type(obj)](obj)
         except AwsError as exc:
@@ -662,7 +720,7 @@ def _repair(
                 kind=kind,
                 resolved_at__isnull=True,
             ).update(repaired_at=now)
-        report.repaired.append(label)
+        (report.repaired if fixes else report.retried).append(label)
 
 
 def reconcile_account(
@@ -673,6 +731,10 @@ def reconcile_account(
     account = AwsAccount.objects.get(pk=account.pk)
     repair = _conf("RECONCILE_REPAIR") if repair is None else repair
     since = now - timedelta(seconds=_conf("RECONCILE_QUIET_SECONDS"))
+    if account.objects_missing_at and account.objects_missing_at > since:
+        # A sync found opsgate's objects missing: what was synced before may
+        # be gone too, however recently.
+        since = account.objects_missing_at
     client = aws.client("iam", account)
     state = read_account(client)
     report = Report(account=str(account))
@@ -709,8 +771,11 @@ def reconcile_account(
             ]
         ]
     _record(account, findings, skipped, now)
+    _note_missing_roles(findings, now)
     if repair:
-        _repair(account, client, findings, report, now)
+        stopped = _stopped_without_drift([account, *people, *roles], findings, since)
+        with sync.reconciling(account.pk):
+            _repair(account, client, findings, report, now, retry=stopped)
     AwsAccount.objects.filter(pk=account.pk).update(last_reconciled_at=now)
     return report
 

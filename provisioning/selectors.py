@@ -34,10 +34,13 @@ class Display:
 
 def request_display(req: AccessRequest) -> Display:
     """The status people see: an approved request is "provisioning" until the
-    role's trust lists the requester, then "active" (or the worker's error)."""
+    role's trust lists the requester, then "active" (or the worker's error).
+    A grant whose role is known to be missing in AWS is "being restored"."""
     if req.status == RequestStatus.APPROVED:
         if not req.is_active_grant:
             return Display("expired", "Expired")
+        if req.provisioned_at and req.role.missing_since:
+            return _being_restored(req.role)
         if req.provisioned_at:
             return Display("active", "Active")
         role = req.role
@@ -52,6 +55,27 @@ def request_display(req: AccessRequest) -> Display:
     if req.status == RequestStatus.PENDING:
         return Display("pending", "Waiting for approval")
     return Display(req.status, req.get_status_display())
+
+
+def _being_restored(role: OperationRole) -> Display:
+    """The role, or a policy it needs, was found missing in AWS (deleted
+    behind opsgate's back, the account wiped): the grant does not work now."""
+    detail = "The role was found missing in AWS."
+    if role.error_is_permanent:
+        return Display(
+            "error",
+            "Error",
+            f"{detail} {role.last_error} An admin has been shown this error and "
+            "can retry once it is fixed.",
+        )
+    worked_on = role.applied_version < role.desired_version
+    if not (worked_on or settings.OPSGATE["RECONCILE_REPAIR"]):
+        return Display("error", "Unavailable", f"{detail} An admin has been told.")
+    return Display(
+        "provisioning",
+        "Being restored",
+        f"{detail} opsgate is creating it again. {role.last_error}".strip(),
+    )
 
 
 def grant_connection(

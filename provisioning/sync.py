@@ -5,20 +5,23 @@ running it twice, late or out of order is harmless. Work on one object is
 serialised by a row lock held while AWS is written.
 """
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
-from datetime import timedelta
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState
 from provisioning import aws, iam, notifications, policies, ssm
-from provisioning.aws import AwsError, PermanentError, RetryLater
+from provisioning.aws import AwsError, DependencyMissing, PermanentError, RetryLater
 from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
@@ -140,6 +143,177 @@ def _record_error(model: type[Model], pk: int, exc: AwsError) -> None:
     log.warning("sync of %s %s failed: %s", model.__name__, pk, message)
 
 
+# --- Recovery: AWS lost what opsgate made -------------------------------------
+#
+# An account wiped, a sandbox restored, a wrong `terraform destroy`: the
+# database still says "in sync". What notices: the sweep's look at the
+# operators group (account_baseline_check), a NoSuchEntity on a call that names
+# another of opsgate's objects (DependencyMissing), a user or role that had to
+# be created again. Each marks the baseline out of sync and/or asks for a
+# reconcile of the account at once; a repaired baseline gives the objects that
+# failed permanently one more try.
+
+_reconciling: ContextVar[frozenset[int]] = ContextVar(
+    "opsgate_reconciling", default=frozenset()
+)
+
+
+@contextlib.contextmanager
+def reconciling(account_id: int):
+    """Inside a reconcile of the account, the syncs it runs ask for no other."""
+    token = _reconciling.set(_reconciling.get() | {account_id})
+    try:
+        yield
+    finally:
+        _reconciling.reset(token)
+
+
+def account_reconcile_request(*, account_id: int, reason: str) -> bool:
+    """opsgate's objects are missing in the account: reconcile it now instead of
+    at the next hourly run. One request at a time: another is made once a
+    reconcile has run since, or after RECONCILE_QUIET_SECONDS (the first may
+    have been lost with the broker). Returns True when it asked."""
+    if account_id in _reconciling.get():
+        return False
+    now = timezone.now()
+    stale = now - timedelta(seconds=_conf("RECONCILE_QUIET_SECONDS"))
+    asked = (
+        AwsAccount.objects.filter(pk=account_id)
+        .filter(
+            Q(objects_missing_at__isnull=True)
+            | Q(objects_missing_at__lt=stale)
+            | Q(last_reconciled_at__gte=F("objects_missing_at"))
+        )
+        .update(objects_missing_at=now)
+    )
+    if asked:
+        log.warning("account %s: %s; reconciling the account now", account_id, reason)
+        from provisioning import tasks  # tasks imports this module
+
+        tasks.enqueue_reconcile(account_id)
+    return bool(asked)
+
+
+def baseline_mark_missing(*, account_id: int, since: datetime) -> bool:
+    """Part of the baseline is gone although the database has it in sync: mark
+    it out of sync, unless it already is or a sync converged it after `since`
+    (when the caller started looking). Returns True when it marked it."""
+    marked = (
+        AwsAccount.objects.filter(
+            pk=account_id, applied_version__gte=F("desired_version")
+        )
+        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=since))
+        .update(desired_version=F("desired_version") + 1, error_is_permanent=False)
+    )
+    return bool(marked)
+
+
+def account_baseline_check(*, account_id: int, settle: timedelta) -> bool:
+    """The sweep's look at an account whose baseline the database has in sync:
+    is the operators group still there (one GetGroup)? When it is not, AWS lost
+    opsgate's objects: mark the baseline out of sync, converge it, and
+    reconcile the account. Returns False when the group was missing. A
+    baseline synced less than `settle` ago is left alone: IAM reads are
+    eventually consistent, a group created seconds ago may not show yet."""
+    account = AwsAccount.objects.get(pk=account_id)
+    started = timezone.now()
+    if not baseline_is_current(account):
+        return True  # the worker converges it anyway
+    if account.last_synced_at and account.last_synced_at > started - settle:
+        return True
+    if iam.group_exists(aws.client("iam", account), name=_conf("GROUP_NAME")):
+        return True
+    if baseline_mark_missing(account_id=account_id, since=started):
+        from provisioning import tasks
+
+        tasks.enqueue_sync(account)
+    reason = f"the group {_conf('GROUP_NAME')} is missing in AWS"
+    account_reconcile_request(account_id=account_id, reason=reason)
+    return False
+
+
+def _baseline_repair(*, account_id: int, since: datetime, exc: AwsError) -> None:
+    baseline_mark_missing(account_id=account_id, since=since)
+    account_reconcile_request(account_id=account_id, reason=exc.message)
+    account_baseline_sync(account_id=account_id)
+
+
+def _repairs_baseline_once(model: type[Model], key: str):
+    """For the sync of a user or role: DependencyMissing means part of the
+    baseline is gone. Repair the baseline, then run the sync once more; a second
+    DependencyMissing is left to the task's retries and backoff (IAM may still
+    be propagating what was just created)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(**kwargs: Any) -> None:
+            started = timezone.now()
+            try:
+                return function(**kwargs)
+            except DependencyMissing as exc:
+                pk = kwargs[key]
+                account_id = model.objects.values_list("account_id", flat=True).get(
+                    pk=pk
+                )
+                try:
+                    _baseline_repair(account_id=account_id, since=started, exc=exc)
+                except AwsError as baseline_exc:
+                    _record_error(model, pk, baseline_exc)
+                    raise
+                return function(**kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _retries_dependents_after_repair(function):
+    """When the baseline sync wrote to AWS (it repaired something), the users
+    and roles of the account that a permanent error stopped may have failed for
+    want of it: each gets one more try."""
+
+    @functools.wraps(function)
+    def wrapper(*, account_id: int) -> None:
+        with aws.observe_calls() as calls:
+            function(account_id=account_id)
+        if any(aws.is_write(call) for call in calls):
+            _retry_stopped_objects(account_id=account_id)
+
+    return wrapper
+
+
+def _retry_stopped_objects(*, account_id: int) -> None:
+    from provisioning import tasks
+    from provisioning.audit import audit_record
+
+    with transaction.atomic():
+        for model in (IamUser, OperationRole):
+            stopped = model.objects.filter(
+                account_id=account_id, error_is_permanent=True
+            )
+            for obj in stopped.select_for_update(of=("self",)):
+                obj.bump()
+                audit_record(
+                    actor=None,
+                    action="sync.retry",
+                    obj=obj,
+                    after={"reason": "the account's baseline was repaired"},
+                )
+                tasks.enqueue_sync(obj)
+
+
+def _note_recreated(obj: Model, new_id: str) -> None:
+    """A user or role the database had in AWS came back with another id: it
+    had to be created again, so AWS lost it, and likely more of opsgate's
+    objects there. Ask for a reconcile of the account once this commits."""
+    believed = obj.unique_id and getattr(obj, "exists_in_aws", True)
+    if believed and new_id and new_id != obj.unique_id:
+        account_id, reason = obj.account_id, f"{obj} was missing in AWS"
+        transaction.on_commit(
+            lambda: account_reconcile_request(account_id=account_id, reason=reason)
+        )
+
+
 # --- Account baseline ---------------------------------------------------------
 
 # Starts the error recorded while a boundary is missing; the sweep retries such
@@ -169,6 +343,7 @@ def _require_boundaries(client: Any, account: AwsAccount) -> None:
         )
 
 
+@_retries_dependents_after_repair
 def account_baseline_sync(*, account_id: int) -> None:
     """The managed policies (group's and roles') and the operators group, once
     the deployment's permissions boundaries exist."""
@@ -224,6 +399,7 @@ def _apply_user(user: IamUser) -> None:
         boundary_arn=user_boundary_arn(user.account),
     )
     created = result.get("CreateDate")
+    _note_recreated(user, result.get("UserId", ""))
     _record_success(
         user,
         version,
@@ -235,6 +411,7 @@ def _apply_user(user: IamUser) -> None:
     )
 
 
+@_repairs_baseline_once(IamUser, "iam_user_id")
 def iam_user_sync(*, iam_user_id: int) -> None:
     user = IamUser.objects.select_related("account").get(pk=iam_user_id)
     if user.state != IamUserState.ACTIVE:
@@ -371,6 +548,58 @@ def _propagation_or_permanent(exc: AwsError, users: list[IamUser]) -> AwsError:
     )
 
 
+def _principals_missing_or(
+    exc: AwsError, role: OperationRole, users: list[IamUser]
+) -> AwsError:
+    """ "Invalid principal" long after CreateUser: if some of the people are
+    gone from IAM (AWS lost them), they are created again and the role retried
+    instead of stopping at a permanent error."""
+    if not (
+        isinstance(exc, PermanentError)
+        and exc.code == "MalformedPolicyDocument"
+        and "principal" in exc.message.lower()
+    ):
+        return exc
+    try:
+        gone = [
+            u
+            for u in users
+            if not iam.user_exists(aws.client("iam", u.account), name=u.name)
+        ]
+    except AwsError:
+        return exc
+    if not gone:
+        return exc
+    for user in gone:
+        user.bump()
+    names = ", ".join(sorted(u.name for u in gone))
+    account_reconcile_request(
+        account_id=role.account_id, reason=f"IAM user(s) {names} missing in AWS"
+    )
+    return RetryLater(
+        f"{exc.message} (the IAM user(s) {names} are missing in AWS; opsgate "
+        "creates them again and retries)",
+        action=exc.action,
+        code=exc.code,
+    )
+
+
+def _role_missing_note(role: OperationRole, exc: AwsError) -> None:
+    """A failed sync that shows the role, or a policy it needs, missing: its
+    grants are not shown as active until a sync succeeds, and the account is
+    reconciled (the role was in AWS before, so AWS lost it)."""
+    recreating = role.exists_in_aws and exc.action == "iam:CreateRole"
+    if not (recreating or isinstance(exc, DependencyMissing)):
+        return
+    OperationRole.objects.filter(pk=role.pk, missing_since__isnull=True).update(
+        missing_since=timezone.now()
+    )
+    if recreating:
+        account_reconcile_request(
+            account_id=role.account_id, reason=f"the role {role.role_name} is missing"
+        )
+
+
 def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     """Re-check, at provisioning time, grants not provisioned yet: their
     approver must still be an active approver of the project. A grant that
@@ -405,6 +634,7 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     return kept
 
 
+@_repairs_baseline_once(OperationRole, "role_id")
 def role_sync(*, role_id: int) -> None:
     role = OperationRole.objects.select_related("account").get(pk=role_id)
     users: list[IamUser] = []
@@ -457,6 +687,7 @@ def role_sync(*, role_id: int) -> None:
                     description=role_description(role),
                     boundary_arn=boundary_arn(role.account),
                 )
+                _note_recreated(role, result.get("RoleId", ""))
                 role.unique_id = result.get("RoleId", "") or role.unique_id
                 until = _revoke_sessions(role, client, users, now=now)
                 _record_success(
@@ -466,6 +697,7 @@ def role_sync(*, role_id: int) -> None:
                     unique_id=role.unique_id,
                     exists_in_aws=True,
                     revoked_sessions_until=until,
+                    missing_since=None,
                 )
             else:
                 # A deleted role takes its inline policies and the permissions
@@ -473,7 +705,11 @@ def role_sync(*, role_id: int) -> None:
                 iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
                 _revoke_sessions(role, None, users, now=now)
                 _record_success(
-                    role, version, exists_in_aws=False, revoked_sessions_until=None
+                    role,
+                    version,
+                    exists_in_aws=False,
+                    revoked_sessions_until=None,
+                    missing_since=None,
                 )
             newly = AccessRequest.objects.filter(
                 pk__in=[g.pk for g in grants if g.requester in users],
@@ -485,7 +721,9 @@ def role_sync(*, role_id: int) -> None:
                 notifications.on_commit(notifications.grants_active, active_ids)
     except AwsError as exc:
         exc = _propagation_or_permanent(exc, users)
+        exc = _principals_missing_or(exc, role, users)
         _record_error(OperationRole, role_id, exc)
+        _role_missing_note(role, exc)
         raise exc from None
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts_app.models import IamUser
 from provisioning import reconcile, sync
-from provisioning.aws import PermanentError, RetryLater
+from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.models import AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ def sync_role(self, role_id: int) -> None:
 TASKS = {AwsAccount: sync_account, IamUser: sync_iam_user, OperationRole: sync_role}
 
 
-def _publish(task, pk: int) -> bool:
+def _publish(task, pk: int, **options) -> bool:
     try:
-        task.apply_async(args=[pk])
+        task.apply_async(args=[pk], **options)
         return True
     except Exception as exc:  # the broker is down: the sweep will retry
         log.warning("could not enqueue %s(%s), the sweep will: %s", task.name, pk, exc)
@@ -77,10 +77,23 @@ def enqueue_sync(obj) -> None:
     transaction.on_commit(partial(_publish, TASKS[model], obj.pk))
 
 
+def enqueue_reconcile(account_id: int) -> None:
+    """Ask the worker to reconcile one account once the current transaction
+    commits (immediately outside one)."""
+    transaction.on_commit(partial(_publish, reconcile_account, account_id))
+
+
+def _sweep_interval() -> float:
+    schedule = settings.CELERY_BEAT_SCHEDULE["sweep"]["schedule"]
+    return schedule.total_seconds() if isinstance(schedule, timedelta) else schedule
+
+
 @shared_task(acks_late=True)
 def sweep() -> dict[str, int]:
     """Re-enqueue everything whose applied version is behind and that nobody
-    asked for recently: the safety net for a broker outage or a lost task."""
+    asked for recently: the safety net for a broker outage or a lost task.
+    Also asks for a look at the baseline of every account the database has in
+    sync (has AWS lost it?)."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
     published: dict[str, int] = {}
@@ -107,7 +120,27 @@ def sweep() -> dict[str, int]:
         sent = [pk for pk in pks if _publish(task, pk)]
         model.objects.filter(pk__in=sent).update(sync_requested_at=now)
         published[model.__name__] = len(sent)
+    published["baseline_checks"] = _check_baselines()
     return published
+
+
+def _check_baselines() -> int:
+    """One check_baseline per account whose baseline is in sync; a check not
+    started before the next sweep is dropped (that sweep sends another)."""
+    interval = _sweep_interval()
+    accounts = [a for a in AwsAccount.objects.all() if sync.baseline_is_current(a)]
+    return sum(_publish(check_baseline, a.pk, expires=interval) for a in accounts)
+
+
+@shared_task(acks_late=True)
+def check_baseline(account_id: int) -> None:
+    """Is the account's operators group still in AWS? If not, the baseline is
+    converged again and the account reconciled (provisioning.sync)."""
+    try:
+        settle = timedelta(seconds=_sweep_interval())
+        sync.account_baseline_check(account_id=account_id, settle=settle)
+    except AwsError as exc:  # AWS not answering: the next sweep looks again
+        log.warning("baseline check of account %s failed: %s", account_id, exc)
 
 
 @shared_task(acks_late=True)
@@ -122,3 +155,17 @@ def expire_access() -> dict[str, int]:
 def reconcile_accounts() -> list[dict]:
     """Compare every account with the database; record and repair drift."""
     return reconcile.reconcile_all()
+
+
+@shared_task(bind=True, acks_late=True)
+def reconcile_account(self, account_id: int) -> dict:
+    """One account, at once: a sync found opsgate's objects missing there."""
+    account = AwsAccount.objects.get(pk=account_id)
+    try:
+        return reconcile.reconcile_account(account).summary()
+    except RetryLater as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=_backoff(self.request.retries),
+            max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
+        ) from exc

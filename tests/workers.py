@@ -33,11 +33,20 @@ class Worker:
     """`celery worker` in its own process group, so SIGKILL takes its pool too."""
 
     def __init__(
-        self, name: str, concurrency: int = 2, env: dict | None = None
+        self,
+        name: str,
+        concurrency: int = 2,
+        env: dict | None = None,
+        beat: bool = False,
     ) -> None:
         self.log_path = ROOT / "var" / f"test-worker-{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115
+        # With beat: celery beat inside the worker, from a fresh schedule file.
+        schedule = self.log_path.with_suffix(".schedule")
+        for stale in schedule.parent.glob(f"{schedule.name}*"):
+            stale.unlink()
+        beat_args = ["--beat", "--schedule", str(schedule)] if beat else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -56,6 +65,7 @@ class Worker:
                 "--without-mingle",
                 "-n",
                 f"{name}-{os.getpid()}@%h",
+                *beat_args,
             ],
             cwd=ROOT,
             env={**os.environ, "DATABASE_URL": database_url(), **(env or {})},

@@ -41,6 +41,8 @@ class Command(BaseCommand):
                 )
             for label in report.repaired:
                 self.stdout.write(f"  repaired {label}")
+            for label in report.retried:
+                self.stdout.write(f"  retried {label} (stopped by an error, no drift)")
             for error in report.errors:
                 self.stderr.write(f"  not repaired: {error}")
                 failed = True
