@@ -118,15 +118,21 @@ def ensure_managed_policy(
     return True
 
 
-def policy_exists(iam: Any, *, arn: str) -> bool:
+def _exists(action: str, call: Any, **params: Any) -> bool:
+    """Whether a Get call finds its object: False on NoSuchEntity, any other
+    error raised as usual."""
     try:
-        with aws_action("iam:GetPolicy"):
-            iam.get_policy(PolicyArn=arn)
+        with aws_action(action):
+            call(**params)
     except PermanentError as exc:
         if exc.code != NO_SUCH_ENTITY:
             raise
         return False
     return True
+
+
+def policy_exists(iam: Any, *, arn: str) -> bool:
+    return _exists("iam:GetPolicy", iam.get_policy, PolicyArn=arn)
 
 
 def ensure_group(iam: Any, *, name: str, path: str, policy_arns: list[str]) -> None:
@@ -206,14 +212,7 @@ def _get_owned(iam: Any, kind: str, name: str, path: str) -> dict | None:
 
 def user_exists(iam: Any, *, name: str) -> bool:
     """Whether an IAM user of that name is there (whoever's it is)."""
-    try:
-        with aws_action("iam:GetUser"):
-            iam.get_user(UserName=name)
-    except PermanentError as exc:
-        if exc.code != NO_SUCH_ENTITY:
-            raise
-        return False
-    return True
+    return _exists("iam:GetUser", iam.get_user, UserName=name)
 
 
 def ensure_user(

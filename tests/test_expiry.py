@@ -9,23 +9,9 @@ from django.utils import timezone
 
 from provisioning import lifecycle, services
 from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db
-
-
-def request(person, role, hours=8):
-    return services.access_request_create(
-        requester=person,
-        role=role,
-        reason="deploy",
-        duration_hours=hours,
-        actor=person.user,
-    )
-
-
-def grant(person, role, approver, hours=8):
-    req = request(person, role, hours)
-    return services.access_request_approve(access_request=req, approver=approver.user)
 
 
 def status(req):

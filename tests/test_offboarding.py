@@ -13,6 +13,7 @@ from provisioning import aws, services, sync
 from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 from tests.conftest import ACCOUNT_ID
 from tests.faults import injected, service_credentials_xml
+from tests.helpers import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -22,17 +23,6 @@ DOC = {
         {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
     ],
 }
-
-
-def grant(person, role, approver, hours=8):
-    req = services.access_request_create(
-        requester=person,
-        role=role,
-        reason="deploy",
-        duration_hours=hours,
-        actor=person.user,
-    )
-    return services.access_request_approve(access_request=req, approver=approver.user)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from provisioning.models import (
     OperationRole,
 )
 from tests.conftest import ACCOUNT_ID
+from tests.helpers import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -29,17 +30,6 @@ DOC = {
 
 def arn(kind, name):
     return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
-
-
-def grant(person, role, approver):
-    req = services.access_request_create(
-        requester=person,
-        role=role,
-        reason="ops",
-        duration_hours=8,
-        actor=person.user,
-    )
-    return services.access_request_approve(access_request=req, approver=approver.user)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from provisioning.models import (
 )
 from tests.conftest import ACCOUNT_ID, deploy_boundaries
 from tests.faults import injected
+from tests.helpers import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -33,13 +34,6 @@ ROLE = "payments-deploy"
 
 def arn(kind, name):
     return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
-
-
-def grant(person, role, approver):
-    req = services.access_request_create(
-        requester=person, role=role, reason="ops", duration_hours=8, actor=person.user
-    )
-    return services.access_request_approve(access_request=req, approver=approver.user)
 
 
 @pytest.fixture

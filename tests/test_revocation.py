@@ -12,6 +12,7 @@ from django.utils import timezone
 from provisioning import aws, lifecycle, policies, services, ssm, sync
 from provisioning.models import AccessRequest, OperationRole
 from tests.conftest import ACCOUNT_ID
+from tests.helpers import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +21,6 @@ DENY = "opsgate-RevokedSessions"
 
 def owner(name, role="payments-deploy"):
     return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role}/{name}"
-
-
-def grant(person, role, approver, hours=8):
-    req = services.access_request_create(
-        requester=person,
-        role=role,
-        reason="deploy",
-        duration_hours=hours,
-        actor=person.user,
-    )
-    return services.access_request_approve(access_request=req, approver=approver.user)
 
 
 def trusted(iam, role="payments-deploy"):

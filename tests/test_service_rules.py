@@ -9,23 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from provisioning import policies, services, sync
 from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db
-
-
-def _request(person, role, hours=8):
-    return services.access_request_create(
-        requester=person,
-        role=role,
-        reason="deploy",
-        duration_hours=hours,
-        actor=person.user,
-    )
-
-
-def _grant(person, role, approver):
-    req = _request(person, role)
-    return services.access_request_approve(access_request=req, approver=approver)
 
 
 def _stored(req) -> AccessRequest:
@@ -62,7 +48,7 @@ def test_can_approve_is_true_only_for_an_active_approver_of_that_project(
 def test_an_inactive_approver_cannot_approve_and_nothing_changes(
     carol, bob, deploy_role
 ):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     bob.user.is_active = False
     bob.user.save()
     version = deploy_role.desired_version
@@ -76,7 +62,7 @@ def test_an_inactive_approver_cannot_approve_and_nothing_changes(
 
 
 def test_a_staff_admin_who_is_no_approver_cannot_decide(carol, alice, deploy_role):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied):
         services.access_request_approve(access_request=req, approver=alice.user)
     with pytest.raises(PermissionDenied):
@@ -88,14 +74,14 @@ def test_a_staff_admin_who_is_no_approver_cannot_decide(carol, alice, deploy_rol
 
 def test_an_approver_cannot_reject_their_own_request(bob, alice, payments):
     role = services.role_create(actor=alice.user, project=payments, os_user="ro")
-    req = _request(bob, role)
+    req = request(bob, role)
     with pytest.raises(PermissionDenied, match="own request"):
         services.access_request_reject(access_request=req, approver=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
 
 
 def test_a_decided_request_cannot_be_decided_again(carol, bob, deploy_role):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     services.access_request_reject(access_request=req, approver=bob.user, comment="no")
     with pytest.raises(ValidationError, match="already rejected by bob"):
         services.access_request_approve(access_request=req, approver=bob.user)
@@ -113,15 +99,15 @@ def test_a_decided_request_cannot_be_decided_again(carol, bob, deploy_role):
 def test_the_requester_an_approver_or_an_admin_can_revoke(
     who, carol, bob, alice, deploy_role
 ):
-    grant = _grant(carol, deploy_role, bob.user)
+    active = grant(carol, deploy_role, bob)
     actor = {"requester": carol, "approver": bob, "admin": alice}[who].user
-    version = _stored(grant).role.desired_version
-    services.access_request_revoke(access_request=grant, actor=actor, comment=" bye ")
-    stored = _stored(grant)
+    version = _stored(active).role.desired_version
+    services.access_request_revoke(access_request=active, actor=actor, comment=" bye ")
+    stored = _stored(active)
     assert stored.status == RequestStatus.REVOKED
     assert stored.ended_at is not None
     assert stored.decision_comment == "bye"
-    assert _audit("request.revoke", grant) == [actor.username]
+    assert _audit("request.revoke", active) == [actor.username]
     deploy_role.refresh_from_db()
     assert deploy_role.desired_version == version + 1
 
@@ -129,25 +115,25 @@ def test_the_requester_an_approver_or_an_admin_can_revoke(
 def test_another_requester_or_another_projects_approver_cannot_revoke(
     carol, dave, erin, bob, deploy_role, other_project
 ):
-    grant = _grant(carol, deploy_role, bob.user)
+    active = grant(carol, deploy_role, bob)
     for outsider in (dave.user, erin.user):
         with pytest.raises(PermissionDenied):
-            services.access_request_revoke(access_request=grant, actor=outsider)
-    stored = _stored(grant)
+            services.access_request_revoke(access_request=active, actor=outsider)
+    stored = _stored(active)
     assert stored.status == RequestStatus.APPROVED
     assert stored.ended_at is None
-    assert _audit("request.revoke", grant) == []
+    assert _audit("request.revoke", active) == []
 
 
 def test_only_an_active_grant_can_be_revoked(carol, bob, deploy_role):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     with pytest.raises(ValidationError, match="pending, not an active grant"):
         services.access_request_revoke(access_request=req, actor=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
 
 
 def test_only_the_requester_can_cancel_and_only_while_pending(carol, bob, deploy_role):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied):
         services.access_request_cancel(access_request=req, actor=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
@@ -174,7 +160,7 @@ def _size_with(role, person):
 def test_a_grant_that_fills_the_trust_exactly_to_the_quota_is_approved(
     carol, bob, deploy_role
 ):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     _set_quota(deploy_role, _size_with(deploy_role, carol))
     assert sync.trust_capacity(deploy_role, extra_user=carol) == (
         _size_with(deploy_role, carol),
@@ -187,7 +173,7 @@ def test_a_grant_that_fills_the_trust_exactly_to_the_quota_is_approved(
 def test_a_grant_one_character_over_the_quota_is_refused_and_nothing_changes(
     carol, bob, deploy_role
 ):
-    req = _request(carol, deploy_role)
+    req = request(carol, deploy_role)
     size = _size_with(deploy_role, carol)
     _set_quota(deploy_role, size - 1)
     version = deploy_role.desired_version

@@ -7,18 +7,9 @@ from accounts_app import services as people
 from accounts_app.models import IamUser
 from provisioning import services, sync
 from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+from tests.helpers import request
 
 pytestmark = pytest.mark.django_db
-
-
-def request(person, role, hours=8):
-    return services.access_request_create(
-        requester=person,
-        role=role,
-        reason="deploy",
-        duration_hours=hours,
-        actor=person.user,
-    )
 
 
 def test_person_add_saves_the_login_and_iam_user_and_an_audit_row(account, alice):
