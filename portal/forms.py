@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from portal.params import DayField
 from provisioning.models import (
     AuditEvent,
     AwsAccount,
@@ -242,15 +243,17 @@ class RoleForm(Form):
 
 
 class AuditFilterForm(Form):
-    person = forms.CharField(required=False, help_text="Who acted, or on whom.")
+    person = forms.CharField(
+        required=False, max_length=200, help_text="Who acted, or on whom."
+    )
     project = forms.ModelChoiceField(
         queryset=Project.objects.all(), required=False, empty_label="All projects"
     )
     action = forms.ChoiceField(required=False, label="Kind")
-    since = forms.DateField(
+    since = DayField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    until = forms.DateField(
+    until = DayField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
