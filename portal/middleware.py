@@ -52,7 +52,7 @@ class QueryStringGuardMiddleware:
     def __call__(self, request):
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in v for v in values):
-                return HttpResponseBadRequest("A query parameter holds a NUL character.")
+                return HttpResponseBadRequest("A query parameter holds a NUL byte.")
             if key == "_to_field" and not all(values):
                 return HttpResponseBadRequest("The parameter _to_field is empty.")
         return self.get_response(request)

@@ -83,6 +83,10 @@ def account_ensure_default(*, actor: Any = None, name: str = "") -> AwsAccount:
 
 # --- Projects and roles -------------------------------------------------------
 
+# Approvers are the few people who decide a project's requests; every one of
+# them is e-mailed about every request.
+MAX_APPROVERS = 100
+
 
 def project_create(
     *,
@@ -97,6 +101,10 @@ def project_create(
     _check("name", validation.validate_project_name, name)
     if Project.objects.filter(account=account, name=name).exists():
         raise _field_error("name", f"A project named {name!r} already exists.")
+    if len(approvers) > MAX_APPROVERS:
+        raise _field_error(
+            "approvers", f"At most {MAX_APPROVERS} approvers per project."
+        )
     durations = sorted(set(allowed_durations or Project.DEFAULT_DURATIONS))
     if any(h < 1 or h > 24 * 366 for h in durations):
         raise _field_error("allowed_durations", "Durations are 1 to 8784 hours.")
