@@ -15,7 +15,11 @@ from provisioning.models import (
     OperationRole,
     Project,
 )
-from provisioning.services import MAX_APPROVERS
+from provisioning.services import (
+    MAX_APPROVERS,
+    MAX_PRINCIPALS_TEXT,
+    principals_too_long,
+)
 
 PERMANENT = "permanent"
 
@@ -259,11 +263,14 @@ class RoleForm(Form):
     extra_principal_arns = forms.CharField(
         label="Cross-account IAM users",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": MAX_PRINCIPALS_TEXT}),
         help_text="One ARN per line, e.g. arn:aws:iam::111122223333:user/alice.",
     )
 
     def clean_extra_principal_arns(self) -> list[str]:
+        raw = self.cleaned_data["extra_principal_arns"]
+        if len(raw) > MAX_PRINCIPALS_TEXT:
+            raise ValidationError(principals_too_long(len(raw)))
         return [
             line.strip()
             for line in self.cleaned_data["extra_principal_arns"].splitlines()
