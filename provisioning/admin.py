@@ -140,6 +140,7 @@ class OperationRoleForm(forms.ModelForm):
                     role=self.instance,
                     extra_principal_arns=data["extra_principal_arns"],
                     account=account,
+                    role_name=data.get("role_name", ""),
                 )
             except ValidationError as exc:
                 self.add_error("extra_principal_arns", exc.messages)

@@ -272,15 +272,16 @@ def role_principals_check(
     role: OperationRole,
     extra_principal_arns: list[str],
     account: AwsAccount | None = None,
+    role_name: str = "",
 ) -> list[str]:
     """What an edit of a role's cross-account users would store: every ARN
     valid and the trust policy, with the people holding a grant on the role,
-    within AssumeRolePolicySizeQuota. `account` for a role not saved yet."""
+    within AssumeRolePolicySizeQuota. `account` and `role_name` as edited."""
     extra = _principals_valid(extra_principal_arns)
     candidate = OperationRole(
         pk=role.pk,
         account=account or role.account,
-        role_name=role.role_name,
+        role_name=role_name or role.role_name,
         extra_principal_arns=extra,
     )
     holders = sync.grant_holders([role.pk])[role.pk] if role.pk else []

@@ -250,3 +250,35 @@ def test_import_checks_the_trust_with_earlier_grants_and_the_file(
         role.refresh_from_db()
         assert role.extra_principal_arns == sorted(arns)
         assert sync.trust_capacity(role) == (quota, quota)
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_adding_a_role_in_the_admin_checks_the_quota(
+    login, alice, payments, quota, over, django_capture_on_commit_callbacks
+):
+    arns = arns_of_trust_size(quota + over)
+    before = state()
+    with aws.observe_calls() as calls, django_capture_on_commit_callbacks() as sent:
+        response = login(alice).post(
+            reverse("admin:provisioning_operationrole_add"),
+            {
+                "project": payments.pk,
+                "account": payments.account_id,
+                "os_user": "deploy",
+                "role_name": "payments-deploy",
+                "extra_principal_arns": json.dumps(arns),
+                "revoked_sessions_until_0": "",
+                "revoked_sessions_until_1": "",
+                "_save": "Save",
+            },
+        )
+    assert [c for c in calls if aws.is_write(c)] == []
+    if over:
+        errors = response.context["adminform"].form.errors["extra_principal_arns"]
+        assert errors[0].startswith(full_message("payments-deploy", quota + 1, quota))
+        assert state() == before and sent == []
+    else:
+        assert response.status_code == 302
+        role = OperationRole.objects.get(role_name="payments-deploy")
+        assert role.extra_principal_arns == sorted(arns)
+        assert len(sent) == 1
