@@ -7,8 +7,10 @@ Uses the machine's PostgreSQL (a fresh database `opsgate_bench`) and Redis
 """
 
 import argparse
+import atexit
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +20,63 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+# Everything this run starts, oldest first: Popen objects and test Workers
+# (which run in their own session, so a terminal's Ctrl-C never reaches them).
+_children: list = []
+
+
+def track(child):
+    _children.append(child)
+    return child
+
+
+def stop_children() -> None:
+    """Stop what this run started, newest first (workers before moto)."""
+    while _children:
+        child = _children.pop()
+        try:
+            _stop(child)
+        except Exception as exc:  # keep stopping the others
+            print(f"could not stop {child}: {exc}", file=sys.stderr)
+
+
+def finish(child) -> None:
+    """Stop one child now (the end of a section)."""
+    if child in _children:
+        _children.remove(child)
+    _stop(child)
+
+
+def _stop(child) -> None:
+    if not isinstance(child, subprocess.Popen):
+        child.stop()  # a Worker: SIGTERM to its process group, then SIGKILL
+    elif child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def _on_signal(signum, frame) -> None:
+    for other in HANDLED_SIGNALS:  # a second Ctrl-C must not cut the cleanup
+        signal.signal(other, signal.SIG_IGN)
+    stop_children()
+    sys.exit(128 + signum)
+
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM, SIGINT and SIGHUP stop every child before the run exits (by
+    default SIGTERM and SIGHUP end Python without running any cleanup)."""
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, _on_signal)
+    atexit.register(stop_children)
 
 
 def free_port() -> int:
@@ -30,7 +89,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # moto_server with IAM user permissions boundaries (provisioning/moto_ext.py).
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",
@@ -54,12 +113,23 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("moto did not start")
 
 
+def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    return track(subprocess.Popen(args, **kwargs))
+
+
+def start_worker(name: str, **kwargs):
+    """A Celery worker (tests.workers.Worker), stopped with the run."""
+    from tests.workers import Worker
+
+    return track(Worker(name, **kwargs)).wait_ready()
+
+
 _gunicorn: list[subprocess.Popen] = []
 
 
 def start_gunicorn(workers: int = 2) -> str:
     port = free_port()
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "portal.wsgi",
@@ -86,8 +156,7 @@ def start_gunicorn(workers: int = 2) -> str:
 
 def stop(url: str) -> None:
     for proc in _gunicorn:
-        proc.terminate()
-        proc.wait(timeout=10)
+        finish(proc)
     _gunicorn.clear()
 
 
@@ -177,7 +246,6 @@ def section_calls(moto_url: str, quick: bool) -> None:
 
 def section_latency(moto_url: str, quick: bool) -> None:
     from bench import approval_latency
-    from tests.workers import Worker
 
     approvals = 40 if quick else 200
     print(
@@ -186,18 +254,17 @@ def section_latency(moto_url: str, quick: bool) -> None:
     )
     fresh(moto_url)
     web = start_gunicorn()
-    worker = Worker("latency", concurrency=1).wait_ready()
+    worker = start_worker("latency", concurrency=1)
     try:
         figures = approval_latency.measure(web, moto_url, approvals, roles=20)
     finally:
-        worker.stop()
+        finish(worker)
         stop(web)
     print(table([figures], list(figures)) + "\n")
 
 
 def section_onboarding(moto_url: str, quick: bool) -> None:
     from bench import onboarding
-    from tests.workers import Worker
 
     users, roles = (100, 20) if quick else (1000, 200)
     print(
@@ -207,14 +274,12 @@ def section_onboarding(moto_url: str, quick: bool) -> None:
     results = []
     for workers in (1, 2):
         fresh(moto_url)
-        procs = [
-            Worker(f"bench{i}", concurrency=1).wait_ready() for i in range(workers)
-        ]
+        procs = [start_worker(f"bench{i}", concurrency=1) for i in range(workers)]
         try:
             figures = onboarding.measure(users, roles)
         finally:
             for proc in procs:
-                proc.stop()
+                finish(proc)
         results.append({"workers": workers, **figures})
     print(table(results, ["workers", "users", "roles", "import_s", "total_s"]) + "\n")
 
@@ -291,6 +356,7 @@ def main() -> None:
     )
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
+    install_signal_handlers()
     subprocess.run(
         [
             "psql",
@@ -314,7 +380,7 @@ def main() -> None:
             SECTIONS[name](moto_url, args.quick)
             print(f"({name}: {time.monotonic() - started:.0f} s)\n", flush=True)
     finally:
-        moto.terminate()
+        stop_children()
 
 
 if __name__ == "__main__":

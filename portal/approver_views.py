@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from portal import params
 from portal.forms import DecisionForm
 from provisioning import selectors, services, sync
 from provisioning.models import AccessRequest, RequestStatus
@@ -33,7 +34,7 @@ def _approvals_context(request: HttpRequest) -> dict:
         .filter(status=RequestStatus.PENDING)
         .order_by("created_at", "pk"),
         PENDING_PAGE,
-    ).get_page(request.GET.get("page"))
+    ).get_page(params.page(request))
     pending = list(page.object_list)
     holders = sync.grant_holders({req.role_id for req in pending})
     for req in pending:

@@ -5,13 +5,20 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.db.models.functions import Lower
 
+from portal.params import DayField
 from provisioning.models import (
     AuditEvent,
     AwsAccount,
     DriftKind,
     OperationRole,
     Project,
+)
+from provisioning.services import (
+    MAX_APPROVERS,
+    MAX_PRINCIPALS_TEXT,
+    principals_too_long,
 )
 
 PERMANENT = "permanent"
@@ -154,6 +161,29 @@ class PersonForm(Form):
     )
 
 
+def approvers_by_name(names: list[str]) -> dict:
+    """Active people with an IAM user, by lowercased e-mail and user name,
+    for every one of `names` that matches (one query however many)."""
+    wanted = [n.lower() for n in names]
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, iam_users__isnull=False)
+        .annotate(email_key=Lower("email"), name_key=Lower("username"))
+        .filter(Q(email_key__in=wanted) | Q(name_key__in=wanted))
+        .distinct()
+        .order_by("pk")
+    )
+    found: dict = {}
+    for user in users:
+        for key in (user.email.lower(), user.username.lower()):
+            found.setdefault(key, user)
+    return found
+
+
+def _shown(name: str, limit: int = 80) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 class ProjectForm(Form):
     name = forms.CharField(
         max_length=256,
@@ -179,25 +209,29 @@ class ProjectForm(Form):
     )
 
     def clean_approvers(self) -> list:
-        """People by e-mail or user name: a text field, because a list of every
-        person to tick does not scale past a few hundred people."""
-        User = get_user_model()
-        names = [n.strip() for n in self.cleaned_data["approvers"].split(",")]
-        found, unknown = [], []
-        for name in filter(None, names):
-            user = (
-                User.objects.filter(is_active=True, iam_users__isnull=False)
-                .filter(Q(email__iexact=name) | Q(username__iexact=name))
-                .distinct()
-                .first()
+        """People by e-mail or user name, found in one query: a text field,
+        because a list of every person to tick does not scale past a few
+        hundred people."""
+        names = list(
+            {
+                n.strip().lower(): n.strip()
+                for n in self.cleaned_data["approvers"].split(",")
+                if n.strip()
+            }.values()
+        )
+        if len(names) > MAX_APPROVERS:
+            raise ValidationError(
+                f"At most {MAX_APPROVERS} approvers per project; this list names "
+                f"{len(names):,}. Choose the people who decide, not everyone."
             )
-            (found if user else unknown).append(user or name)
+        found = approvers_by_name(names)
+        unknown = [_shown(n) for n in names if n.lower() not in found]
         if unknown:
             raise ValidationError(
                 f"Nobody in opsgate is called {', '.join(unknown)}: add them as "
                 "people first, or check the spelling."
             )
-        return list({u.pk: u for u in found}.values())
+        return list({u.pk: u for u in (found[n.lower()] for n in names)}.values())
 
     def clean_allowed_durations(self) -> list[int]:
         raw = [p.strip() for p in self.cleaned_data["allowed_durations"].split(",")]
@@ -229,11 +263,14 @@ class RoleForm(Form):
     extra_principal_arns = forms.CharField(
         label="Cross-account IAM users",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": MAX_PRINCIPALS_TEXT}),
         help_text="One ARN per line, e.g. arn:aws:iam::111122223333:user/alice.",
     )
 
     def clean_extra_principal_arns(self) -> list[str]:
+        raw = self.cleaned_data["extra_principal_arns"]
+        if len(raw) > MAX_PRINCIPALS_TEXT:
+            raise ValidationError(principals_too_long(len(raw)))
         return [
             line.strip()
             for line in self.cleaned_data["extra_principal_arns"].splitlines()
@@ -242,15 +279,17 @@ class RoleForm(Form):
 
 
 class AuditFilterForm(Form):
-    person = forms.CharField(required=False, help_text="Who acted, or on whom.")
+    person = forms.CharField(
+        required=False, max_length=200, help_text="Who acted, or on whom."
+    )
     project = forms.ModelChoiceField(
         queryset=Project.objects.all(), required=False, empty_label="All projects"
     )
     action = forms.ChoiceField(required=False, label="Kind")
-    since = forms.DateField(
+    since = DayField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    until = forms.DateField(
+    until = DayField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 

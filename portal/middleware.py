@@ -5,6 +5,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -53,3 +54,22 @@ class PermissionsPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", self.header)
         return response
+
+
+class QueryStringGuardMiddleware:
+    """400 for query strings no view can use, before any view sees them: a NUL
+    character (PostgreSQL refuses it in every text comparison) and the
+    admin's `_to_field` given empty (Django's admin answers that with a 500).
+    Everything else in a query string is the views' to parse
+    (`portal.params`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                return HttpResponseBadRequest("A query parameter holds a NUL byte.")
+            if key == "_to_field" and not all(values):
+                return HttpResponseBadRequest("The parameter _to_field is empty.")
+        return self.get_response(request)

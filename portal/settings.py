@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.QueryStringGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -234,10 +235,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Fail fast when the broker is down: the approval is saved anyway and the
-    # periodic sweep re-enqueues what could not be published.
+    # periodic sweep re-enqueues what could not be published. A frozen Redis
+    # (connections accepted, nothing answered) costs up to three waits for an
+    # answer (publish, ping of the new connection, publish again): 3 × 1 s.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 2,
-        "socket_timeout": 3,
+        "socket_timeout": 1,
         "max_retries": 1,
         "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
     }

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts_app import invitations
 from accounts_app import services as people
 from accounts_app.models import IamUser
+from portal import params
 from portal.forms import (
     AuditFilterForm,
     DriftFilterForm,
@@ -77,7 +78,7 @@ def _default_account_or_message(request: HttpRequest):
 @staff_required
 @require_GET
 def people_list(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()
+    q = params.text(request, "q")
     rows = IamUser.objects.select_related("user", "account").order_by("name")
     if q:
         rows = rows.filter(
@@ -87,7 +88,7 @@ def people_list(request: HttpRequest) -> HttpResponse:
             | Q(user__first_name__icontains=q)
             | Q(user__last_name__icontains=q)
         )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(rows, PAGE_SIZE).get_page(params.page(request))
     return render(request, "staff/people.html", {"page": page, "q": q})
 
 
@@ -281,7 +282,7 @@ def drift(request: HttpRequest) -> HttpResponse:
     )
     if form.is_bound and not form.is_valid():
         rows = rows.none()
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = Paginator(rows, 50).get_page(params.page(request))
     for row in page.object_list:
         row.expected_json, row.actual_json = _json(row.expected), _json(row.actual)
     query = request.GET.copy()
@@ -349,7 +350,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         events = events.none()
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page = Paginator(events, 50).get_page(params.page(request))
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app.models import IamUser, IamUserState
+from portal import params
 from portal.forms import AccessRequestForm, ProjectChoiceForm, add_service_errors
 from provisioning import selectors, services
 from provisioning.models import AccessRequest, RequestStatus
@@ -156,7 +157,7 @@ def request_status(request: HttpRequest) -> JsonResponse:
     """What the "My access" page polls every 2 seconds while something moves."""
     rows = my_requests(request).filter(
         status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]
-    ) | my_requests(request).filter(pk__in=_ids(request))
+    ) | my_requests(request).filter(pk__in=params.integers(request, "ids"))
     data = {}
     for req in rows:
         display = selectors.request_display(req)
@@ -167,11 +168,6 @@ def request_status(request: HttpRequest) -> JsonResponse:
             "final": display.is_final,
         }
     return JsonResponse({"requests": data})
-
-
-def _ids(request: HttpRequest) -> list[int]:
-    raw = request.GET.get("ids", "")
-    return [int(p) for p in raw.split(",") if p.strip().isdigit()][:100]
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:

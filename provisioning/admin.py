@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from provisioning import services
@@ -113,8 +115,45 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+class OperationRoleForm(forms.ModelForm):
+    """Cross-account users are checked as in the portal: each ARN, the size
+    of the list, and the trust policy with the role's grant holders."""
+
+    class Meta:
+        model = OperationRole
+        fields = ("project", "account", "os_user", "role_name", "extra_principal_arns")
+
+    def clean_extra_principal_arns(self) -> list[str]:
+        raw = self.data.get(self.add_prefix("extra_principal_arns"), "")
+        if len(raw) > services.MAX_PRINCIPALS_TEXT:
+            raise ValidationError(services.principals_too_long(len(raw)))
+        value = self.cleaned_data.get("extra_principal_arns") or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError(
+                'A JSON list of IAM user ARNs, e.g. ["arn:aws:iam::111122223333:'
+                'user/alice"].'
+            )
+        return value
+
+    def clean(self):
+        data = super().clean()
+        account = data.get("account")
+        if "extra_principal_arns" in data and (account or self.instance.pk):
+            try:
+                data["extra_principal_arns"] = services.role_principals_check(
+                    role=self.instance,
+                    extra_principal_arns=data["extra_principal_arns"],
+                    account=account,
+                    role_name=data.get("role_name", ""),
+                )
+            except ValidationError as exc:
+                self.add_error("extra_principal_arns", exc.messages)
+        return data
+
+
 @admin.register(OperationRole)
 class OperationRoleAdmin(SyncBadgeAdmin):
+    form = OperationRoleForm
     list_display = ("role_name", "project", "os_user", sync_badge, "last_synced_at")
     list_filter = ("project",)
     search_fields = ("role_name", "project__name", "os_user")
@@ -126,6 +165,19 @@ class OperationRoleAdmin(SyncBadgeAdmin):
         "missing_since",
     )
     actions = [retry_sync]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """A change of cross-account users goes through the service: trust
+        size checked under the role's lock, audit row, AWS sync."""
+        arns = obj.extra_principal_arns
+        obj.extra_principal_arns = form.initial.get("extra_principal_arns", [])
+        super().save_model(request, obj, form, change)
+        try:
+            services.role_principals_set(
+                role=obj, extra_principal_arns=arns, actor=request.user
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
 
 
 @admin.register(AccessRequest)

@@ -214,6 +214,15 @@ def _role_for(
     return role
 
 
+def _trust_fits(role: OperationRole, *, place: str) -> None:
+    """The role's trust with everyone it now holds (grants of this file and
+    earlier ones, cross-account users) within AssumeRolePolicySizeQuota."""
+    try:
+        services.trust_check(role, advice=services.FULL_ON_IMPORT)
+    except ValidationError as exc:
+        raise ValidationError(f"{place}: {validation.first_message(exc)}") from None
+
+
 def apply(data: Any, *, account: AwsAccount, path: str) -> ImportResult:
     """Validate, then write everything in one transaction (or nothing)."""
     result = ImportResult(errors=validate(data, account, path))
@@ -246,7 +255,7 @@ def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> 
         people_by_name[name.lower()] = person
         result.created.append(f"user {name}")
     now = timezone.now()
-    for role_data in data.get("roles", []):
+    for j, role_data in enumerate(data.get("roles", [])):
         project, created = Project.objects.get_or_create(
             account=account,
             name=role_data["projectName"],
@@ -313,6 +322,7 @@ def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> 
             result.created.append(f"grant {person.name} → {role.role_name}")
             changed = True
         if changed:
+            _trust_fits(role, place=f"roles[{j}]")
             role.bump()
             enqueue_sync(role)
             result.roles_to_sync.append(role.pk)

@@ -231,10 +231,10 @@ def dashboard(now=None) -> dict:
     overdue_after = 2 * reconcile_interval()
     accounts = list(AwsAccount.objects.order_by("name"))
     for account in accounts:
-        account.reconcile_overdue = (
-            account.last_reconciled_at is None
-            or now - account.last_reconciled_at > overdue_after
-        )
+        # Never reconciled is no alarm while the account is new: beat's first
+        # run is still to come (one is asked for a minute after beat starts).
+        since = account.last_reconciled_at or account.created_at
+        account.reconcile_overdue = now - since > overdue_after
     unsynced_accounts = [a for a in accounts if a.sync_status != "in_sync"]
     users = out_of_sync(IamUser).select_related("account").order_by("name")
     roles = (

@@ -83,6 +83,51 @@ def account_ensure_default(*, actor: Any = None, name: str = "") -> AwsAccount:
 
 # --- Projects and roles -------------------------------------------------------
 
+# Approvers are the few people who decide a project's requests; every one of
+# them is e-mailed about every request.
+MAX_APPROVERS = 100
+# Characters of a role's cross-account ARN list as typed: far more than any
+# trust policy can hold (AssumeRolePolicySizeQuota is 2,048 by default).
+MAX_PRINCIPALS_TEXT = 20_000
+
+
+def principals_too_long(length: int) -> str:
+    return (
+        f"At most {MAX_PRINCIPALS_TEXT:,} characters of ARNs (this list has "
+        f"{length:,}): a trust policy holds far fewer."
+    )
+
+
+FULL_ON_APPROVE = (
+    "Revoke unused grants, split the role, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+FULL_ON_PRINCIPALS = (
+    "List fewer cross-account users, split the role, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+FULL_ON_IMPORT = (
+    "List fewer users on the role, split it, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+
+
+def trust_check(
+    role: OperationRole,
+    *,
+    advice: str,
+    extra_user: IamUser | None = None,
+    holders: list[IamUser] | None = None,
+) -> None:
+    """Refuse what would make the role's trust policy larger than IAM allows
+    (the same computation the worker's document is built with)."""
+    used, quota = sync.trust_capacity(role, extra_user=extra_user, holders=holders)
+    if used > quota:
+        raise ValidationError(
+            f"Role full: {role.role_name}'s trust policy would need {used} of "
+            f"{quota} characters. {advice}"
+        )
+
 
 def project_create(
     *,
@@ -97,6 +142,10 @@ def project_create(
     _check("name", validation.validate_project_name, name)
     if Project.objects.filter(account=account, name=name).exists():
         raise _field_error("name", f"A project named {name!r} already exists.")
+    if len(approvers) > MAX_APPROVERS:
+        raise _field_error(
+            "approvers", f"At most {MAX_APPROVERS} approvers per project."
+        )
     durations = sorted(set(allowed_durations or Project.DEFAULT_DURATIONS))
     if any(h < 1 or h > 24 * 366 for h in durations):
         raise _field_error("allowed_durations", "Durations are 1 to 8784 hours.")
@@ -153,8 +202,7 @@ def role_create(
         )
     else:
         role_name = role_name_free(project, os_user)
-    for arn in extra_principal_arns:
-        _check("extra_principal_arns", validation.validate_principal_arn, arn)
+    extra = _principals_valid(extra_principal_arns)
     if OperationRole.objects.filter(project=project, os_user=os_user).exists():
         raise _field_error(
             "os_user", f"{project.name} already has a role for {os_user}."
@@ -167,8 +215,18 @@ def role_create(
             f"A role named {role_name} already exists "
             "(names are unique regardless of case).",
         )
+    if extra:
+        _principals_fit(
+            OperationRole(
+                project=project,
+                account=project.account,
+                os_user=os_user,
+                role_name=role_name,
+                extra_principal_arns=extra,
+            ),
+            holders=[],
+        )
     with transaction.atomic():
-        extra = sorted(set(extra_principal_arns))
         role = OperationRole.objects.create(
             project=project,
             account=project.account,
@@ -193,6 +251,74 @@ def role_create(
         if role.extra_principal_arns:
             enqueue_sync(role)
     return role
+
+
+def _principals_valid(arns) -> list[str]:
+    """Each cross-account ARN checked; the sorted list without duplicates."""
+    for arn in arns:
+        _check("extra_principal_arns", validation.validate_principal_arn, arn)
+    return sorted(set(arns))
+
+
+def _principals_fit(role: OperationRole, *, holders: list[IamUser] | None) -> None:
+    try:
+        trust_check(role, advice=FULL_ON_PRINCIPALS, holders=holders)
+    except ValidationError as exc:
+        raise _field_error("extra_principal_arns", exc) from None
+
+
+def role_principals_check(
+    *,
+    role: OperationRole,
+    extra_principal_arns: list[str],
+    account: AwsAccount | None = None,
+    role_name: str = "",
+) -> list[str]:
+    """What an edit of a role's cross-account users would store: every ARN
+    valid and the trust policy, with the people holding a grant on the role,
+    within AssumeRolePolicySizeQuota. `account` and `role_name` as edited."""
+    extra = _principals_valid(extra_principal_arns)
+    candidate = OperationRole(
+        pk=role.pk,
+        account=account or role.account,
+        role_name=role_name or role.role_name,
+        extra_principal_arns=extra,
+    )
+    holders = sync.grant_holders([role.pk])[role.pk] if role.pk else []
+    _principals_fit(candidate, holders=holders)
+    return extra
+
+
+def role_principals_set(
+    *, role: OperationRole, extra_principal_arns: list[str], actor: Any
+) -> OperationRole:
+    """Replace a role's cross-account users (the Django admin's edit), checked
+    against the trust size under the role's lock, as approvals are."""
+    extra = _principals_valid(extra_principal_arns)
+    with transaction.atomic():
+        locked = (
+            OperationRole.objects.select_for_update(of=("self",))
+            .select_related("account", "project")
+            .get(pk=role.pk)
+        )
+        before = sorted(locked.extra_principal_arns or [])
+        if extra == before:
+            return locked
+        locked.extra_principal_arns = extra
+        if extra:
+            _principals_fit(locked, holders=None)
+        locked.save(update_fields=["extra_principal_arns"])
+        audit_record(
+            actor=actor,
+            action="role.principals",
+            obj=locked,
+            project=locked.project,
+            before={"extra_principal_arns": before},
+            after={"extra_principal_arns": extra},
+        )
+        locked.bump()
+        enqueue_sync(locked)
+    return locked
 
 
 # --- Access requests ----------------------------------------------------------
@@ -350,13 +476,7 @@ def access_request_approve(
             .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
             .first()
         )
-        used, quota = sync.trust_capacity(role, extra_user=req.requester)
-        if used > quota:
-            raise ValidationError(
-                f"Role full: {role.role_name}'s trust policy would need {used} of "
-                f"{quota} characters. Revoke unused grants, split the role, or ask "
-                "AWS to raise AssumeRolePolicySizeQuota."
-            )
+        trust_check(role, advice=FULL_ON_APPROVE, extra_user=req.requester)
         before = _snapshot(req)
         now = timezone.now()
         req.transition_to(RequestStatus.APPROVED)

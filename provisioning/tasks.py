@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import partial
 
 from celery import shared_task
+from celery.signals import beat_init
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
@@ -169,3 +170,17 @@ def reconcile_account(self, account_id: int) -> dict:
             countdown=_backoff(self.request.retries),
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
+
+
+# Beat's first reconcile comes one interval after it starts (an hour by
+# default): a fresh install, or AWS after a restart, is checked this soon
+# instead. Objects synced within the quiet period are left alone anyway.
+FIRST_RECONCILE_AFTER_SECONDS = 60
+
+
+@beat_init.connect
+def reconcile_soon_after_beat_starts(sender=None, **kwargs) -> None:
+    try:
+        reconcile_accounts.apply_async(countdown=FIRST_RECONCILE_AFTER_SECONDS)
+    except Exception as exc:  # the broker is down: the hourly run will come
+        log.warning("could not ask for the first reconcile: %s", exc)

@@ -1,9 +1,15 @@
 """The benchmarks at tiny sizes, so the scripts never rot; they also pin the
 AWS call budget per operation."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from bench import aws_calls
+from tests.workers import ROOT, wait_for
 
 
 @pytest.mark.django_db
@@ -26,3 +32,73 @@ def test_each_operation_writes_the_minimum_and_reads_little(aws_env, account):
         # ListInstanceProfilesForRole: what IAM needs gone before DeleteRole.
         "revoke of the last grant (role deleted)": 4,
     }
+
+
+# --- bench/run.py stops what it started when it is stopped --------------------
+
+CHILDREN = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+import django
+django.setup()
+from bench import run
+run.install_signal_handlers()
+moto, url = run.start_moto()
+gunicorn_like = run.spawn(["sleep", "600"])
+worker_pid = run.start_worker("benchsignal", concurrency=1).proc.pid if {worker} else 0
+print(moto.pid, gunicorn_like.pid, worker_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _in_group(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize(
+    "signum, worker",
+    [(signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGHUP, False)],
+)
+def test_bench_run_stops_moto_web_and_workers_when_it_is_stopped(signum, worker):
+    bench = subprocess.Popen(
+        [sys.executable, "-c", CHILDREN.format(root=str(ROOT), worker=worker)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        pids = [int(p) for p in bench.stdout.readline().split()]
+        assert len(pids) == 3, "the children did not start"
+        moto, web, worker_pid = pids
+        children = [moto, web] + ([worker_pid] if worker else [])
+        assert all(_running(pid) for pid in children)
+        bench.send_signal(signum)
+        assert bench.wait(timeout=60) == 128 + signum
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+        bench.stdout.close()
+    assert [pid for pid in children if _running(pid)] == []
+    if worker:  # the worker's pool went with it
+        assert wait_for(lambda: _in_group(worker_pid) == [], timeout=20)

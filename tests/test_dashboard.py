@@ -117,15 +117,18 @@ def test_dashboard_everything_in_sync_shows_empty_states(login, alice, account):
 @pytest.mark.parametrize(
     "age, overdue",
     [
-        (None, True),  # never reconciled
+        (None, True),  # never reconciled, the account is 3 hours old
         (timedelta(minutes=10), False),
         (timedelta(hours=1, minutes=59), False),
         (timedelta(hours=2, minutes=1), True),  # over 2 × the 1-hour interval
     ],
 )
 def test_last_reconcile_is_red_when_overdue(login, alice, account, age, overdue):
-    when = timezone.now() - age if age else None
-    AwsAccount.objects.filter(pk=account.pk).update(last_reconciled_at=when)
+    now = timezone.now()
+    AwsAccount.objects.filter(pk=account.pk).update(
+        created_at=now - timedelta(hours=3),
+        last_reconciled_at=now - age if age else None,
+    )
     page = login(alice).get(reverse("dashboard"))
     (shown,) = page.context["accounts"]
     assert shown.reconcile_overdue is overdue
@@ -135,6 +138,29 @@ def test_last_reconcile_is_red_when_overdue(login, alice, account, age, overdue)
     assert ("never" in text) is (age is None)
     if overdue:
         assert "Reconcile runs every 1 hour; overdue after 2 hours." in text
+
+
+@pytest.mark.parametrize(
+    "account_age, overdue",
+    [
+        (timedelta(0), False),  # a fresh demo: beat's first run is to come
+        (timedelta(hours=1, minutes=59), False),
+        (timedelta(hours=2, minutes=1), True),  # beat is not running
+    ],
+)
+def test_a_new_account_not_yet_reconciled_is_no_alarm_until_overdue(
+    login, alice, account, account_age, overdue
+):
+    AwsAccount.objects.filter(pk=account.pk).update(
+        created_at=timezone.now() - account_age, last_reconciled_at=None
+    )
+    page = login(alice).get(reverse("dashboard"))
+    (shown,) = page.context["accounts"]
+    assert shown.reconcile_overdue is overdue
+    text = page.content.decode()
+    assert ("not yet run" in text) is not overdue
+    assert ("Is celery beat running?" in text) is overdue
+    assert ("badge-error" in text) is overdue
 
 
 def test_overdue_follows_the_reconcile_interval_setting(

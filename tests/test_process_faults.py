@@ -2,6 +2,8 @@
 worker killed with SIGKILL in the middle of provisioning a role."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,10 +18,15 @@ from tests.workers import ROOT, Worker, database_url, reset_broker, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 APPROVE = """
-import time
+import os, signal, time
 from django.contrib.auth import get_user_model
-from provisioning import services
+from provisioning import services, tasks
 from provisioning.models import AccessRequest
+if os.environ.get("FREEZE_PID"):
+    # A web process that has published before: its connection is open when
+    # the broker freezes.
+    tasks.sweep.apply_async()
+    os.kill(int(os.environ["FREEZE_PID"]), signal.SIGSTOP)
 req = AccessRequest.objects.get(pk={pk})
 bob = get_user_model().objects.get(username="bob")
 started = time.monotonic()
@@ -28,8 +35,9 @@ print("ELAPSED", round(time.monotonic() - started, 3))
 """
 
 
-def approve_in_a_web_process(req, broker_url: str) -> float:
-    """Approve as a separate process whose broker is `broker_url`."""
+def approve_in_a_web_process(req, broker_url: str, freeze_pid: int = 0) -> float:
+    """Approve as a separate process whose broker is `broker_url` (frozen
+    with SIGSTOP by that process after a first publish, if `freeze_pid`)."""
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", APPROVE.format(pk=req.pk)],
         cwd=ROOT,
@@ -40,6 +48,7 @@ def approve_in_a_web_process(req, broker_url: str) -> float:
             **os.environ,
             "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": broker_url,
+            "FREEZE_PID": str(freeze_pid or ""),
         },
     )
     assert result.returncode == 0, result.stderr
@@ -67,6 +76,35 @@ def silent_port():
     sock.close()
 
 
+@pytest.fixture
+def spare_redis(tmp_path):
+    """A Redis server of this test's own, to freeze with SIGSTOP (the kernel
+    still accepts connections; nothing answers): (port, pid)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    port = closed_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port, socket_timeout=1)
+    assert wait_for(lambda: _answers(client), timeout=10), "redis did not start"
+    yield port, server.pid
+    server.send_signal(signal.SIGCONT)
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _answers(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
 def closed_port() -> int:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -75,12 +113,20 @@ def closed_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("broker", ["refused", "hung"])
+@pytest.mark.parametrize("broker", ["refused", "hung", "frozen"])
 def test_approval_is_saved_quickly_when_the_broker_is_down_and_the_sweep_delivers_it(
-    pending, settings, silent_port, iam, broker
+    pending, settings, request, iam, broker
 ):
-    port = closed_port() if broker == "refused" else silent_port
-    elapsed = approve_in_a_web_process(pending, f"redis://127.0.0.1:{port}/0")
+    freeze_pid = 0
+    if broker == "refused":
+        port = closed_port()
+    elif broker == "hung":
+        port = request.getfixturevalue("silent_port")
+    else:
+        port, freeze_pid = request.getfixturevalue("spare_redis")
+    elapsed = approve_in_a_web_process(
+        pending, f"redis://127.0.0.1:{port}/0", freeze_pid
+    )
 
     print(f"approve with the broker {broker}: {elapsed:.2f}s")
     assert elapsed < 8, f"approve took {elapsed}s with the broker down"

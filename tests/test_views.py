@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts_app.models import IamUser
@@ -399,6 +400,78 @@ def test_approvers_are_named_by_e_mail_or_user_name_and_unknown_ones_refused(
     )
     project = Project.objects.get(name="ops")
     assert sorted(u.username for u in project.approvers.all()) == ["bob", "erin"]
+
+
+def _people(account, count: int) -> list[str]:
+    """`count` people with IAM users, bulk-created; their e-mail addresses."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        User(username=f"p{i:05}", email=f"P{i:05}@Example.com") for i in range(count)
+    )
+    IamUser.objects.bulk_create(
+        IamUser(user=u, account=account, name=u.username) for u in users
+    )
+    return [u.email for u in users]
+
+
+@pytest.mark.parametrize("size", [3, 100])
+def test_approvers_are_found_in_one_query_however_many(
+    account, django_assert_max_num_queries, size
+):
+    from portal.forms import ProjectForm
+
+    emails = _people(account, 100)[:size]
+    names = ", ".join(e.lower() for e in emails[:-1]) + ", " + emails[-1]
+    form = ProjectForm({"name": "ops", "approvers": names, "allowed_durations": "8"})
+    with django_assert_max_num_queries(1):
+        assert form.is_valid(), form.errors
+    assert sorted(u.email for u in form.cleaned_data["approvers"]) == sorted(emails)
+
+
+def test_more_than_a_hundred_approvers_are_refused_with_a_message(
+    login, alice, account, django_assert_max_num_queries
+):
+    emails = _people(account, 101)
+    client = login(alice)
+    data = {"name": "ops", "approvers": ", ".join(emails), "allowed_durations": "8"}
+    response = client.post(reverse("projects"), data)
+    assert response.status_code == 200
+    assert response.context["form"].errors["approvers"] == [
+        "At most 100 approvers per project; this list names 101. Choose the "
+        "people who decide, not everyone."
+    ]
+    assert not Project.objects.filter(name="ops").exists()
+    data["approvers"] = ", ".join(emails[:100] + [emails[0].upper()])  # a duplicate
+    assert client.post(reverse("projects"), data).status_code == 302
+    assert Project.objects.get(name="ops").approvers.count() == 100
+
+
+def test_unknown_approvers_are_named_among_many_known_ones(login, alice, account):
+    emails = _people(account, 50)
+    names = emails[:25] + ["ghost@example.com"] + emails[25:] + ["Nobody", "x" * 300]
+    response = login(alice).post(
+        reverse("projects"),
+        {"name": "ops", "approvers": ",".join(names), "allowed_durations": "8"},
+    )
+    assert response.context["form"].errors["approvers"] == [
+        f"Nobody in opsgate is called ghost@example.com, Nobody, {'x' * 79}…: add "
+        "them as people first, or check the spelling."
+    ]
+    assert not Project.objects.filter(name="ops").exists()
+
+
+def test_the_project_service_refuses_more_than_a_hundred_approvers(alice, account):
+    from django.contrib.auth import get_user_model
+
+    _people(account, 101)
+    approvers = list(get_user_model().objects.filter(username__startswith="p"))
+    with pytest.raises(ValidationError, match="At most 100 approvers per project"):
+        services.project_create(
+            actor=alice.user, name="ops", account=account, approvers=approvers
+        )
+    assert not Project.objects.filter(name="ops").exists()
 
 
 @pytest.mark.parametrize(
