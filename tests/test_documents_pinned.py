@@ -241,3 +241,58 @@ def test_the_revoked_sessions_policy_states_the_cutoff_in_utc(tokyo_local_time):
         "aws:TokenIssueTime": "2026-11-30T15:00:00Z"
     }
     assert statement["Condition"]["StringLike"] == {"aws:userid": "AROAEXAMPLE:alice"}
+
+
+# --- defaults, tags and comparison helpers --------------------------------------
+
+
+def test_arns_default_to_the_commercial_partition():
+    kw = {"account_id": ACCOUNT, "path": "/opsgate/"}
+    assert policies.user_arn(name="a", **kw) == f"arn:aws:iam::{ACCOUNT}:user/opsgate/a"
+    assert policies.role_arn(name="r", **kw) == f"arn:aws:iam::{ACCOUNT}:role/opsgate/r"
+    assert (
+        policies.policy_arn(name="p", **kw)
+        == f"arn:aws:iam::{ACCOUNT}:policy/opsgate/p"
+    )
+    assert policies.aws_managed_policy_arn("X") == "arn:aws:iam::aws:policy/X"
+    arns = [
+        a
+        for d in (
+            *policies.group_policies(
+                prefix="p-", account_id=ACCOUNT, path="/opsgate/"
+            ).values(),
+            *policies.role_policies(
+                prefix="p-", session_documents=["SSM-SessionManagerRunShell"]
+            ).values(),
+        )
+        for a in _arns(d)
+    ]
+    assert arns and all(a.startswith("arn:aws:") for a in arns)
+
+
+def test_a_trust_policy_without_principals_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="at least one principal"):
+        policies.trust_policy([])
+
+
+def test_tag_dict_reads_iams_key_and_value_pairs():
+    tags = [{"Key": "Project", "Value": "payments"}, {"Key": "ManagedBy", "Value": "x"}]
+    assert policies.tag_dict(tags) == {"Project": "payments", "ManagedBy": "x"}
+    assert policies.tag_dict(None) == {}
+    assert policies.tag_dict([]) == {}
+
+
+def test_only_the_managed_by_opsgate_tag_marks_an_object_as_opsgates():
+    assert policies.managed_tags() == [{"Key": "ManagedBy", "Value": "opsgate"}]
+    assert policies.is_managed(policies.managed_tags())
+    assert policies.is_managed(policies.role_tags(project="p", os_user="u"))
+    assert not policies.is_managed([{"Key": "ManagedBy", "Value": "terraform"}])
+    assert not policies.is_managed([{"Key": "Owner", "Value": "opsgate"}])
+    assert not policies.is_managed(None)
+
+
+def test_same_document_reads_json_text_on_either_side():
+    document = policies.trust_policy([f"arn:aws:iam::{ACCOUNT}:user/opsgate/alice"])
+    assert policies.same_document(json.dumps(document), document)
+    assert policies.same_document(document, json.dumps(document))
+    assert policies.same_document(json.dumps(document), json.dumps(document))

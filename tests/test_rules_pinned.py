@@ -230,3 +230,65 @@ def test_principal_arns_with_a_path_and_a_64_character_name_are_accepted():
 def test_first_message_gives_the_first_text_of_an_error():
     assert validation.first_message(ValidationError(["one", "two"])) == "one"
     assert validation.first_message(ValidationError("only")) == "only"
+
+
+# --- every refusal says what to do --------------------------------------------
+
+REFUSALS = [
+    (validation.validate_iam_user_name, " alice"),
+    (validation.validate_iam_user_name, ""),
+    (validation.validate_iam_user_name, "a,b"),
+    (validation.validate_iam_user_name, "a" * 65),
+    (validation.validate_iam_user_name, "a b"),
+    (validation.validate_iam_role_name, " r"),
+    (validation.validate_iam_role_name, ""),
+    (validation.validate_iam_role_name, "r" * 65),
+    (validation.validate_iam_role_name, "r b"),
+    (validation.validate_tag_value, ""),
+    (validation.validate_tag_value, " t"),
+    (validation.validate_tag_value, "t" * 257),
+    (validation.validate_tag_value, "aws:t"),
+    (validation.validate_tag_value, "t*"),
+    (validation.validate_os_user, "root"),
+    (validation.validate_os_user, "o" * 33),
+    (validation.validate_os_user, "O"),
+    (validation.validate_principal_arn, "*"),
+]
+
+
+@pytest.mark.parametrize(("validator", "value"), REFUSALS)
+def test_every_refusal_carries_a_sentence(validator, value):
+    with pytest.raises(ValidationError) as info:
+        validator(value)
+    (message,) = info.value.messages
+    assert isinstance(message, str) and message != "None"
+    assert len(message.split()) >= 3, message
+
+
+@pytest.mark.parametrize(
+    ("validator", "value", "start"),
+    [
+        (validation.validate_project_name, "", "A project name is required."),
+        (validation.validate_project_name, "aws:x", "A project name cannot start"),
+        (validation.validate_project_name, "p*", "A project name may hold"),
+        (validation.validate_email, "a!b@example.com", "The e-mail address may hold"),
+        (validation.validate_tag_value, "", "The value is required."),
+    ],
+)
+def test_tag_value_refusals_name_the_field(validator, value, start):
+    with pytest.raises(ValidationError) as info:
+        validator(value)
+    assert info.value.messages[0].startswith(start)
+
+
+def test_length_refusals_say_how_long_the_value_is():
+    with pytest.raises(
+        ValidationError, match=r"At most 64 characters \(this one has 65\)"
+    ):
+        validation.validate_iam_user_name("a" * 65)
+    with pytest.raises(
+        ValidationError,
+        match=r"At most 56 characters with the path /opsgate/ "
+        r"\(this one has 57\)",
+    ):
+        validation.validate_iam_role_name("r" * 57, path="/opsgate/")
