@@ -9,10 +9,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, validation
+from accounts_app import validation
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
+from provisioning import aws
 from provisioning.audit import audit_record
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, RequestStatus
 from provisioning.tasks import enqueue_sync
 
 

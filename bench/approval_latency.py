@@ -13,8 +13,8 @@ import requests
 from django.test import Client
 
 from accounts_app import services as people
+from accounts_app.models import AccessRequest, AwsAccount
 from provisioning import policies, services, sync
-from provisioning.models import AccessRequest, AwsAccount
 
 
 def percentile(values: list[float], q: float) -> float:

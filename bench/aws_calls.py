@@ -1,8 +1,8 @@
 """AWS calls per operation, counted at the boto3 layer, against the minimum."""
 
 from accounts_app import services as people
+from accounts_app.models import AwsAccount
 from provisioning import aws, services, sync
-from provisioning.models import AwsAccount
 
 
 def split(calls: list[str]) -> tuple[list[str], list[str]]:

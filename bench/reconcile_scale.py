@@ -10,9 +10,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    Project,
+)
 from provisioning import aws, policies, sync
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, Project
 
 
 def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:

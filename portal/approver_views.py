@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts_app.models import AccessRequest, RequestStatus
 from portal import params
 from portal.forms import DecisionForm
 from provisioning import selectors, services, sync
-from provisioning.models import AccessRequest, RequestStatus
 
 
 def _in_my_projects(request: HttpRequest):

@@ -7,14 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts_app.models import AuditEvent, AwsAccount, OperationRole, Project
 from portal.params import DayField
-from provisioning.models import (
-    AuditEvent,
-    AwsAccount,
-    DriftKind,
-    OperationRole,
-    Project,
-)
+from provisioning.models import DriftKind
 from provisioning.services import (
     MAX_APPROVERS,
     MAX_PRINCIPALS_TEXT,

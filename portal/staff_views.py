@@ -19,7 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import invitations
 from accounts_app import services as people
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    Project,
+)
 from portal import params
 from portal.forms import (
     AuditFilterForm,
@@ -31,13 +38,6 @@ from portal.forms import (
 )
 from provisioning import selectors, services, sync, tasks
 from provisioning.aws import AwsError
-from provisioning.models import (
-    AccessRequest,
-    AuditEvent,
-    AwsAccount,
-    OperationRole,
-    Project,
-)
 
 PAGE_SIZE = 25
 

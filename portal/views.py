@@ -14,11 +14,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app.models import IamUser, IamUserState
+from accounts_app.models import AccessRequest, IamUser, IamUserState, RequestStatus
 from portal import params
 from portal.forms import AccessRequestForm, ProjectChoiceForm, add_service_errors
 from provisioning import selectors, services
-from provisioning.models import AccessRequest, RequestStatus
 
 
 def current_person(request: HttpRequest) -> IamUser | None:

@@ -3,16 +3,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from provisioning import services
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
-    Drift,
     OperationRole,
     Project,
     SyncStatus,
 )
+from provisioning import services
+from provisioning.models import Drift
 
 
 @admin.display(description="AWS")

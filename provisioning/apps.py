@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ProvisioningConfig(AppConfig):
     name = "provisioning"
-    verbose_name = "AWS access"
+    verbose_name = "AWS sync"

@@ -12,16 +12,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts_app import services as people
-from accounts_app.models import IamUser, IamUserState
-from provisioning import services, validation
-from provisioning.audit import audit_record
-from provisioning.models import (
+from accounts_app import validation
+from accounts_app.models import (
     AccessRequest,
     AwsAccount,
+    IamUser,
+    IamUserState,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import services
+from provisioning.audit import audit_record
 from provisioning.tasks import enqueue_sync
 
 IMPORT_REASON = "Imported from the OperationUsersStack parameter file"

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts_app.models import AccessRequest, OperationRole, RequestStatus
 from provisioning import notifications, services
 from provisioning.audit import audit_record
-from provisioning.models import AccessRequest, OperationRole, RequestStatus
 from provisioning.tasks import enqueue_sync
 
 

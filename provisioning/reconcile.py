@@ -23,11 +23,11 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
+from accounts_app.models import AwsAccount, IamUser, IamUserState, OperationRole
 from provisioning import aws, iam, policies, sync
 from provisioning.audit import audit_record
 from provisioning.aws import AwsError, aws_action
-from provisioning.models import AwsAccount, Drift, DriftKind, OperationRole
+from provisioning.models import Drift, DriftKind
 
 log = logging.getLogger(__name__)
 

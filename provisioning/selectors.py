@@ -9,16 +9,16 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws, instructions, policies, soft_cache
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AwsAccount,
-    Drift,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import aws, instructions, policies, soft_cache
+from provisioning.models import Drift
 
 
 @dataclass(frozen=True)

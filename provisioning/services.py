@@ -9,16 +9,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, naming, notifications, sync, validation
-from provisioning.audit import audit_record
-from provisioning.models import (
+from accounts_app import naming, validation
+from accounts_app.models import (
     AccessRequest,
     AwsAccount,
+    IamUser,
+    IamUserState,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import aws, notifications, sync
+from provisioning.audit import audit_record
 from provisioning.tasks import enqueue_sync
 
 

@@ -19,10 +19,15 @@ from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    IamUserState,
+    OperationRole,
+)
 from provisioning import aws, iam, notifications, policies, ssm
 from provisioning.aws import AwsError, DependencyMissing, PermanentError, RetryLater
-from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
 

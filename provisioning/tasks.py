@@ -16,10 +16,9 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts_app.models import IamUser
+from accounts_app.models import AwsAccount, IamUser, OperationRole
 from provisioning import reconcile, sync
 from provisioning.aws import AwsError, PermanentError, RetryLater
-from provisioning.models import AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
 

@@ -114,7 +114,7 @@ def account(moto_server, db):
     """The default account as a row, its boundaries deployed. Tests that look
     at AWS state also ask for aws_env (a reset moto); resetting costs about a
     second, so others do not."""
-    from provisioning.models import AwsAccount
+    from accounts_app.models import AwsAccount
 
     deploy_boundaries()
     return AwsAccount.objects.create(

@@ -3,9 +3,9 @@ what the admin sees, and that nothing is created twice."""
 
 import pytest
 
+from accounts_app.models import OperationRole, SyncStatus
 from provisioning import services, sync, tasks
 from provisioning.aws import PermanentError, RetryLater
-from provisioning.models import OperationRole, SyncStatus
 from tests.faults import injected
 
 pytestmark = pytest.mark.django_db

@@ -14,15 +14,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from accounts_app.models import IamUser
-from provisioning import aws, services, tasks
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import aws, services, tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -12,10 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from accounts_app.models import IamUser
+from accounts_app.models import AwsAccount, IamUser, SyncStatus
 from provisioning import boundaries, policies, reconcile, services, sync, tasks
 from provisioning.aws import PermanentError
-from provisioning.models import AwsAccount, Drift, SyncStatus
+from provisioning.models import Drift
 from tests.conftest import ACCOUNT_ID
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,7 @@ def test_the_dashboard_and_the_django_admin_show_the_missing_boundary(
     expected = f"Permissions boundary missing in account {ACCOUNT_ID}: {USER_BOUNDARY}"
     dashboard = client.get(reverse("dashboard"))
     assert expected in dashboard.content.decode()
-    admin = client.get(reverse("admin:provisioning_awsaccount_changelist"))
+    admin = client.get(reverse("admin:accounts_app_awsaccount_changelist"))
     assert expected in admin.content.decode()
 
 

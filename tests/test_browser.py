@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core import mail
 
+from accounts_app.models import AccessRequest, OperationRole, RequestStatus
 from provisioning import services, sync
-from provisioning.models import AccessRequest, OperationRole, RequestStatus
 from tests.conftest import ACCOUNT_ID, give_totp, totp_code
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the

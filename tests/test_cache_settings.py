@@ -115,8 +115,8 @@ def test_approval_and_my_access_work_without_the_cache(
 ):
     from django.urls import reverse
 
+    from accounts_app.models import RequestStatus
     from provisioning import services
-    from provisioning.models import RequestStatus
 
     req = services.access_request_create(
         requester=carol,

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
+from accounts_app.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

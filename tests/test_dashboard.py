@@ -8,16 +8,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import services, tasks
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
-    Drift,
-    DriftKind,
+    IamUser,
     OperationRole,
 )
+from provisioning import services, tasks
+from provisioning.models import Drift, DriftKind
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ was not recorded, the task retries, and the retry finds AWS already right."""
 import pytest
 from django.db import OperationalError
 
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
 from provisioning import aws, services, sync, tasks
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
 
 pytestmark = pytest.mark.django_db
 

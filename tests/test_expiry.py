@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts_app.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 from provisioning import lifecycle, services
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db

@@ -22,8 +22,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts_app.models import AccessRequest
 from provisioning import services
-from provisioning.models import AccessRequest, Drift, DriftKind
+from provisioning.models import Drift, DriftKind
 from tests.conftest import give_totp
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +190,7 @@ def world(django_db_setup, django_db_blocker, moto_server):
 
 
 def _build_world() -> dict:
-    from provisioning.models import AwsAccount
+    from accounts_app.models import AwsAccount
     from tests.conftest import ACCOUNT_ID, _person
 
     account = AwsAccount.objects.create(

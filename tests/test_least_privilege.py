@@ -20,9 +20,8 @@ from django.core.management import CommandError, call_command
 from moto.core.authorization import enable_iam_authentication
 
 from accounts_app import services as people
-from accounts_app.models import IamUser
+from accounts_app.models import AccessRequest, IamUser, OperationRole
 from provisioning import aws, policies, services, sync
-from provisioning.models import AccessRequest, OperationRole
 from tests import iam_sim
 from tests.conftest import ACCOUNT_ID
 

@@ -8,9 +8,15 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts_app import services as people
-from accounts_app.models import IamUser, IamUserState
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
 from provisioning import aws, services, sync
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
 from tests.conftest import ACCOUNT_ID
 from tests.faults import injected, service_credentials_xml
 from tests.helpers import grant

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
 from provisioning import services
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
 
 pytestmark = pytest.mark.django_db
 

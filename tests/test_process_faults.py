@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
 from provisioning import services, tasks
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
 from tests.workers import ROOT, Worker, database_url, reset_broker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ APPROVE = """
 import os, signal, time
 from django.contrib.auth import get_user_model
 from provisioning import services, tasks
-from provisioning.models import AccessRequest
+from accounts_app.models import AccessRequest
 if os.environ.get("FREEZE_PID"):
     # A web process that has published before: its connection is open when
     # the broker freezes.

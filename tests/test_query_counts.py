@@ -12,17 +12,16 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
-    Drift,
-    DriftKind,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import aws
+from provisioning.models import Drift, DriftKind
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +100,7 @@ def bulk_world(n, *, account, bob, carol):
         AuditEvent(
             actor_repr="alice",
             action="project.add",
-            object_type="provisioning.project",
+            object_type="accounts_app.project",
             object_id=str(p.pk),
             object_repr=p.name,
             project=p,

@@ -7,15 +7,15 @@ import json
 import pytest
 from django.core.management import call_command
 
-from accounts_app.models import IamUser
-from provisioning import policies, reconcile, services, sync
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
-    Drift,
+    IamUser,
     OperationRole,
 )
+from provisioning import policies, reconcile, services, sync
+from provisioning.models import Drift
 from tests.conftest import ACCOUNT_ID
 from tests.helpers import grant
 

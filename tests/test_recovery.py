@@ -13,16 +13,16 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies, reconcile, selectors, services, sync, tasks
-from provisioning.aws import DependencyMissing, RetryLater
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
+    IamUser,
     OperationRole,
     SyncStatus,
 )
+from provisioning import aws, policies, reconcile, selectors, services, sync, tasks
+from provisioning.aws import DependencyMissing, RetryLater
 from tests.conftest import ACCOUNT_ID, deploy_boundaries
 from tests.faults import injected
 from tests.helpers import grant

@@ -10,9 +10,14 @@ import urllib.request
 import boto3
 import pytest
 
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    SyncStatus,
+)
 from provisioning import aws, policies, services, sync
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, SyncStatus
 from tests.conftest import ACCOUNT_ID, _person, deploy_boundaries
 from tests.workers import Worker, reset_broker, wait_for
 

@@ -9,8 +9,8 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
+from accounts_app.models import AccessRequest, OperationRole
 from provisioning import aws, lifecycle, policies, services, ssm, sync
-from provisioning.models import AccessRequest, OperationRole
 from tests.conftest import ACCOUNT_ID
 from tests.helpers import grant
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
 from provisioning import policies, services, sync
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
 from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts_app import services as people
-from accounts_app.models import IamUser
+from accounts_app.models import AccessRequest, AuditEvent, IamUser, RequestStatus
 from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
 from tests.helpers import request
 
 pytestmark = pytest.mark.django_db

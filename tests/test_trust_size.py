@@ -11,9 +11,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    OperationRole,
+    Project,
+)
 from provisioning import aws, policies, services, sync, tasks
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +149,7 @@ def held_role(deploy_role, carol, bob):
 
 def admin_post(client, role, arns):
     return client.post(
-        reverse("admin:provisioning_operationrole_change", args=[role.pk]),
+        reverse("admin:accounts_app_operationrole_change", args=[role.pk]),
         {
             "project": role.project_id,
             "account": role.account_id,
@@ -260,7 +265,7 @@ def test_adding_a_role_in_the_admin_checks_the_quota(
     before = state()
     with aws.observe_calls() as calls, django_capture_on_commit_callbacks() as sent:
         response = login(alice).post(
-            reverse("admin:provisioning_operationrole_add"),
+            reverse("admin:accounts_app_operationrole_add"),
             {
                 "project": payments.pk,
                 "account": payments.account_id,

@@ -11,9 +11,14 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    Project,
+    RequestStatus,
+)
 from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, Project, RequestStatus
 
 pytestmark = pytest.mark.django_db
 

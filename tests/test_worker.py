@@ -4,8 +4,8 @@ approving a request ends with the user in the role's trust and the grant active.
 import pytest
 
 from accounts_app import services as people
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
 from provisioning import policies, services
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
 from tests.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

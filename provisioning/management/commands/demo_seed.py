@@ -6,9 +6,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts_app import services as people
-from accounts_app.models import IamUser
+from accounts_app.models import IamUser, OperationRole, Project
 from provisioning import aws, services
-from provisioning.models import OperationRole, Project
 
 PASSWORD = "opsgate-demo-password"
 # The demo's admin and approver have TOTP with this known secret, so
@@ -86,7 +85,7 @@ class Command(BaseCommand):
                 TOTP.activate(user, DEMO_TOTP_SECRET)
 
     def _requests(self, by_name) -> None:
-        from provisioning.models import AccessRequest
+        from accounts_app.models import AccessRequest
 
         if AccessRequest.objects.exists():
             return
