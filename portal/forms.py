@@ -8,13 +8,10 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts_app.models import AuditEvent, AwsAccount, OperationRole, Project
+from accounts_app.services.projects import MAX_APPROVERS
+from accounts_app.services.roles import MAX_PRINCIPALS_TEXT, principals_too_long
 from portal.params import DayField
 from provisioning.models import DriftKind
-from provisioning.services import (
-    MAX_APPROVERS,
-    MAX_PRINCIPALS_TEXT,
-    principals_too_long,
-)
 
 PERMANENT = "permanent"
 

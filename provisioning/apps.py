@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ProvisioningConfig(AppConfig):
     name = "provisioning"
     verbose_name = "AWS sync"
+
+    def ready(self) -> None:
+        from provisioning import receivers
+
+        receivers.connect()

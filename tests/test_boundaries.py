@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from accounts_app.models import AwsAccount, IamUser, SyncStatus
-from provisioning import boundaries, policies, reconcile, services, sync, tasks
+from accounts_app.services import access_requests
+from provisioning import boundaries, policies, reconcile, sync, tasks
 from provisioning.aws import PermanentError
 from provisioning.models import Drift
 from tests.conftest import ACCOUNT_ID
@@ -240,14 +241,14 @@ def test_the_cloudformation_template_passes_cfn_lint():
 @pytest.fixture
 def synced(aws_env, settings, carol, bob, deploy_role):
     settings.OPSGATE = {**settings.OPSGATE, "RECONCILE_QUIET_SECONDS": 0}
-    request = services.access_request_create(
+    request = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="x",
         duration_hours=8,
         actor=carol.user,
     )
-    services.access_request_approve(access_request=request, approver=bob.user)
+    access_requests.access_request_approve(access_request=request, approver=bob.user)
     for person in IamUser.objects.all():
         sync.iam_user_sync(iam_user_id=person.pk)
     sync.role_sync(role_id=deploy_role.pk)
