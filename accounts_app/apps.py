@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class AccountsAppConfig(AppConfig):
     name = "accounts_app"
-    verbose_name = "People"
+    verbose_name = "AWS access"

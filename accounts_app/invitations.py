@@ -12,8 +12,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts_app.audit import audit_record
 from accounts_app.models import IamUser
-from provisioning.audit import audit_record
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,11 @@ import boto3
 import requests
 from django.test import Client
 
-from accounts_app import services as people
-from provisioning import policies, services, sync
-from provisioning.models import AccessRequest, AwsAccount
+from accounts_app import trust as trust_rules
+from accounts_app.models import AccessRequest, AwsAccount
+from accounts_app.services import access_requests, people, projects
+from accounts_app.services import roles as role_services
+from provisioning import policies, sync
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -36,11 +38,11 @@ def seed(approvals: int, roles: int):
         email="approver@example.com",
     )
     TOTP.activate(approver.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
-    project = services.project_create(
+    project = projects.project_create(
         actor=admin.user, name="latency", account=account, approvers=[approver.user]
     )
     role_rows = [
-        services.role_create(actor=admin.user, project=project, os_user=f"ops{j}")
+        role_services.role_create(actor=admin.user, project=project, os_user=f"ops{j}")
         for j in range(roles)
     ]
     sync.account_baseline_sync(account_id=account.pk)
@@ -53,20 +55,22 @@ def seed(approvals: int, roles: int):
         person.refresh_from_db()
         requesters.append(person)
     for j, role in enumerate(role_rows):  # every role exists in AWS
-        req = services.access_request_create(
+        req = access_requests.access_request_create(
             requester=requesters[j],
             role=role,
             reason="seed",
             duration_hours=8,
             actor=requesters[j].user,
         )
-        services.access_request_approve(access_request=req, approver=approver.user)
+        access_requests.access_request_approve(
+            access_request=req, approver=approver.user
+        )
         sync.role_sync(role_id=role.pk)
     pending = []
     for i in range(approvals):
         person = requesters[roles + i]
         pending.append(
-            services.access_request_create(
+            access_requests.access_request_create(
                 requester=person,
                 role=role_rows[i % roles],
                 reason="latency",
@@ -129,7 +133,7 @@ def measure(
         assert req.requester.arn in doc["Statement"][0]["Principal"]["AWS"]
     bare = []
     for req in pending:
-        principals = sync.role_principals(req.role)
+        principals = trust_rules.role_principals(req.role)
         bare.append(bare_calls(endpoint, req.role.role_name, principals))
     result = {"approvals": len(latencies)}
     for name, values in (("opsgate", latencies), ("post", posts), ("bare", bare)):

@@ -1,8 +1,8 @@
 """AWS calls per operation, counted at the boto3 layer, against the minimum."""
 
-from accounts_app import services as people
-from provisioning import aws, services, sync
-from provisioning.models import AwsAccount
+from accounts_app.models import AwsAccount
+from accounts_app.services import access_requests, people, projects, roles
+from provisioning import aws, sync
 
 
 def split(calls: list[str]) -> tuple[list[str], list[str]]:
@@ -18,26 +18,26 @@ def measure() -> list[dict]:
         actor=None, account=account, iam_user_name="bench-appr"
     )
     first = people.person_add(actor=None, account=account, iam_user_name="bench-first")
-    project = services.project_create(
+    project = projects.project_create(
         actor=admin.user,
         name="bench project",
         account=account,
         approvers=[approver.user],
     )
-    role = services.role_create(actor=admin.user, project=project, os_user="ops")
+    role = roles.role_create(actor=admin.user, project=project, os_user="ops")
     sync.account_baseline_sync(account_id=account.pk)
     for person in (admin, approver, first):
         sync.iam_user_sync(iam_user_id=person.pk)
 
     def grant(person):
-        req = services.access_request_create(
+        req = access_requests.access_request_create(
             requester=person,
             role=role,
             reason="bench",
             duration_hours=8,
             actor=person.user,
         )
-        return services.access_request_approve(
+        return access_requests.access_request_approve(
             access_request=req, approver=approver.user
         )
 
@@ -74,7 +74,7 @@ def measure() -> list[dict]:
         sync.iam_user_sync(iam_user_id=newcomer.pk)
 
     row("nothing changed: user", 0, user_again)
-    services.access_request_revoke(access_request=second, actor=approver.user)
+    access_requests.access_request_revoke(access_request=second, actor=approver.user)
     row(
         "revoke (trust + deny of the person's live sessions)",
         2,
@@ -86,7 +86,9 @@ def measure() -> list[dict]:
         lambda: sync.role_sync(role_id=role.pk),
     )
     first_grant = role.requests.get(requester=first, status="approved")
-    services.access_request_revoke(access_request=first_grant, actor=approver.user)
+    access_requests.access_request_revoke(
+        access_request=first_grant, actor=approver.user
+    )
     row(
         "revoke of the last grant (role deleted)",
         4,

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-from accounts_app.models import IamUser
-from provisioning.models import OperationRole
+from accounts_app.models import IamUser, OperationRole
 
 
 def parameter_file(users: int, roles: int, principals_per_role: int = 5) -> dict:

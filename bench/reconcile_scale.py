@@ -10,9 +10,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies, sync
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, Project
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    Project,
+)
+from provisioning import aws, baseline, policies, sync
 
 
 def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
@@ -32,7 +37,7 @@ def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
             UserName=name,
             Path=path,
             Tags=policies.user_tags(),
-            PermissionsBoundary=sync.user_boundary_arn(account),
+            PermissionsBoundary=baseline.user_boundary_arn(account),
         )
         client.add_user_to_group(GroupName=group, UserName=name)
     per_role = max(1, grants // roles)
@@ -49,10 +54,10 @@ def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
             ),
             Tags=policies.role_tags(project=f"Project {j}", os_user="ops"),
             MaxSessionDuration=sync._conf("MAX_SESSION_DURATION"),
-            PermissionsBoundary=sync.boundary_arn(account),
+            PermissionsBoundary=baseline.boundary_arn(account),
             Description="opsgate operation role, run as ops",
         )
-        for policy in sync.role_policy_arns(account):
+        for policy in baseline.role_policy_arns(account):
             client.attach_role_policy(RoleName=f"role-{j:04d}", PolicyArn=policy)
     User = get_user_model()
     with transaction.atomic():

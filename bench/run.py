@@ -211,7 +211,7 @@ def fresh_database() -> None:
 
 
 def default_account():
-    from provisioning.models import AwsAccount
+    from accounts_app.models import AwsAccount
 
     return AwsAccount.objects.create(
         account_id="123456789012", name="bench", is_default=True

@@ -12,11 +12,11 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
@@ -128,7 +128,7 @@ def seed(people: int, requests: int, projects: int = 100, roles_per_project: int
                 AuditEvent(
                     actor_repr="bench",
                     action="request.create",
-                    object_type="provisioning.accessrequest",
+                    object_type="accounts_app.accessrequest",
                     object_id=str(n),
                     object_repr=f"#{n}",
                 )

@@ -9,10 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts_app import selectors, trust
+from accounts_app.models import AccessRequest, RequestStatus
+from accounts_app.services import access_requests
 from portal import params
 from portal.forms import DecisionForm
-from provisioning import selectors, services, sync
-from provisioning.models import AccessRequest, RequestStatus
 
 
 def _in_my_projects(request: HttpRequest):
@@ -36,10 +37,10 @@ def _approvals_context(request: HttpRequest) -> dict:
         PENDING_PAGE,
     ).get_page(params.page(request))
     pending = list(page.object_list)
-    holders = sync.grant_holders({req.role_id for req in pending})
+    holders = trust.grant_holders({req.role_id for req in pending})
     for req in pending:
         # What the trust policy would need with this requester in it.
-        req.capacity = sync.trust_capacity(
+        req.capacity = trust.trust_capacity(
             req.role, extra_user=req.requester, holders=holders[req.role_id]
         )
         req.own = req.requester.user_id == request.user.pk
@@ -90,14 +91,14 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     who = f"{req.requester.name}'s request for {req.role.project.name}"
     try:
         if form.cleaned_data["decision"] == "approve":
-            services.access_request_approve(
+            access_requests.access_request_approve(
                 access_request=req, approver=request.user, comment=comment
             )
             messages.success(
                 request, f"Approved {who}. opsgate is updating the role's trust."
             )
         else:
-            services.access_request_reject(
+            access_requests.access_request_reject(
                 access_request=req, approver=request.user, comment=comment
             )
             messages.success(request, f"Rejected {who}. They have been e-mailed.")
@@ -112,7 +113,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
     try:
-        services.access_request_revoke(
+        access_requests.access_request_revoke(
             access_request=req,
             actor=request.user,
             comment=request.POST.get("comment", "")[:2000],

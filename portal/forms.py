@@ -7,19 +7,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts_app.models import AuditEvent, AwsAccount, OperationRole, Project
+from accounts_app.services.projects import MAX_APPROVERS
+from accounts_app.services.roles import MAX_PRINCIPALS_TEXT, principals_too_long
 from portal.params import DayField
-from provisioning.models import (
-    AuditEvent,
-    AwsAccount,
-    DriftKind,
-    OperationRole,
-    Project,
-)
-from provisioning.services import (
-    MAX_APPROVERS,
-    MAX_PRINCIPALS_TEXT,
-    principals_too_long,
-)
+from provisioning.models import DriftKind
 
 PERMANENT = "permanent"
 

@@ -17,9 +17,18 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app import invitations
-from accounts_app import services as people
-from accounts_app.models import IamUser
+from accounts_app import invitations, sync_requests, trust
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    Project,
+)
+from accounts_app.services import accounts, people
+from accounts_app.services import projects as project_services
+from accounts_app.services import roles as role_services
 from portal import params
 from portal.forms import (
     AuditFilterForm,
@@ -29,15 +38,9 @@ from portal.forms import (
     RoleForm,
     add_service_errors,
 )
-from provisioning import selectors, services, sync, tasks
+from provisioning import direct
+from provisioning import status as sync_status
 from provisioning.aws import AwsError
-from provisioning.models import (
-    AccessRequest,
-    AuditEvent,
-    AwsAccount,
-    OperationRole,
-    Project,
-)
 
 PAGE_SIZE = 25
 
@@ -66,7 +69,7 @@ def _back(request: HttpRequest, default: str, *args) -> HttpResponse:
 
 def _default_account_or_message(request: HttpRequest):
     try:
-        return services.account_get_default()
+        return accounts.account_get_default()
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return None
@@ -148,7 +151,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def person_retry(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(IamUser, pk=pk)
-    services.sync_retry(obj=person, actor=request.user)
+    sync_requests.sync_retry(obj=person, actor=request.user)
     messages.success(request, f"Asked the worker to sync {person.name} again.")
     return _back(request, "person_detail", pk)
 
@@ -159,7 +162,9 @@ def person_console_password(request: HttpRequest, pk: int) -> HttpResponse:
     """The password is rendered once in this response and never stored."""
     person = get_object_or_404(IamUser.objects.select_related("account"), pk=pk)
     try:
-        password = people.console_password_create(iam_user=person, actor=request.user)
+        # The exception to "views do no AWS": the password exists only in this
+        # response, so IAM is called while the admin waits.
+        password = direct.console_password_create(iam_user=person, actor=request.user)
     except (ValidationError, AwsError) as exc:
         text = exc.message if isinstance(exc, AwsError) else " ".join(exc.messages)
         messages.error(request, f"No console password was created: {text}")
@@ -184,7 +189,7 @@ def projects(request: HttpRequest) -> HttpResponse:
         if account is not None:
             data = form.cleaned_data
             try:
-                project = services.project_create(
+                project = project_services.project_create(
                     actor=request.user,
                     name=data["name"],
                     account=account,
@@ -211,7 +216,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            role = services.role_create(
+            role = role_services.role_create(
                 actor=request.user,
                 project=project,
                 os_user=data["os_user"],
@@ -229,9 +234,9 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .filter(role__project=project)
         .values_list("role_id", flat=True)
     )
-    holders = sync.grant_holders([role.pk for role in roles])
+    holders = trust.grant_holders([role.pk for role in roles])
     for role in roles:
-        role.capacity = sync.trust_capacity(role, holders=holders[role.pk])
+        role.capacity = trust.trust_capacity(role, holders=holders[role.pk])
         role.grant_count = grants[role.pk]
     return render(
         request,
@@ -244,7 +249,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def role_retry(request: HttpRequest, pk: int) -> HttpResponse:
     role = get_object_or_404(OperationRole, pk=pk)
-    services.sync_retry(obj=role, actor=request.user)
+    sync_requests.sync_retry(obj=role, actor=request.user)
     messages.success(request, f"Asked the worker to sync {role.role_name} again.")
     return _back(request, "project_detail", role.project_id)
 
@@ -254,7 +259,7 @@ def role_retry(request: HttpRequest, pk: int) -> HttpResponse:
 def account_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Retry the account baseline (operators group and shared policies)."""
     account = get_object_or_404(AwsAccount, pk=pk)
-    services.sync_retry(obj=account, actor=request.user)
+    sync_requests.sync_retry(obj=account, actor=request.user)
     messages.success(
         request, f"Asked the worker to sync the baseline of {account.name} again."
     )
@@ -267,7 +272,7 @@ def account_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/dashboard.html", selectors.dashboard())
+    return render(request, "staff/dashboard.html", sync_status.dashboard())
 
 
 @staff_required
@@ -275,7 +280,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def drift(request: HttpRequest) -> HttpResponse:
     form = DriftFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    rows = selectors.drift_rows(
+    rows = sync_status.drift_rows(
         status=filters.get("status", ""),
         kind=filters.get("kind", ""),
         account=filters.get("account"),
@@ -306,7 +311,7 @@ def reconcile_now(request: HttpRequest) -> HttpResponse:
     """The same as the Django admin's action: ask the worker to reconcile
     every account (compare with AWS, record drift, repair what opsgate owns)."""
     try:
-        tasks.reconcile_accounts.apply_async()
+        sync_requests.reconcile_request()
     except Exception as exc:  # the broker is down; the periodic run will come
         messages.error(request, f"Could not reach the worker: {exc}")
     else:

@@ -5,111 +5,36 @@ running it twice, late or out of order is harmless. Work on one object is
 serialised by a row lock held while AWS is written.
 """
 
-import contextlib
 import functools
-import hashlib
-import json
 import logging
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Model, Q
+from django.db.models import Model
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, iam, notifications, policies, ssm
+from accounts_app import notifications, trust
+from accounts_app.audit import audit_record
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
+from accounts_app.services.access_requests import request_end
+from accounts_app.sync_requests import desired_changed, request_sync
+from provisioning import aws, baseline, iam, policies, recovery, ssm
 from provisioning.aws import AwsError, DependencyMissing, PermanentError, RetryLater
-from provisioning.models import AccessRequest, AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
 
 
 def _conf(key: str) -> Any:
     return settings.OPSGATE[key]
-
-
-# --- What the baseline is -----------------------------------------------------
-
-
-def baseline_documents(account: AwsAccount) -> dict[str, dict]:
-    """Every customer-managed policy opsgate keeps in the account, by name."""
-    where = {
-        "account_id": account.account_id,
-        "path": _conf("IAM_PATH"),
-        "partition": account.partition,
-    }
-    return {
-        **policies.group_policies(prefix=_conf("POLICY_PREFIX"), **where),
-        **policies.role_policies(
-            prefix=_conf("POLICY_PREFIX"),
-            session_documents=_conf("SESSION_DOCUMENTS"),
-            partition=account.partition,
-        ),
-    }
-
-
-def boundary_arn(account: AwsAccount) -> str:
-    """The operation roles' permissions boundary."""
-    return _policy_arn(account, _conf("ROLE_BOUNDARY_NAME"))
-
-
-def user_boundary_arn(account: AwsAccount) -> str:
-    """The IAM users' (operators') permissions boundary."""
-    return _policy_arn(account, _conf("USER_BOUNDARY_NAME"))
-
-
-def _policy_arn(account: AwsAccount, name: str) -> str:
-    return policies.policy_arn(
-        account_id=account.account_id,
-        path=_conf("IAM_PATH"),
-        name=name,
-        partition=account.partition,
-    )
-
-
-def group_policy_arns(account: AwsAccount) -> list[str]:
-    names = policies.group_policies(
-        prefix=_conf("POLICY_PREFIX"),
-        account_id=account.account_id,
-        path=_conf("IAM_PATH"),
-        partition=account.partition,
-    )
-    return [_policy_arn(account, n) for n in names] + [
-        policies.aws_managed_policy_arn(
-            policies.AWS_MANAGED_GROUP_POLICY, account.partition
-        )
-    ]
-
-
-def role_policy_arns(account: AwsAccount) -> list[str]:
-    names = policies.role_policies(
-        prefix=_conf("POLICY_PREFIX"),
-        session_documents=_conf("SESSION_DOCUMENTS"),
-        partition=account.partition,
-    )
-    return [_policy_arn(account, n) for n in names]
-
-
-def baseline_fingerprint(account: AwsAccount) -> str:
-    """Changes when a new release or a setting changes what the baseline holds."""
-    material = {
-        "documents": baseline_documents(account),
-        "boundaries": [_conf("ROLE_BOUNDARY_NAME"), _conf("USER_BOUNDARY_NAME")],
-        "group": _conf("GROUP_NAME"),
-        "group_policies": group_policy_arns(account),
-        "path": _conf("IAM_PATH"),
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
-
-
-def baseline_is_current(account: AwsAccount) -> bool:
-    return (
-        account.applied_version >= account.desired_version
-        and account.baseline_fingerprint == baseline_fingerprint(account)
-    )
 
 
 # --- Recording outcomes -------------------------------------------------------
@@ -143,69 +68,7 @@ def _record_error(model: type[Model], pk: int, exc: AwsError) -> None:
     log.warning("sync of %s %s failed: %s", model.__name__, pk, message)
 
 
-# --- Recovery: AWS lost what opsgate made -------------------------------------
-#
-# An account wiped, a sandbox restored, a wrong `terraform destroy`: the
-# database still says "in sync". What notices: the sweep's look at the
-# operators group (account_baseline_check), a NoSuchEntity on a call that names
-# another of opsgate's objects (DependencyMissing), a user or role that had to
-# be created again. Each marks the baseline out of sync and/or asks for a
-# reconcile of the account at once; a repaired baseline gives the objects that
-# failed permanently one more try.
-
-_reconciling: ContextVar[frozenset[int]] = ContextVar(
-    "opsgate_reconciling", default=frozenset()
-)
-
-
-@contextlib.contextmanager
-def reconciling(account_id: int):
-    """Inside a reconcile of the account, the syncs it runs ask for no other."""
-    token = _reconciling.set(_reconciling.get() | {account_id})
-    try:
-        yield
-    finally:
-        _reconciling.reset(token)
-
-
-def account_reconcile_request(*, account_id: int, reason: str) -> bool:
-    """opsgate's objects are missing in the account: reconcile it now instead of
-    at the next hourly run. One request at a time: another is made once a
-    reconcile has run since, or after RECONCILE_QUIET_SECONDS (the first may
-    have been lost with the broker). Returns True when it asked."""
-    if account_id in _reconciling.get():
-        return False
-    now = timezone.now()
-    stale = now - timedelta(seconds=_conf("RECONCILE_QUIET_SECONDS"))
-    asked = (
-        AwsAccount.objects.filter(pk=account_id)
-        .filter(
-            Q(objects_missing_at__isnull=True)
-            | Q(objects_missing_at__lt=stale)
-            | Q(last_reconciled_at__gte=F("objects_missing_at"))
-        )
-        .update(objects_missing_at=now)
-    )
-    if asked:
-        log.warning("account %s: %s; reconciling the account now", account_id, reason)
-        from provisioning import tasks  # tasks imports this module
-
-        tasks.enqueue_reconcile(account_id)
-    return bool(asked)
-
-
-def baseline_mark_missing(*, account_id: int, since: datetime) -> bool:
-    """Part of the baseline is gone although the database has it in sync: mark
-    it out of sync, unless it already is or a sync converged it after `since`
-    (when the caller started looking). Returns True when it marked it."""
-    marked = (
-        AwsAccount.objects.filter(
-            pk=account_id, applied_version__gte=F("desired_version")
-        )
-        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=since))
-        .update(desired_version=F("desired_version") + 1, error_is_permanent=False)
-    )
-    return bool(marked)
+# --- Recovery: AWS lost what opsgate made (see provisioning.recovery) ----
 
 
 def account_baseline_check(*, account_id: int, settle: timedelta) -> bool:
@@ -217,24 +80,22 @@ def account_baseline_check(*, account_id: int, settle: timedelta) -> bool:
     eventually consistent, a group created seconds ago may not show yet."""
     account = AwsAccount.objects.get(pk=account_id)
     started = timezone.now()
-    if not baseline_is_current(account):
+    if not baseline.baseline_is_current(account):
         return True  # the worker converges it anyway
     if account.last_synced_at and account.last_synced_at > started - settle:
         return True
     if iam.group_exists(aws.client("iam", account), name=_conf("GROUP_NAME")):
         return True
-    if baseline_mark_missing(account_id=account_id, since=started):
-        from provisioning import tasks
-
-        tasks.enqueue_sync(account)
+    if recovery.baseline_mark_missing(account_id=account_id, since=started):
+        request_sync(account)
     reason = f"the group {_conf('GROUP_NAME')} is missing in AWS"
-    account_reconcile_request(account_id=account_id, reason=reason)
+    recovery.account_reconcile_request(account_id=account_id, reason=reason)
     return False
 
 
 def _baseline_repair(*, account_id: int, since: datetime, exc: AwsError) -> None:
-    baseline_mark_missing(account_id=account_id, since=since)
-    account_reconcile_request(account_id=account_id, reason=exc.message)
+    recovery.baseline_mark_missing(account_id=account_id, since=since)
+    recovery.account_reconcile_request(account_id=account_id, reason=exc.message)
     account_baseline_sync(account_id=account_id)
 
 
@@ -283,35 +144,19 @@ def _retries_dependents_after_repair(function):
 
 
 def _retry_stopped_objects(*, account_id: int) -> None:
-    from provisioning import tasks
-    from provisioning.audit import audit_record
-
     with transaction.atomic():
         for model in (IamUser, OperationRole):
             stopped = model.objects.filter(
                 account_id=account_id, error_is_permanent=True
             )
             for obj in stopped.select_for_update(of=("self",)):
-                obj.bump()
                 audit_record(
                     actor=None,
                     action="sync.retry",
                     obj=obj,
                     after={"reason": "the account's baseline was repaired"},
                 )
-                tasks.enqueue_sync(obj)
-
-
-def _note_recreated(obj: Model, new_id: str) -> None:
-    """A user or role the database had in AWS came back with another id: it
-    had to be created again, so AWS lost it, and likely more of opsgate's
-    objects there. Ask for a reconcile of the account once this commits."""
-    believed = obj.unique_id and getattr(obj, "exists_in_aws", True)
-    if believed and new_id and new_id != obj.unique_id:
-        account_id, reason = obj.account_id, f"{obj} was missing in AWS"
-        transaction.on_commit(
-            lambda: account_reconcile_request(account_id=account_id, reason=reason)
-        )
+                desired_changed(obj)
 
 
 # --- Account baseline ---------------------------------------------------------
@@ -328,7 +173,7 @@ def _require_boundaries(client: Any, account: AwsAccount) -> None:
 
     missing = [
         arn
-        for arn in (boundary_arn(account), user_boundary_arn(account))
+        for arn in (baseline.boundary_arn(account), baseline.user_boundary_arn(account))
         if not iam.policy_exists(client, arn=arn)
     ]
     if missing:
@@ -352,15 +197,15 @@ def account_baseline_sync(*, account_id: int) -> None:
             account = AwsAccount.objects.select_for_update(of=("self",)).get(
                 pk=account_id
             )
-            if baseline_is_current(account):
+            if baseline.baseline_is_current(account):
                 return
             version = account.desired_version
             client = aws.client("iam", account)
             _require_boundaries(client, account)
-            for name, document in baseline_documents(account).items():
+            for name, document in baseline.baseline_documents(account).items():
                 iam.ensure_managed_policy(
                     client,
-                    arn=_policy_arn(account, name),
+                    arn=baseline.managed_policy_arn(account, name),
                     name=name,
                     path=_conf("IAM_PATH"),
                     document=document,
@@ -369,10 +214,13 @@ def account_baseline_sync(*, account_id: int) -> None:
                 client,
                 name=_conf("GROUP_NAME"),
                 path=_conf("IAM_PATH"),
-                policy_arns=group_policy_arns(account),
+                policy_arns=baseline.group_policy_arns(account),
             )
             _record_success(
-                account, version, baseline_fingerprint=baseline_fingerprint(account)
+                account,
+                version,
+                baseline_fingerprint=baseline.baseline_fingerprint(account),
+                trust_policy_quota=read_trust_policy_quota(client, account),
             )
     except AwsError as exc:
         _record_error(AwsAccount, account_id, exc)
@@ -380,7 +228,7 @@ def account_baseline_sync(*, account_id: int) -> None:
 
 
 def _ensure_baseline(account: AwsAccount) -> None:
-    if not baseline_is_current(account):
+    if not baseline.baseline_is_current(account):
         account_baseline_sync(account_id=account.pk)
 
 
@@ -396,10 +244,10 @@ def _apply_user(user: IamUser) -> None:
         path=_conf("IAM_PATH"),
         tags=policies.user_tags(email=user.email),
         group=_conf("GROUP_NAME"),
-        boundary_arn=user_boundary_arn(user.account),
+        boundary_arn=baseline.user_boundary_arn(user.account),
     )
     created = result.get("CreateDate")
-    _note_recreated(user, result.get("UserId", ""))
+    recovery.note_recreated(user, result.get("UserId", ""))
     _record_success(
         user,
         version,
@@ -474,46 +322,6 @@ def _remove_user(iam_user_id: int) -> None:
 # --- Operation roles ----------------------------------------------------------
 
 
-def grant_holders(role_ids) -> dict[int, list[IamUser]]:
-    """Active people with an active grant, by role id, in one query (pages
-    showing the trust capacity of many roles pass these to trust_capacity)."""
-    holders: dict[int, list[IamUser]] = {pk: [] for pk in role_ids}
-    grants = AccessRequest.active_grants().filter(
-        role_id__in=holders, requester__state=IamUserState.ACTIVE
-    )
-    for g in grants.select_related("requester"):
-        holders[g.role_id].append(g.requester)
-    return holders
-
-
-def role_principals(
-    role: OperationRole,
-    *,
-    extra_user: IamUser | None = None,
-    holders: list[IamUser] | None = None,
-) -> list[str]:
-    """Principal ARNs the role's trust must hold: users with an active grant
-    (`holders` when the caller read them already), plus the cross-account
-    users an admin attached."""
-    path = _conf("IAM_PATH")
-    if holders is None:
-        holders = grant_holders([role.pk])[role.pk]
-    users = set(holders)
-    if extra_user is not None:
-        users.add(extra_user)
-    arns = {
-        u.arn
-        or policies.user_arn(
-            account_id=role.account.account_id,
-            path=path,
-            name=u.name,
-            partition=role.account.partition,
-        )
-        for u in users
-    }
-    return sorted(arns | set(role.extra_principal_arns or []))
-
-
 def role_description(role: OperationRole) -> str:
     # Descriptions are plain text to IAM but restricted in characters; the
     # project name (any script) reaches AWS only as a tag value.
@@ -573,7 +381,7 @@ def _principals_missing_or(
     for user in gone:
         user.bump()
     names = ", ".join(sorted(u.name for u in gone))
-    account_reconcile_request(
+    recovery.account_reconcile_request(
         account_id=role.account_id, reason=f"IAM user(s) {names} missing in AWS"
     )
     return RetryLater(
@@ -595,7 +403,7 @@ def _role_missing_note(role: OperationRole, exc: AwsError) -> None:
         missing_since=timezone.now()
     )
     if recreating:
-        account_reconcile_request(
+        recovery.account_reconcile_request(
             account_id=role.account_id, reason=f"the role {role.role_name} is missing"
         )
 
@@ -604,8 +412,6 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     """Re-check, at provisioning time, grants not provisioned yet: their
     approver must still be an active approver of the project. A grant that
     fails is revoked (with an audit row) instead of reaching AWS."""
-    from provisioning.audit import audit_record
-
     approvers = set(
         role.project.approvers.filter(is_active=True).values_list("pk", flat=True)
     )
@@ -615,21 +421,20 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
         if grant.provisioned_at or decided_by is None or decided_by in approvers:
             kept.append(grant)
             continue
-        grant.transition_to("revoked")
-        grant.ended_at = timezone.now()
-        grant.decision_comment = (
-            f"{grant.decision_comment}\n[opsgate] Not provisioned: "
-            f"{grant.decided_by.get_username()} may no longer approve "
-            f"{role.project.name}."
-        ).strip()
-        grant.save(update_fields=["status", "ended_at", "decision_comment"])
-        audit_record(
+        grant.role = role
+        request_end(
+            grant,
+            status=RequestStatus.REVOKED,
             actor=None,
             action="request.revoke",
-            obj=grant,
-            project=role.project,
-            before={"status": "approved"},
-            after={"status": "revoked", "reason": "approver no longer allowed"},
+            comment=(
+                f"{grant.decision_comment}\n[opsgate] Not provisioned: "
+                f"{grant.decided_by.get_username()} may no longer approve "
+                f"{role.project.name}."
+            ).strip(),
+            audit_extra={"reason": "approver no longer allowed"},
+            # This sync is writing the role's trust without the grant.
+            resync_role=False,
         )
     return kept
 
@@ -668,9 +473,7 @@ def role_sync(*, role_id: int) -> None:
                         locked.arn,
                         locked.created_in_aws_at,
                     )
-            principals = sorted(
-                {u.arn for u in users} | set(role.extra_principal_arns or [])
-            )
+            principals = trust.principal_arns(role, users)
             client = aws.client("iam", role.account)
             now = timezone.now()
             if principals:
@@ -683,11 +486,11 @@ def role_sync(*, role_id: int) -> None:
                         project=role.project.name, os_user=role.os_user
                     ),
                     max_session_duration=_conf("MAX_SESSION_DURATION"),
-                    policy_arns=role_policy_arns(role.account),
+                    policy_arns=baseline.role_policy_arns(role.account),
                     description=role_description(role),
-                    boundary_arn=boundary_arn(role.account),
+                    boundary_arn=baseline.boundary_arn(role.account),
                 )
-                _note_recreated(role, result.get("RoleId", ""))
+                recovery.note_recreated(role, result.get("RoleId", ""))
                 role.unique_id = result.get("RoleId", "") or role.unique_id
                 until = _revoke_sessions(role, client, users, now=now)
                 _record_success(
@@ -780,34 +583,14 @@ def _revoke_sessions(
 # --- Capacity -----------------------------------------------------------------
 
 
-def trust_policy_quota(account: AwsAccount) -> int:
-    """AssumeRolePolicySizeQuota from GetAccountSummary, cached for an hour."""
-    from provisioning import soft_cache
-
-    key = f"opsgate:trust-quota:{account.pk}"
-    quota = soft_cache.get(key)
-    if quota is None:
-        try:
-            summary = iam.account_summary(aws.client("iam", account))
-            quota = int(
-                summary.get("AssumeRolePolicySizeQuota")
-                or _conf("DEFAULT_TRUST_POLICY_QUOTA")
-            )
-        except AwsError as exc:
-            log.warning("GetAccountSummary failed, assuming the default quota: %s", exc)
-            return _conf("DEFAULT_TRUST_POLICY_QUOTA")
-        soft_cache.set(key, quota, 3600)
-    return quota
-
-
-def trust_capacity(
-    role: OperationRole,
-    *,
-    extra_user: IamUser | None = None,
-    holders: list[IamUser] | None = None,
-) -> tuple[int, int]:
-    """(characters used, characters allowed) of the role's minified trust policy,
-    counting `extra_user` as if their grant were active."""
-    principals = role_principals(role, extra_user=extra_user, holders=holders)
-    used = policies.trust_policy_size(principals) if principals else 0
-    return used, trust_policy_quota(role.account)
+def read_trust_policy_quota(client: Any, account: AwsAccount) -> int | None:
+    """AssumeRolePolicySizeQuota from GetAccountSummary, stored on the account
+    for the approval check (accounts_app.trust); the value stored before when
+    AWS does not answer."""
+    try:
+        summary = iam.account_summary(client)
+    except AwsError as exc:
+        log.warning("GetAccountSummary failed, keeping the stored quota: %s", exc)
+        return account.trust_policy_quota
+    quota = summary.get("AssumeRolePolicySizeQuota")
+    return int(quota) if quota else account.trust_policy_quota

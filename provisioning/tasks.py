@@ -16,10 +16,10 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import reconcile, sync
+from accounts_app.models import AwsAccount, IamUser, OperationRole
+from accounts_app.services import lifecycle
+from provisioning import baseline, reconcile, sync
 from provisioning.aws import AwsError, PermanentError, RetryLater
-from provisioning.models import AwsAccount, OperationRole
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,14 @@ def _publish(task, pk: int, **options) -> bool:
         return False
 
 
-def enqueue_sync(obj) -> None:
-    """Ask the worker to make `obj` match the database, once the current
-    transaction commits (immediately outside one)."""
-    model = type(obj)
-    model.objects.filter(pk=obj.pk).update(sync_requested_at=timezone.now())
-    transaction.on_commit(partial(_publish, TASKS[model], obj.pk))
+def on_sync_requested(sender, pk: int) -> None:
+    """accounts_app asked for a sync of an object (after its commit)."""
+    _publish(TASKS[sender], pk)
+
+
+def on_reconcile_requested() -> None:
+    """An admin asked for a reconcile now; raises when the broker is down."""
+    reconcile_accounts.apply_async()
 
 
 def enqueue_reconcile(account_id: int) -> None:
@@ -101,7 +103,7 @@ def sweep() -> dict[str, int]:
     for account in AwsAccount.objects.all():
         if (
             account.applied_version >= account.desired_version
-            and not sync.baseline_is_current(account)
+            and not baseline.baseline_is_current(account)
         ):
             # A release or a setting changed the baseline documents.
             account.desired_version += 1
@@ -129,7 +131,7 @@ def _check_baselines() -> int:
     """One check_baseline per account whose baseline is in sync; a check not
     started before the next sweep is dropped (that sweep sends another)."""
     interval = _sweep_interval()
-    accounts = [a for a in AwsAccount.objects.all() if sync.baseline_is_current(a)]
+    accounts = [a for a in AwsAccount.objects.all() if baseline.baseline_is_current(a)]
     return sum(_publish(check_baseline, a.pk, expires=interval) for a in accounts)
 
 
@@ -147,8 +149,6 @@ def check_baseline(account_id: int) -> None:
 @shared_task(acks_late=True)
 def expire_access() -> dict[str, int]:
     """End expired grants and stale requests; remind before expiry."""
-    from provisioning import lifecycle  # imports this module for enqueue_sync
-
     return lifecycle.lifecycle_run()
 
 

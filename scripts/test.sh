@@ -42,6 +42,8 @@ mkdir -p "$OPSGATE_VAR_DIR"
 
 echo "==> ruff"
 ruff check .
+echo "==> import contracts (pyproject.toml [tool.importlinter])"
+lint-imports --no-cache >/dev/null || lint-imports --no-cache
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run >/dev/null
 echo "==> pytest"

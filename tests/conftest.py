@@ -114,7 +114,7 @@ def account(moto_server, db):
     """The default account as a row, its boundaries deployed. Tests that look
     at AWS state also ask for aws_env (a reset moto); resetting costs about a
     second, so others do not."""
-    from provisioning.models import AwsAccount
+    from accounts_app.models import AwsAccount
 
     deploy_boundaries()
     return AwsAccount.objects.create(
@@ -123,7 +123,7 @@ def account(moto_server, db):
 
 
 def _person(account, name, *, staff=False):
-    from accounts_app import services as people
+    from accounts_app.services import people
 
     person = people.person_add(
         actor=None,
@@ -165,27 +165,45 @@ def erin(account):
 
 @pytest.fixture
 def payments(account, alice, bob):
-    from provisioning import services
+    from accounts_app.services import projects
 
-    return services.project_create(
+    return projects.project_create(
         actor=alice.user, name="payments", account=account, approvers=[bob.user]
     )
 
 
 @pytest.fixture
 def deploy_role(payments, alice):
-    from provisioning import services
+    from accounts_app.services import roles
 
-    return services.role_create(actor=alice.user, project=payments, os_user="deploy")
+    return roles.role_create(actor=alice.user, project=payments, os_user="deploy")
 
 
 @pytest.fixture
 def other_project(account, alice, erin):
-    from provisioning import services
+    from accounts_app.services import projects
 
-    return services.project_create(
+    return projects.project_create(
         actor=alice.user, name="Data Platform", account=account, approvers=[erin.user]
     )
+
+
+@pytest.fixture
+def provisioning_runs(monkeypatch):
+    """Work enqueued on commit runs at once in this process (no broker)."""
+    from provisioning import tasks
+
+    def run_now(task, pk):
+        task.apply(args=[pk])
+        return True
+
+    monkeypatch.setattr(tasks, "_publish", run_now)
+
+
+@pytest.fixture
+def quiet_zero(settings):
+    """Reconcile looks at objects however recently they were synced."""
+    settings.OPSGATE = {**settings.OPSGATE, "RECONCILE_QUIET_SECONDS": 0}
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
 """One way to set up requests and grants in tests: through the services, as
-the pages do, so every test starts from states the portal can reach."""
+the pages do, so every test starts from states the portal can reach. Shared
+fixtures (personas, provisioning_runs, quiet_zero) are in conftest.py."""
 
-from provisioning import services
+from accounts_app.services import access_requests
+
+ACCOUNT_ID = "123456789012"  # moto's default account (tests/conftest.py)
 
 
 def request(person, role, hours=8, *, reason="deploy"):
     """A pending request of `person` (an IamUser) for `role`."""
-    return services.access_request_create(
+    return access_requests.access_request_create(
         requester=person,
         role=role,
         reason=reason,
@@ -18,4 +21,11 @@ def request(person, role, hours=8, *, reason="deploy"):
 def grant(person, role, approver, hours=8):
     """An approved request: `approver` (an IamUser) approves it."""
     req = request(person, role, hours)
-    return services.access_request_approve(access_request=req, approver=approver.user)
+    return access_requests.access_request_approve(
+        access_request=req, approver=approver.user
+    )
+
+
+def arn(kind, name):
+    """The ARN of opsgate's user, role or policy `name` in moto's account."""
+    return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"

@@ -3,9 +3,11 @@ what the admin sees, and that nothing is created twice."""
 
 import pytest
 
-from provisioning import services, sync, tasks
+from accounts_app import sync_requests
+from accounts_app.models import OperationRole, SyncStatus
+from accounts_app.services import access_requests
+from provisioning import sync, tasks
 from provisioning.aws import PermanentError, RetryLater
-from provisioning.models import OperationRole, SyncStatus
 from tests.faults import injected
 
 pytestmark = pytest.mark.django_db
@@ -16,14 +18,14 @@ def approved(aws_env, carol, bob, deploy_role):
     """carol's approved grant on payments/deploy, AWS baseline and users in place."""
     sync.account_baseline_sync(account_id=deploy_role.account_id)
     sync.iam_user_sync(iam_user_id=carol.pk)
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="deploy",
         duration_hours=8,
         actor=carol.user,
     )
-    return services.access_request_approve(access_request=req, approver=bob.user)
+    return access_requests.access_request_approve(access_request=req, approver=bob.user)
 
 
 def role_of(grant):
@@ -105,7 +107,7 @@ def test_the_sweep_leaves_permanent_errors_alone_until_an_admin_retries(
         tasks.sync_role.apply(args=[approved.role_id])
     role = role_of(approved)
     assert role.pk not in _swept()
-    services.sync_retry(obj=role, actor=alice.user)
+    sync_requests.sync_retry(obj=role, actor=alice.user)
     assert role_of(approved).sync_status == SyncStatus.PENDING
     assert role.pk in _swept()
 

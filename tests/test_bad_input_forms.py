@@ -14,15 +14,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from accounts_app.models import IamUser
-from provisioning import aws, services, tasks
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
 )
+from accounts_app.services import access_requests
+from accounts_app.services import roles as role_services
+from provisioning import aws
 
 pytestmark = pytest.mark.django_db
 
@@ -53,22 +55,11 @@ def snapshot():
 
 
 @pytest.fixture
-def provisioning_runs(monkeypatch):
-    """Work enqueued on commit runs at once in this process (no broker)."""
-
-    def run_now(task, pk):
-        task.apply(args=[pk])
-        return True
-
-    monkeypatch.setattr(tasks, "_publish", run_now)
-
-
-@pytest.fixture
 def world(alice, bob, carol, deploy_role, other_project, provisioning_runs):
-    analyst = services.role_create(
+    analyst = role_services.role_create(
         actor=alice.user, project=other_project, os_user="analyst"
     )
-    app = services.role_create(
+    app = role_services.role_create(
         actor=alice.user, project=deploy_role.project, os_user="app"
     )
     return {"analyst": analyst, "app": app, "payments": deploy_role.project}
@@ -316,7 +307,7 @@ def test_request_access_refuses_a_second_pending_request(
     world, login, carol, django_capture_on_commit_callbacks
 ):
     deploy = OperationRole.objects.get(os_user="deploy")
-    services.access_request_create(
+    access_requests.access_request_create(
         requester=carol, role=deploy, reason="r", duration_hours=8, actor=carol.user
     )
     url = reverse("request_access") + f"?project={world['payments'].pk}"
@@ -363,7 +354,7 @@ def test_decide_refuses_bad_input(
     message,
 ):
     deploy = OperationRole.objects.get(os_user="deploy")
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol, role=deploy, reason="r", duration_hours=8, actor=carol.user
     )
     ids = {
@@ -421,7 +412,7 @@ def test_harness_sees_the_aws_writes_of_a_valid_decision(
     aws_env, world, login, bob, carol, django_capture_on_commit_callbacks
 ):
     deploy = OperationRole.objects.get(os_user="deploy")
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol, role=deploy, reason="r", duration_hours=8, actor=carol.user
     )
     data = {"decision": "approve", "role": deploy.pk, "project": deploy.project_id}

@@ -6,9 +6,14 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts_app.models import IamUser
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    OperationRole,
+    Project,
+)
 from provisioning import aws
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, Project
 
 pytestmark = pytest.mark.django_db
 

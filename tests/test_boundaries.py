@@ -12,10 +12,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from accounts_app.models import IamUser
-from provisioning import boundaries, policies, reconcile, services, sync, tasks
+from accounts_app.models import AwsAccount, IamUser, SyncStatus
+from accounts_app.services import access_requests
+from provisioning import boundaries, policies, reconcile, sync, tasks
 from provisioning.aws import PermanentError
-from provisioning.models import AwsAccount, Drift, SyncStatus
+from provisioning.models import Drift
 from tests.conftest import ACCOUNT_ID
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +106,7 @@ def test_the_dashboard_and_the_django_admin_show_the_missing_boundary(
     expected = f"Permissions boundary missing in account {ACCOUNT_ID}: {USER_BOUNDARY}"
     dashboard = client.get(reverse("dashboard"))
     assert expected in dashboard.content.decode()
-    admin = client.get(reverse("admin:provisioning_awsaccount_changelist"))
+    admin = client.get(reverse("admin:accounts_app_awsaccount_changelist"))
     assert expected in admin.content.decode()
 
 
@@ -240,14 +241,14 @@ def test_the_cloudformation_template_passes_cfn_lint():
 @pytest.fixture
 def synced(aws_env, settings, carol, bob, deploy_role):
     settings.OPSGATE = {**settings.OPSGATE, "RECONCILE_QUIET_SECONDS": 0}
-    request = services.access_request_create(
+    request = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="x",
         duration_hours=8,
         actor=carol.user,
     )
-    services.access_request_approve(access_request=request, approver=bob.user)
+    access_requests.access_request_approve(access_request=request, approver=bob.user)
     for person in IamUser.objects.all():
         sync.iam_user_sync(iam_user_id=person.pk)
     sync.role_sync(role_id=deploy_role.pk)

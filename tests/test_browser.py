@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from django.core import mail
 
-from provisioning import services, sync
-from provisioning.models import AccessRequest, OperationRole, RequestStatus
+from accounts_app.models import AccessRequest, OperationRole, RequestStatus
+from accounts_app.services import access_requests
+from provisioning import sync
 from tests.conftest import ACCOUNT_ID, give_totp, totp_code
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the
@@ -250,7 +251,7 @@ def test_rejection_shows_on_the_requesters_page(
 
     with_password(bob), with_password(carol)
     give_totp(bob.user)
-    services.access_request_create(
+    access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="curious",
@@ -274,7 +275,7 @@ def test_requester_cancels_a_pending_request(live_server, browser, carol, deploy
     from playwright.sync_api import expect
 
     with_password(carol)
-    services.access_request_create(
+    access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="oops",

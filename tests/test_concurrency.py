@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
-from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from accounts_app.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from accounts_app.services import access_requests
+from provisioning import sync
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -42,7 +43,7 @@ def race(*calls):
 
 @pytest.fixture
 def pending(aws_env, carol, bob, deploy_role):
-    return services.access_request_create(
+    return access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="x",
@@ -64,10 +65,10 @@ def trust_users(iam, role_name):
 def test_a_double_clicked_approve_makes_one_decision(pending, bob, deploy_role):
     version = deploy_role.desired_version
     results = race(
-        lambda: services.access_request_approve(
+        lambda: access_requests.access_request_approve(
             access_request=pending, approver=bob.user
         ),
-        lambda: services.access_request_approve(
+        lambda: access_requests.access_request_approve(
             access_request=pending, approver=bob.user
         ),
     )
@@ -82,10 +83,10 @@ def test_a_double_clicked_approve_makes_one_decision(pending, bob, deploy_role):
 def test_two_approvers_at_once_make_one_decision(pending, bob, erin, payments):
     payments.approvers.add(erin.user)
     results = race(
-        lambda: services.access_request_approve(
+        lambda: access_requests.access_request_approve(
             access_request=pending, approver=bob.user
         ),
-        lambda: services.access_request_reject(
+        lambda: access_requests.access_request_reject(
             access_request=pending, approver=erin.user
         ),
     )
@@ -103,10 +104,10 @@ def test_approve_racing_cancel_ends_consistent_in_database_and_aws(
     pending, carol, bob, deploy_role, iam
 ):
     results = race(
-        lambda: services.access_request_approve(
+        lambda: access_requests.access_request_approve(
             access_request=pending, approver=bob.user
         ),
-        lambda: services.access_request_cancel(
+        lambda: access_requests.access_request_cancel(
             access_request=pending, actor=carol.user
         ),
     )
@@ -120,11 +121,11 @@ def test_approve_racing_cancel_ends_consistent_in_database_and_aws(
 def test_revoke_racing_the_worker_ends_with_the_user_out_of_the_trust(
     pending, bob, carol, deploy_role, iam
 ):
-    services.access_request_approve(access_request=pending, approver=bob.user)
+    access_requests.access_request_approve(access_request=pending, approver=bob.user)
     sync.role_sync(role_id=deploy_role.pk)
     results = race(
         lambda: sync.role_sync(role_id=deploy_role.pk),
-        lambda: services.access_request_revoke(
+        lambda: access_requests.access_request_revoke(
             access_request=pending, actor=carol.user
         ),
     )
@@ -137,7 +138,7 @@ def test_revoke_racing_the_worker_ends_with_the_user_out_of_the_trust(
 def test_the_worker_refuses_a_grant_whose_approver_lost_the_right(
     pending, bob, deploy_role, payments, iam
 ):
-    services.access_request_approve(access_request=pending, approver=bob.user)
+    access_requests.access_request_approve(access_request=pending, approver=bob.user)
     payments.approvers.remove(bob.user)
     sync.role_sync(role_id=deploy_role.pk)
     grant = AccessRequest.objects.get(pk=pending.pk)
@@ -150,4 +151,6 @@ def test_the_worker_refuses_a_grant_whose_approver_lost_the_right(
 def test_nobody_approves_for_a_project_they_left(pending, bob, payments):
     payments.approvers.remove(bob.user)
     with pytest.raises(PermissionDenied):
-        services.access_request_approve(access_request=pending, approver=bob.user)
+        access_requests.access_request_approve(
+            access_request=pending, approver=bob.user
+        )

@@ -8,22 +8,22 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import services, tasks
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
-    Drift,
-    DriftKind,
+    IamUser,
     OperationRole,
 )
+from accounts_app.services import access_requests
+from provisioning import tasks
+from provisioning.models import Drift, DriftKind
 
 pytestmark = pytest.mark.django_db
 
 
 def ask(person, role, hours=8):
-    return services.access_request_create(
+    return access_requests.access_request_create(
         requester=person, role=role, reason="r", duration_hours=hours, actor=person.user
     )
 
@@ -43,9 +43,9 @@ def test_dashboard_counts_grants_expiring_soon_and_pending_oldest_first(
 ):
     now = timezone.now()
     soon = ask(carol, deploy_role)
-    services.access_request_approve(access_request=soon, approver=bob.user)
+    access_requests.access_request_approve(access_request=soon, approver=bob.user)
     later = ask(dave, deploy_role, hours=72)
-    services.access_request_approve(access_request=later, approver=bob.user)
+    access_requests.access_request_approve(access_request=later, approver=bob.user)
     young = ask(erin, deploy_role)
     old = ask(carol, deploy_role)
     AccessRequest.objects.filter(pk=old.pk).update(created_at=now - timedelta(hours=5))

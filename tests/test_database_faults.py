@@ -4,22 +4,23 @@ was not recorded, the task retries, and the retry finds AWS already right."""
 import pytest
 from django.db import OperationalError
 
-from provisioning import aws, services, sync, tasks
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.services import access_requests
+from provisioning import aws, sync, tasks
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def approved(aws_env, carol, bob, deploy_role):
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="x",
         duration_hours=8,
         actor=carol.user,
     )
-    return services.access_request_approve(access_request=req, approver=bob.user)
+    return access_requests.access_request_approve(access_request=req, approver=bob.user)
 
 
 def test_a_database_failure_after_aws_leaves_nothing_reported_done(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from provisioning import policies
+from provisioning import policies, service_policy
 
 ACCOUNT = "111122223333"
 PARTITIONS = ["aws", "aws-cn", "aws-us-gov"]
@@ -58,7 +58,7 @@ def test_every_arn_of_the_role_policies_is_in_the_accounts_partition(partition):
 
 @pytest.mark.parametrize("partition", PARTITIONS)
 def test_every_arn_of_the_service_policy_is_in_the_accounts_partition(partition):
-    document = policies.opsgate_service_policy(
+    document = service_policy.opsgate_service_policy(
         account_id=ACCOUNT,
         path="/opsgate/",
         prefix="opsgate-",

@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from provisioning import lifecycle, services
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from accounts_app.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from accounts_app.services import access_requests, lifecycle
 from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_a_failed_send_leaves_the_reminder_due(carol, bob, deploy_role, monkeypa
 def test_an_extension_is_a_new_request_that_replaces_the_grant(carol, bob, deploy_role):
     first = grant(carol, deploy_role, bob, hours=168)
     extension = request(carol, deploy_role, hours=8)  # allowed beside the grant
-    services.access_request_approve(access_request=extension, approver=bob.user)
+    access_requests.access_request_approve(access_request=extension, approver=bob.user)
 
     first.refresh_from_db()
     extension.refresh_from_db()

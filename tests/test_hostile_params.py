@@ -22,8 +22,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioning import services
-from provisioning.models import AccessRequest, Drift, DriftKind
+from accounts_app.models import AccessRequest
+from accounts_app.services import access_requests, roles
+from accounts_app.services import projects as project_services
+from provisioning.models import Drift, DriftKind
 from tests.conftest import give_totp
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +191,7 @@ def world(django_db_setup, django_db_blocker, moto_server):
 
 
 def _build_world() -> dict:
-    from provisioning.models import AwsAccount
+    from accounts_app.models import AwsAccount
     from tests.conftest import ACCOUNT_ID, _person
 
     account = AwsAccount.objects.create(
@@ -199,15 +201,15 @@ def _build_world() -> dict:
         _person(account, name, staff=name == "alice")
         for name in ("alice", "bob", "carol", "dave")
     )
-    payments = services.project_create(
+    payments = project_services.project_create(
         actor=alice.user, name="payments", account=account, approvers=[bob.user]
     )
-    role = services.role_create(actor=alice.user, project=payments, os_user="deploy")
-    grant = services.access_request_create(
+    role = roles.role_create(actor=alice.user, project=payments, os_user="deploy")
+    grant = access_requests.access_request_create(
         requester=carol, role=role, reason="r", duration_hours=8, actor=carol.user
     )
-    services.access_request_approve(access_request=grant, approver=bob.user)
-    pending = services.access_request_create(
+    access_requests.access_request_approve(access_request=grant, approver=bob.user)
+    pending = access_requests.access_request_create(
         requester=dave, role=role, reason="r", duration_hours=8, actor=dave.user
     )
     now = timezone.now()

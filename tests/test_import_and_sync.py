@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
+    IamUser,
     OperationRole,
     Project,
     SyncStatus,
 )
+from provisioning import aws, policies
 from tests.conftest import ACCOUNT_ID
 
 EXAMPLE = (

@@ -1,6 +1,6 @@
 """What a requester copies: built by pure functions, compared whole."""
 
-from provisioning import instructions
+from accounts_app import instructions
 
 
 def test_connection_instructions_for_a_grant():

@@ -7,10 +7,17 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts_app import services as people
-from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, services, sync
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, RequestStatus
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, people
+from accounts_app.services import roles as role_services
+from provisioning import aws, sync
 from tests.conftest import ACCOUNT_ID
 from tests.faults import injected, service_credentials_xml
 from tests.helpers import grant
@@ -71,8 +78,8 @@ def test_offboarding_revokes_grants_cancels_requests_and_disables_the_login(
     carol, bob, alice, deploy_role, payments
 ):
     g = grant(carol, deploy_role, bob)
-    other = services.role_create(actor=alice.user, project=payments, os_user="ops")
-    pending = services.access_request_create(
+    other = role_services.role_create(actor=alice.user, project=payments, os_user="ops")
+    pending = access_requests.access_request_create(
         requester=carol, role=other, reason="x", duration_hours=8, actor=carol.user
     )
     version = OperationRole.objects.get(pk=deploy_role.pk).desired_version
@@ -96,7 +103,7 @@ def test_offboarding_revokes_grants_cancels_requests_and_disables_the_login(
     with pytest.raises(ValidationError, match="already offboarded"):
         people.person_offboard(iam_user=carol, actor=alice.user)
     with pytest.raises(ValidationError, match="offboarded"):
-        services.access_request_create(
+        access_requests.access_request_create(
             requester=carol,
             role=other,
             reason="x",

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from provisioning import services
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
+from accounts_app.services import access_requests
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def world(
 
     # "Reconcile now" publishes nothing to the real broker here.
     monkeypatch.setattr(tasks.reconcile_accounts, "apply_async", lambda: None)
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="r",

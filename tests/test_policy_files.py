@@ -5,14 +5,14 @@ permissions boundaries, so a change to any of them shows in review."""
 import json
 from pathlib import Path
 
-from provisioning import policies
+from provisioning import policies, service_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_policy_files_in_deploy_match_what_opsgate_generates():
     service = json.loads((ROOT / "deploy/iam/opsgate-service-policy.json").read_text())
-    assert service == policies.opsgate_service_policy(
+    assert service == service_policy.opsgate_service_policy(
         account_id="111122223333",
         path="/opsgate/",
         prefix="opsgate-",

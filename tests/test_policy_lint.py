@@ -6,7 +6,7 @@ import json
 import pytest
 from parliament import analyze_policy_string
 
-from provisioning import policies
+from provisioning import policies, service_policy
 
 ACCT = "123456789012"
 P = "/opsgate/"
@@ -22,7 +22,7 @@ DOCUMENTS = {
     ),
     "role-boundary": policies.role_boundary_policy(),
     "user-boundary": policies.user_boundary_policy(account_id=ACCT, path=P),
-    "opsgate-service": policies.opsgate_service_policy(
+    "opsgate-service": service_policy.opsgate_service_policy(
         account_id=ACCT,
         path=P,
         prefix="opsgate-",

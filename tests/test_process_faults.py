@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from provisioning import services, tasks
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.services import access_requests
+from provisioning import tasks
 from tests.workers import ROOT, Worker, database_url, reset_broker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -21,7 +22,7 @@ APPROVE = """
 import os, signal, time
 from django.contrib.auth import get_user_model
 from provisioning import services, tasks
-from provisioning.models import AccessRequest
+from accounts_app.models import AccessRequest
 if os.environ.get("FREEZE_PID"):
     # A web process that has published before: its connection is open when
     # the broker freezes.
@@ -30,7 +31,7 @@ if os.environ.get("FREEZE_PID"):
 req = AccessRequest.objects.get(pk={pk})
 bob = get_user_model().objects.get(username="bob")
 started = time.monotonic()
-services.access_request_approve(access_request=req, approver=bob)
+access_requests.access_request_approve(access_request=req, approver=bob)
 print("ELAPSED", round(time.monotonic() - started, 3))
 """
 
@@ -57,7 +58,7 @@ def approve_in_a_web_process(req, broker_url: str, freeze_pid: int = 0) -> float
 
 @pytest.fixture
 def pending(aws_env, carol, bob, deploy_role):
-    return services.access_request_create(
+    return access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="release",
@@ -161,7 +162,7 @@ def test_a_worker_killed_mid_provisioning_converges_after_restart(pending, bob, 
             "CELERY_VISIBILITY_TIMEOUT": "3",
         },
     ).wait_ready()
-    services.access_request_approve(access_request=pending, approver=bob.user)
+    access_requests.access_request_approve(access_request=pending, approver=bob.user)
     role = OperationRole.objects.get(pk=pending.role_id)
 
     # The user exists in AWS, the role call is in flight: kill everything.

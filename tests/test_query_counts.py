@@ -12,17 +12,16 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
-    Drift,
-    DriftKind,
+    IamUser,
     OperationRole,
     Project,
     RequestStatus,
 )
+from provisioning import aws
+from provisioning.models import Drift, DriftKind
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +100,7 @@ def bulk_world(n, *, account, bob, carol):
         AuditEvent(
             actor_repr="alice",
             action="project.add",
-            object_type="provisioning.project",
+            object_type="accounts_app.project",
             object_id=str(p.pk),
             object_repr=p.name,
             project=p,
@@ -135,11 +134,10 @@ PAGES = [
     ("dashboard", "alice", 16, "u0000"),
     ("drift", "alice", 9, "p0000-deploy"),
 ]
-# The only AWS reads a page may make, once per account.
+# The only AWS reads a page may make, once per account. The trust capacity
+# shown on approvals and project detail reads the quota stored on the account.
 READS = {
     "home": ["ec2:DescribeInstances"],
-    "approvals": ["iam:GetAccountSummary"],  # the trust quota, cached
-    "project_detail": ["iam:GetAccountSummary"],
 }
 
 
@@ -173,7 +171,7 @@ def test_list_page_queries_do_not_grow_with_rows(
 def test_instances_of_many_projects_come_from_one_ec2_read(aws_env, account):
     import boto3
 
-    from provisioning import selectors
+    from provisioning import direct
 
     ec2 = boto3.client("ec2", region_name="us-east-1")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -196,7 +194,7 @@ def test_instances_of_many_projects_come_from_one_ec2_read(aws_env, account):
         Project(name=name, account=account) for name in ["p1", "p2", "p3"]
     )
     with aws.observe_calls() as calls:
-        found = selectors.instances_by_project(projects)
+        found = direct.instances_by_project(projects)
     assert calls == ["ec2:DescribeInstances"]
     names = {pk: [i.name for i in rows] for pk, (rows, error) in found.items()}
     assert names == {

@@ -7,17 +7,18 @@ import json
 import pytest
 from django.core.management import call_command
 
-from accounts_app.models import IamUser
-from provisioning import policies, reconcile, services, sync
-from provisioning.models import (
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
-    Drift,
+    IamUser,
     OperationRole,
 )
-from tests.conftest import ACCOUNT_ID
-from tests.helpers import grant
+from accounts_app.services import access_requests
+from accounts_app.services import roles as role_services
+from provisioning import baseline, drift_checks, policies, reconcile, sync
+from provisioning.models import Drift
+from tests.helpers import arn, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +29,6 @@ DOC = {
 }
 
 
-def arn(kind, name):
-    return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
-
-
-@pytest.fixture
-def quiet_zero(settings):
-    settings.OPSGATE = {**settings.OPSGATE, "RECONCILE_QUIET_SECONDS": 0}
-
-
 @pytest.fixture
 def world(
     aws_env, quiet_zero, alice, bob, carol, dave, erin, deploy_role, other_project
@@ -44,13 +36,13 @@ def world(
     """In sync: baseline, every person's IAM user, four roles:
     payments-deploy (carol), payments-ops (carol), payments-readonly (carol)
     and Data Platform's deploy role (dave)."""
-    ops = services.role_create(
+    ops = role_services.role_create(
         actor=alice.user, project=deploy_role.project, os_user="ops"
     )
-    readonly = services.role_create(
+    readonly = role_services.role_create(
         actor=alice.user, project=deploy_role.project, os_user="readonly"
     )
-    data = services.role_create(
+    data = role_services.role_create(
         actor=alice.user, project=other_project, os_user="deploy"
     )
     for role in (deploy_role, ops, readonly):
@@ -227,7 +219,7 @@ def test_every_drift_kind_is_reported_repaired_and_gone_on_the_next_run(
         for p in iam.list_attached_role_policies(RoleName="payments-deploy")[
             "AttachedPolicies"
         ]
-    ) == sorted(sync.role_policy_arns(account))
+    ) == sorted(baseline.role_policy_arns(account))
     assert iam.list_role_policies(RoleName="payments-deploy")["PolicyNames"] == []
     assert iam.get_role(RoleName="payments-ops")["Role"][
         "AssumeRolePolicyDocument"
@@ -255,8 +247,8 @@ def test_every_drift_kind_is_reported_repaired_and_gone_on_the_next_run(
         for p in iam.list_attached_group_policies(GroupName="opsgate-operators")[
             "AttachedPolicies"
         ]
-    ) == sorted(sync.group_policy_arns(account))
-    for name, document in sync.baseline_documents(account).items():
+    ) == sorted(baseline.group_policy_arns(account))
+    for name, document in baseline.baseline_documents(account).items():
         policy = iam.get_policy(PolicyArn=arn("policy", name))["Policy"]
         version = iam.get_policy_version(
             PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
@@ -361,7 +353,7 @@ def test_the_periodic_task_reconciles_every_account(world, account):
 def test_an_offboarded_users_iam_user_still_in_aws_is_deleted(
     world, account, iam, alice
 ):
-    from accounts_app import services as people
+    from accounts_app.services import people
     from tests.faults import injected, service_credentials_xml
 
     carol = IamUser.objects.get(name="carol")
@@ -410,7 +402,7 @@ def test_read_account_follows_every_page_with_the_four_filters():
             },
             {"Filter": filters, "Marker": "m2"},
         )
-        state = reconcile.read_account(client)
+        state = drift_checks.read_account(client)
         stub.assert_no_pending_responses()
     assert list(state["users"]) == ["carol"]
     assert list(state["roles"]) == ["payments-deploy"]
@@ -421,7 +413,7 @@ def test_a_role_without_grants_recreated_behind_opsgates_back_is_deleted(
     world, account, iam, carol
 ):
     g = AccessRequest.objects.get(requester=carol, role=world["readonly"])
-    services.access_request_revoke(access_request=g, actor=carol.user)
+    access_requests.access_request_revoke(access_request=g, actor=carol.user)
     sync.role_sync(role_id=world["readonly"].pk)
     iam.create_role(
         RoleName="payments-readonly",
@@ -476,5 +468,5 @@ def test_trust_differences_are_classified(extra_statement, kinds):
     actual = policies.trust_policy([CAROL])
     if extra_statement:
         actual["Statement"].append(extra_statement)
-    findings = reconcile._trust_findings("r", actual, expected, obj=None)
+    findings = drift_checks._trust_findings("r", actual, expected, obj=None)
     assert [f.kind for f in findings] == kinds

@@ -13,27 +13,25 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies, reconcile, selectors, services, sync, tasks
-from provisioning.aws import DependencyMissing, RetryLater
-from provisioning.models import (
+from accounts_app import selectors
+from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
+    IamUser,
     OperationRole,
     SyncStatus,
 )
-from tests.conftest import ACCOUNT_ID, deploy_boundaries
+from accounts_app.services import roles
+from provisioning import aws, baseline, policies, reconcile, recovery, sync, tasks
+from provisioning.aws import DependencyMissing, RetryLater
+from tests.conftest import deploy_boundaries
 from tests.faults import injected
-from tests.helpers import grant
+from tests.helpers import arn, grant
 
 pytestmark = pytest.mark.django_db
 
 ROLE = "payments-deploy"
-
-
-def arn(kind, name):
-    return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
 
 
 @pytest.fixture
@@ -69,7 +67,7 @@ def wipe(aws_env):
 def reconciles(monkeypatch):
     """The account ids a reconcile was asked for (instead of the broker)."""
     asked = []
-    monkeypatch.setattr(tasks, "enqueue_reconcile", asked.append, raising=False)
+    monkeypatch.setattr(tasks, "enqueue_reconcile", asked.append)
     return asked
 
 
@@ -96,8 +94,11 @@ def assert_baseline_in_aws(iam, account):
         for p in iam.list_attached_group_policies(GroupName="opsgate-operators")[
             "AttachedPolicies"
         ]
-    ) == sorted(sync.group_policy_arns(account))
-    for name in [*sync.baseline_documents(account), "opsgate-OperationRoleBoundary"]:
+    ) == sorted(baseline.group_policy_arns(account))
+    for name in [
+        *baseline.baseline_documents(account),
+        "opsgate-OperationRoleBoundary",
+    ]:
         assert iam.get_policy(PolicyArn=arn("policy", name))["Policy"]["PolicyName"]
 
 
@@ -117,7 +118,7 @@ def test_a_role_sync_finding_the_shared_policies_gone_repairs_the_baseline_first
     role = role_of(role.pk)
     assert role.sync_status == SyncStatus.IN_SYNC, role.last_error
     assert role.last_error == "" and role.missing_since is None
-    assert attached(iam) == sorted(sync.role_policy_arns(account))
+    assert attached(iam) == sorted(baseline.role_policy_arns(account))
     aws_role = iam.get_role(RoleName=ROLE)["Role"]
     assert aws_role["AssumeRolePolicyDocument"] == policies.trust_policy(
         [arn("user", "carol")]
@@ -152,9 +153,7 @@ def test_a_dependency_still_missing_after_one_baseline_repair_is_retried_later(
 ):
     """IAM eventual consistency: the policy may not be visible yet. One
     baseline repair per attempt, then the task's retries; never permanent."""
-    ops = services.role_create(
-        actor=alice.user, project=world.role.project, os_user="ops"
-    )
+    ops = roles.role_create(actor=alice.user, project=world.role.project, os_user="ops")
     grant(carol, ops, bob)
     with injected(account) as faults:
         faults.fail(
@@ -177,7 +176,7 @@ def test_a_dependency_still_missing_after_one_baseline_repair_is_retried_later(
 
     ops = role_of(ops.pk)
     assert ops.sync_status == SyncStatus.IN_SYNC and ops.missing_since is None
-    assert attached(iam, "payments-ops") == sorted(sync.role_policy_arns(account))
+    assert attached(iam, "payments-ops") == sorted(baseline.role_policy_arns(account))
 
 
 def test_a_missing_aws_managed_policy_stays_a_permanent_error(world, account):
@@ -223,7 +222,7 @@ def test_objects_stopped_by_a_permanent_error_are_retried_after_a_baseline_repai
 
     role = role_of(role.pk)
     assert role.sync_status == SyncStatus.IN_SYNC, role.last_error
-    assert attached(iam) == sorted(sync.role_policy_arns(account))
+    assert attached(iam) == sorted(baseline.role_policy_arns(account))
     retry = AuditEvent.objects.get(action="sync.retry", object_id=str(role.pk))
     assert retry.actor is None
     assert retry.after == {"reason": "the account's baseline was repaired"}
@@ -245,11 +244,6 @@ def test_a_baseline_sync_that_writes_nothing_retries_nobody(
 
     assert role_of(role.pk).error_is_permanent
     assert published == []
-
-
-@pytest.fixture
-def quiet_zero(settings):
-    settings.OPSGATE = {**settings.OPSGATE, "RECONCILE_QUIET_SECONDS": 0}
 
 
 def stop(role, message="iam:AttachRolePolicy failed: NoSuchEntity: Policy gone"):
@@ -354,7 +348,7 @@ def test_the_sweep_finds_the_group_gone_and_everything_comes_back(
     assert iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"] == (
         policies.trust_policy([arn("user", "carol")])
     )
-    assert attached(iam) == sorted(sync.role_policy_arns(account))
+    assert attached(iam) == sorted(baseline.role_policy_arns(account))
     assert not OperationRole.objects.exclude(missing_since=None).exists()
     assert all(p.sync_status == SyncStatus.IN_SYNC for p in IamUser.objects.all())
 
@@ -427,7 +421,7 @@ def test_a_user_created_again_asks_for_a_reconcile_of_the_account_once(
     assert reconciles == [account.pk]  # one request while one is pending
     reconcile.reconcile_account(account)
     with django_capture_on_commit_callbacks(execute=True):
-        assert sync.account_reconcile_request(account_id=account.pk, reason="again")
+        assert recovery.account_reconcile_request(account_id=account.pk, reason="again")
     assert reconciles == [account.pk, account.pk]
 
 

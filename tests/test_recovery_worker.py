@@ -10,10 +10,18 @@ import urllib.request
 import boto3
 import pytest
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies, services, sync
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, SyncStatus
-from tests.conftest import ACCOUNT_ID, _person, deploy_boundaries
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    SyncStatus,
+)
+from accounts_app.services import access_requests, projects
+from accounts_app.services import roles as role_services
+from provisioning import aws, baseline, policies
+from tests.conftest import _person, deploy_boundaries
+from tests.helpers import arn
 from tests.workers import Worker, reset_broker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -21,10 +29,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 SWEEP_SECONDS = 10
 GROUP = "opsgate-operators"
 BOUNDARY = "opsgate-OperationRoleBoundary"
-
-
-def arn(kind, name):
-    return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
 
 
 class Endpoint:
@@ -86,7 +90,7 @@ def missing_in_aws(iam, account, people, roles) -> list[str]:
         except iam.exceptions.NoSuchEntityException:
             return None
 
-    for name in [*sync.baseline_documents(account), BOUNDARY]:
+    for name in [*baseline.baseline_documents(account), BOUNDARY]:
         if not absent(iam.get_policy, PolicyArn=arn("policy", name)):
             gaps.append(f"policy {name}")
     if not absent(iam.get_group, GroupName=GROUP):
@@ -96,7 +100,7 @@ def missing_in_aws(iam, account, people, roles) -> list[str]:
         p["PolicyArn"]
         for p in iam.list_attached_group_policies(GroupName=GROUP)["AttachedPolicies"]
     }
-    if group_policies != set(sync.group_policy_arns(account)):
+    if group_policies != set(baseline.group_policy_arns(account)):
         gaps.append("group policies")
     for person in people:
         if person not in members:
@@ -117,7 +121,7 @@ def missing_in_aws(iam, account, people, roles) -> list[str]:
             p["PolicyArn"]
             for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
         }
-        if attached != set(sync.role_policy_arns(account)):
+        if attached != set(baseline.role_policy_arns(account)):
             gaps.append(f"policies of {name}")
     return gaps
 
@@ -135,22 +139,22 @@ def test_everything_is_back_within_two_sweeps_of_a_wiped_aws_answering_again(
 ):
     alice = _person(account, "alice", staff=True)
     bob, carol, dave = (_person(account, n) for n in ("bob", "carol", "dave"))
-    payments = services.project_create(
+    payments = projects.project_create(
         actor=alice.user, name="payments", account=account, approvers=[bob.user]
     )
     deploy, ops = (
-        services.role_create(actor=alice.user, project=payments, os_user=os_user)
+        role_services.role_create(actor=alice.user, project=payments, os_user=os_user)
         for os_user in ("deploy", "ops")
     )
     for person, role in ((carol, deploy), (dave, deploy), (carol, ops)):
-        req = services.access_request_create(
+        req = access_requests.access_request_create(
             requester=person,
             role=role,
             reason="ops",
             duration_hours=8,
             actor=person.user,
         )
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     people = ["alice", "bob", "carol", "dave"]
     roles = {
         "payments-deploy": [arn("user", "carol"), arn("user", "dave")],

@@ -9,8 +9,9 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from provisioning import aws, lifecycle, policies, services, ssm, sync
-from provisioning.models import AccessRequest, OperationRole
+from accounts_app.models import AccessRequest, OperationRole
+from accounts_app.services import access_requests, lifecycle
+from provisioning import aws, policies, ssm, sync
 from tests.conftest import ACCOUNT_ID
 from tests.helpers import grant
 
@@ -51,7 +52,7 @@ def test_revoke_removes_the_principal_writes_the_deny_and_ends_ssm_sessions(
     ssm_sessions.sessions[owner("dave")] = ["dave-0c3"]
     assert inline_names(iam) == []
 
-    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
     sync.role_sync(role_id=g_carol.role_id)
 
     assert trusted(iam) == [f"arn:aws:iam::{ACCOUNT_ID}:user/opsgate/dave"]
@@ -95,7 +96,7 @@ def test_revoke_removes_the_principal_writes_the_deny_and_ends_ssm_sessions(
 
 def test_the_deny_goes_once_max_session_duration_has_passed(two_grants, iam, bob):
     g_carol, _ = two_grants
-    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
     sync.role_sync(role_id=g_carol.role_id)
     role = OperationRole.objects.get(pk=g_carol.role_id)
     assert inline_names(iam) == [DENY]
@@ -131,7 +132,9 @@ def test_revoking_the_last_grant_deletes_the_role_and_ends_sessions(
     g = grant(carol, deploy_role, bob)
     sync.role_sync(role_id=deploy_role.pk)
     ssm_sessions.sessions = {owner("carol"): ["carol-0a1"]}
-    services.access_request_revoke(access_request=g, actor=carol.user)  # "I'm done"
+    access_requests.access_request_revoke(
+        access_request=g, actor=carol.user
+    )  # "I'm done"
     sync.role_sync(role_id=deploy_role.pk)
     assert [
         r["RoleName"] for r in iam.list_roles(PathPrefix="/opsgate/")["Roles"]
@@ -146,14 +149,14 @@ def test_an_extension_does_not_revoke_the_persons_sessions(
 ):
     g_carol, _ = two_grants
     ssm_sessions.sessions = {owner("carol"): ["carol-0a1"]}
-    ext = services.access_request_create(
+    ext = access_requests.access_request_create(
         requester=carol,
         role=g_carol.role,
         reason="more",
         duration_hours=8,
         actor=carol.user,
     )
-    services.access_request_approve(access_request=ext, approver=bob.user)
+    access_requests.access_request_approve(access_request=ext, approver=bob.user)
     sync.role_sync(role_id=g_carol.role_id)
     assert f"arn:aws:iam::{ACCOUNT_ID}:user/opsgate/carol" in trusted(iam)
     assert inline_names(iam) == []
@@ -203,7 +206,7 @@ def test_without_ssm_termination_the_deny_is_still_written(
 ):
     settings.OPSGATE = {**settings.OPSGATE, "TERMINATE_SSM_SESSIONS": False}
     g_carol, _ = two_grants
-    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
     sync.role_sync(role_id=g_carol.role_id)
     assert ssm_sessions.calls == []
     assert inline_names(iam) == [DENY]
@@ -215,10 +218,10 @@ def test_a_role_holding_a_session_deny_is_deleted_when_its_last_grant_ends(
     two_grants, iam, bob
 ):
     g_carol, g_dave = two_grants
-    services.access_request_revoke(access_request=g_carol, actor=bob.user)
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
     sync.role_sync(role_id=g_carol.role_id)
     assert inline_names(iam) == [DENY]
-    services.access_request_revoke(access_request=g_dave, actor=bob.user)
+    access_requests.access_request_revoke(access_request=g_dave, actor=bob.user)
     with aws.observe_calls() as calls:
         sync.role_sync(role_id=g_dave.role_id)
     assert calls.index("iam:DeleteRolePolicy") < calls.index("iam:DeleteRole")

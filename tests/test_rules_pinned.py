@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioning import validation
+from accounts_app import validation
 
 ASCII_PRINTABLE = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
 IAM_USER_CHARS = set(string.ascii_letters + string.digits + "_+=.@-")

@@ -4,11 +4,12 @@ code. A refusal must leave nothing behind; an allowed change must leave its
 audit row."""
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from provisioning import policies, services, sync
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+from accounts_app import trust as trust_rules
+from accounts_app.models import AccessRequest, AuditEvent, AwsAccount, RequestStatus
+from accounts_app.services import access_requests, roles
+from provisioning import policies
 from tests.helpers import grant, request
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,8 @@ def _audit(action, req):
 
 
 def _set_quota(role, quota):
-    cache.set(f"opsgate:trust-quota:{role.account.pk}", quota, 3600)
+    AwsAccount.objects.filter(pk=role.account_id).update(trust_policy_quota=quota)
+    role.account.trust_policy_quota = quota
 
 
 # --- who may decide -------------------------------------------------------------
@@ -36,13 +38,13 @@ def _set_quota(role, quota):
 def test_can_approve_is_true_only_for_an_active_approver_of_that_project(
     bob, carol, erin, payments, other_project
 ):
-    assert services.can_approve(bob.user, payments)
-    assert not services.can_approve(bob.user, other_project)
-    assert not services.can_approve(carol.user, payments)
-    assert not services.can_approve(None, payments)
+    assert access_requests.can_approve(bob.user, payments)
+    assert not access_requests.can_approve(bob.user, other_project)
+    assert not access_requests.can_approve(carol.user, payments)
+    assert not access_requests.can_approve(None, payments)
     bob.user.is_active = False
     bob.user.save()
-    assert not services.can_approve(bob.user, payments)
+    assert not access_requests.can_approve(bob.user, payments)
 
 
 def test_an_inactive_approver_cannot_approve_and_nothing_changes(
@@ -53,7 +55,7 @@ def test_an_inactive_approver_cannot_approve_and_nothing_changes(
     bob.user.save()
     version = deploy_role.desired_version
     with pytest.raises(PermissionDenied):
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
     assert _stored(req).decided_by is None
     assert _audit("request.approve", req) == []
@@ -64,27 +66,29 @@ def test_an_inactive_approver_cannot_approve_and_nothing_changes(
 def test_a_staff_admin_who_is_no_approver_cannot_decide(carol, alice, deploy_role):
     req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied):
-        services.access_request_approve(access_request=req, approver=alice.user)
+        access_requests.access_request_approve(access_request=req, approver=alice.user)
     with pytest.raises(PermissionDenied):
-        services.access_request_reject(access_request=req, approver=alice.user)
+        access_requests.access_request_reject(access_request=req, approver=alice.user)
     assert _stored(req).status == RequestStatus.PENDING
     assert _audit("request.approve", req) == []
     assert _audit("request.reject", req) == []
 
 
 def test_an_approver_cannot_reject_their_own_request(bob, alice, payments):
-    role = services.role_create(actor=alice.user, project=payments, os_user="ro")
+    role = roles.role_create(actor=alice.user, project=payments, os_user="ro")
     req = request(bob, role)
     with pytest.raises(PermissionDenied, match="own request"):
-        services.access_request_reject(access_request=req, approver=bob.user)
+        access_requests.access_request_reject(access_request=req, approver=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
 
 
 def test_a_decided_request_cannot_be_decided_again(carol, bob, deploy_role):
     req = request(carol, deploy_role)
-    services.access_request_reject(access_request=req, approver=bob.user, comment="no")
+    access_requests.access_request_reject(
+        access_request=req, approver=bob.user, comment="no"
+    )
     with pytest.raises(ValidationError, match="already rejected by bob"):
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     stored = _stored(req)
     assert stored.status == RequestStatus.REJECTED
     assert stored.decision_comment == "no"
@@ -102,7 +106,9 @@ def test_the_requester_an_approver_or_an_admin_can_revoke(
     active = grant(carol, deploy_role, bob)
     actor = {"requester": carol, "approver": bob, "admin": alice}[who].user
     version = _stored(active).role.desired_version
-    services.access_request_revoke(access_request=active, actor=actor, comment=" bye ")
+    access_requests.access_request_revoke(
+        access_request=active, actor=actor, comment=" bye "
+    )
     stored = _stored(active)
     assert stored.status == RequestStatus.REVOKED
     assert stored.ended_at is not None
@@ -118,7 +124,7 @@ def test_another_requester_or_another_projects_approver_cannot_revoke(
     active = grant(carol, deploy_role, bob)
     for outsider in (dave.user, erin.user):
         with pytest.raises(PermissionDenied):
-            services.access_request_revoke(access_request=active, actor=outsider)
+            access_requests.access_request_revoke(access_request=active, actor=outsider)
     stored = _stored(active)
     assert stored.status == RequestStatus.APPROVED
     assert stored.ended_at is None
@@ -128,20 +134,20 @@ def test_another_requester_or_another_projects_approver_cannot_revoke(
 def test_only_an_active_grant_can_be_revoked(carol, bob, deploy_role):
     req = request(carol, deploy_role)
     with pytest.raises(ValidationError, match="pending, not an active grant"):
-        services.access_request_revoke(access_request=req, actor=bob.user)
+        access_requests.access_request_revoke(access_request=req, actor=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
 
 
 def test_only_the_requester_can_cancel_and_only_while_pending(carol, bob, deploy_role):
     req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied):
-        services.access_request_cancel(access_request=req, actor=bob.user)
+        access_requests.access_request_cancel(access_request=req, actor=bob.user)
     assert _stored(req).status == RequestStatus.PENDING
-    services.access_request_cancel(access_request=req, actor=carol.user)
+    access_requests.access_request_cancel(access_request=req, actor=carol.user)
     assert _stored(req).status == RequestStatus.CANCELLED
     assert _audit("request.cancel", req) == ["carol"]
     with pytest.raises(ValidationError, match="only pending requests"):
-        services.access_request_cancel(access_request=req, actor=carol.user)
+        access_requests.access_request_cancel(access_request=req, actor=carol.user)
 
 
 # --- the trust capacity, both sides of the quota --------------------------------
@@ -162,11 +168,11 @@ def test_a_grant_that_fills_the_trust_exactly_to_the_quota_is_approved(
 ):
     req = request(carol, deploy_role)
     _set_quota(deploy_role, _size_with(deploy_role, carol))
-    assert sync.trust_capacity(deploy_role, extra_user=carol) == (
+    assert trust_rules.trust_capacity(deploy_role, extra_user=carol) == (
         _size_with(deploy_role, carol),
         _size_with(deploy_role, carol),
     )
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     assert _stored(req).status == RequestStatus.APPROVED
 
 
@@ -178,7 +184,7 @@ def test_a_grant_one_character_over_the_quota_is_refused_and_nothing_changes(
     _set_quota(deploy_role, size - 1)
     version = deploy_role.desired_version
     with pytest.raises(ValidationError) as info:
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     assert f"would need {size} of {size - 1} characters" in info.value.messages[0]
     assert _stored(req).status == RequestStatus.PENDING
     assert _audit("request.approve", req) == []

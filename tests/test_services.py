@@ -3,10 +3,17 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from accounts_app import services as people
-from accounts_app.models import IamUser
-from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, RequestStatus
+from accounts_app import trust as trust_rules
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, people, roles
+from provisioning import sync
 from tests.helpers import request
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +51,9 @@ def test_request_then_approve_makes_a_grant_with_expiry_and_bumps_the_role(
     req = request(carol, deploy_role)
     assert req.status == RequestStatus.PENDING
     version = deploy_role.desired_version
-    services.access_request_approve(access_request=req, approver=bob.user, comment="ok")
+    access_requests.access_request_approve(
+        access_request=req, approver=bob.user, comment="ok"
+    )
     req.refresh_from_db()
     deploy_role.refresh_from_db()
     assert req.status == RequestStatus.APPROVED
@@ -55,10 +64,10 @@ def test_request_then_approve_makes_a_grant_with_expiry_and_bumps_the_role(
 
 
 def test_approver_cannot_approve_own_request(bob, payments, alice):
-    role = services.role_create(actor=alice.user, project=payments, os_user="readonly")
+    role = roles.role_create(actor=alice.user, project=payments, os_user="readonly")
     req = request(bob, role)
     with pytest.raises(PermissionDenied, match="own request"):
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     req.refresh_from_db()
     assert req.status == RequestStatus.PENDING
 
@@ -68,21 +77,21 @@ def test_approver_of_another_project_cannot_approve(
 ):
     req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied, match="approver of payments"):
-        services.access_request_approve(access_request=req, approver=erin.user)
+        access_requests.access_request_approve(access_request=req, approver=erin.user)
     assert AccessRequest.objects.get(pk=req.pk).status == RequestStatus.PENDING
 
 
 def test_a_staff_admin_who_is_not_an_approver_cannot_approve(carol, alice, deploy_role):
     req = request(carol, deploy_role)
     with pytest.raises(PermissionDenied):
-        services.access_request_approve(access_request=req, approver=alice.user)
+        access_requests.access_request_approve(access_request=req, approver=alice.user)
 
 
 def test_a_second_approve_is_refused_and_leaves_one_audit_row(carol, bob, deploy_role):
     req = request(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     with pytest.raises(ValidationError, match="already approved by bob"):
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     assert AuditEvent.objects.filter(action="request.approve").count() == 1
 
 
@@ -104,44 +113,51 @@ def test_duration_must_be_one_the_project_allows(carol, deploy_role):
 
 
 def test_reject_and_cancel_end_pending_requests(carol, dave, bob, deploy_role):
-    rejected = services.access_request_reject(
+    rejected = access_requests.access_request_reject(
         access_request=request(carol, deploy_role), approver=bob.user, comment="no"
     )
     assert rejected.status == RequestStatus.REJECTED
     cancelled = request(dave, deploy_role)
     with pytest.raises(PermissionDenied):
-        services.access_request_cancel(access_request=cancelled, actor=carol.user)
-    services.access_request_cancel(access_request=cancelled, actor=dave.user)
+        access_requests.access_request_cancel(
+            access_request=cancelled, actor=carol.user
+        )
+    access_requests.access_request_cancel(access_request=cancelled, actor=dave.user)
     cancelled.refresh_from_db()
     assert cancelled.status == RequestStatus.CANCELLED
     with pytest.raises(ValidationError, match="only pending"):
-        services.access_request_cancel(access_request=cancelled, actor=dave.user)
+        access_requests.access_request_cancel(access_request=cancelled, actor=dave.user)
 
 
 def test_an_approval_that_would_overflow_the_trust_policy_is_refused(
     carol, bob, deploy_role, settings
 ):
-    from django.core.cache import cache
-
-    used, _ = sync.trust_capacity(deploy_role, extra_user=carol)
-    cache.set(f"opsgate:trust-quota:{deploy_role.account_id}", used - 1)
+    used, _ = trust_rules.trust_capacity(deploy_role, extra_user=carol)
+    AwsAccount.objects.filter(pk=deploy_role.account_id).update(
+        trust_policy_quota=used - 1
+    )
     req = request(carol, deploy_role)
     with pytest.raises(ValidationError, match=rf"Role full: .* {used} of {used - 1}"):
-        services.access_request_approve(access_request=req, approver=bob.user)
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
     req.refresh_from_db()
     assert req.status == RequestStatus.PENDING
 
 
-def test_trust_quota_is_read_from_the_account_summary(aws_env, deploy_role):
-    used, quota = sync.trust_capacity(deploy_role)
-    assert (used, quota) == (0, 2048)
+def test_trust_quota_is_read_from_the_account_summary(aws_env, deploy_role, settings):
+    settings.OPSGATE = {**settings.OPSGATE, "DEFAULT_TRUST_POLICY_QUOTA": 1000}
+    # Until the worker has read it, the configured default.
+    assert trust_rules.trust_capacity(deploy_role) == (0, 1000)
+    sync.account_baseline_sync(account_id=deploy_role.account_id)
+    deploy_role = OperationRole.objects.get(pk=deploy_role.pk)
+    assert deploy_role.account.trust_policy_quota == 2048
+    assert trust_rules.trust_capacity(deploy_role) == (0, 2048)
 
 
 def test_revoke_ends_the_grant_and_bumps_the_role(carol, bob, deploy_role):
     req = request(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     version = deploy_role.__class__.objects.get(pk=deploy_role.pk).desired_version
-    services.access_request_revoke(access_request=req, actor=carol.user)
+    access_requests.access_request_revoke(access_request=req, actor=carol.user)
     req.refresh_from_db()
     assert req.status == RequestStatus.REVOKED
     assert not req.is_active_grant
@@ -153,10 +169,10 @@ def test_revoke_ends_the_grant_and_bumps_the_role(carol, bob, deploy_role):
 
 def test_role_create_validates_os_user_and_principals(payments, alice):
     with pytest.raises(ValidationError) as info:
-        services.role_create(actor=alice.user, project=payments, os_user="root")
+        roles.role_create(actor=alice.user, project=payments, os_user="root")
     assert "os_user" in info.value.message_dict
     with pytest.raises(ValidationError) as info:
-        services.role_create(
+        roles.role_create(
             actor=alice.user,
             project=payments,
             os_user="ops",

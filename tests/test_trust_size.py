@@ -11,9 +11,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from accounts_app.models import IamUser
-from provisioning import aws, policies, services, sync, tasks
-from provisioning.models import AccessRequest, AuditEvent, OperationRole, Project
+from accounts_app import trust as trust_rules
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    OperationRole,
+    Project,
+)
+from accounts_app.services import access_requests
+from provisioning import aws, policies
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +48,7 @@ def arns_of_trust_size(size: int, holders: list[str] = ()) -> list[str]:
 
 @pytest.fixture
 def quota(account) -> int:
-    return sync.trust_policy_quota(account)
-
-
-@pytest.fixture
-def provisioning_runs(monkeypatch):
-    """Work enqueued on commit runs at once in this process against moto."""
-
-    def run_now(task, pk):
-        task.apply(args=[pk])
-        return True
-
-    monkeypatch.setattr(tasks, "_publish", run_now)
+    return account.trust_quota
 
 
 def state():
@@ -131,20 +127,20 @@ def test_a_list_of_ten_thousand_arns_is_refused_by_its_length(login, alice, paym
 @pytest.fixture
 def held_role(deploy_role, carol, bob):
     """payments-deploy with carol's grant in its trust."""
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="r",
         duration_hours=8,
         actor=carol.user,
     )
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     return OperationRole.objects.get(pk=deploy_role.pk)
 
 
 def admin_post(client, role, arns):
     return client.post(
-        reverse("admin:provisioning_operationrole_change", args=[role.pk]),
+        reverse("admin:accounts_app_operationrole_change", args=[role.pk]),
         {
             "project": role.project_id,
             "account": role.account_id,
@@ -162,7 +158,7 @@ def admin_post(client, role, arns):
 def test_editing_a_role_in_the_admin_counts_its_grant_holders(
     login, alice, held_role, quota, over, django_capture_on_commit_callbacks
 ):
-    holders = sync.role_principals(held_role)
+    holders = trust_rules.role_principals(held_role)
     assert len(holders) == 1  # carol
     arns = arns_of_trust_size(quota + over, holders)
     before = state()
@@ -221,7 +217,7 @@ def test_import_checks_the_trust_with_earlier_grants_and_the_file(
     }
     import_file(tmp_path, {"users": [{"userName": "carol"}], "roles": [entry]})
     role = OperationRole.objects.get()
-    holders = sync.role_principals(role)
+    holders = trust_rules.role_principals(role)
     # The second file adds dave's grant and cross-account users.
     dave = policies.user_arn(
         account_id=account.account_id, path="/opsgate/", name="dave"
@@ -249,7 +245,7 @@ def test_import_checks_the_trust_with_earlier_grants_and_the_file(
     else:
         role.refresh_from_db()
         assert role.extra_principal_arns == sorted(arns)
-        assert sync.trust_capacity(role) == (quota, quota)
+        assert trust_rules.trust_capacity(role) == (quota, quota)
 
 
 @pytest.mark.parametrize("over", [0, 1])
@@ -260,7 +256,7 @@ def test_adding_a_role_in_the_admin_checks_the_quota(
     before = state()
     with aws.observe_calls() as calls, django_capture_on_commit_callbacks() as sent:
         response = login(alice).post(
-            reverse("admin:provisioning_operationrole_add"),
+            reverse("admin:accounts_app_operationrole_add"),
             {
                 "project": payments.pk,
                 "account": payments.account_id,

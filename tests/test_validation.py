@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from provisioning import naming, validation
+from accounts_app import naming, validation
 
 GOOD_USER_NAMES = ["alice", "a", "x" * 64, "first.last@example", "ops_team+1=2-3"]
 BAD_USER_NAMES = [

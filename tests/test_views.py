@@ -11,15 +11,22 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from accounts_app.models import IamUser
-from provisioning import services, sync
-from provisioning.models import AccessRequest, AuditEvent, Project, RequestStatus
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, roles
+from accounts_app.services import projects as project_services
+from provisioning import sync
 
 pytestmark = pytest.mark.django_db
 
 
 def ask(person, role, hours=8, reason="deploy 2.3"):
-    return services.access_request_create(
+    return access_requests.access_request_create(
         requester=person,
         role=role,
         reason=reason,
@@ -127,7 +134,7 @@ def test_active_grant_shows_arn_switch_role_profile_ssm_and_tagged_instances(
             ],
         )
     req = ask(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     with django_capture_on_commit_callbacks(execute=True):
         sync.role_sync(role_id=deploy_role.pk)
     page = login(carol).get(reverse("home")).content.decode()
@@ -159,7 +166,7 @@ def test_instances_error_is_a_message_not_a_crash(
         raise aws.PermanentError("ec2:DescribeInstances failed: AccessDenied")
 
     req = ask(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     monkeypatch.setattr(aws, "client", broken)
     page = login(carol).get(reverse("home"))
     assert page.status_code == 200
@@ -173,7 +180,7 @@ def test_status_endpoint_moves_from_provisioning_to_active(
     client = login(carol)
     url = reverse("request_status")
     assert client.get(url).json()["requests"][str(req.pk)]["key"] == "pending"
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     assert client.get(url).json()["requests"][str(req.pk)]["key"] == "provisioning"
     sync.role_sync(role_id=deploy_role.pk)
     assert client.get(url).json()["requests"][str(req.pk)] == {
@@ -186,7 +193,7 @@ def test_status_endpoint_moves_from_provisioning_to_active(
 
 def test_im_done_revokes_my_own_grant(login, carol, bob, deploy_role):
     req = ask(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     login(carol).post(reverse("request_done", args=[req.pk]))
     req.refresh_from_db()
     assert req.status == RequestStatus.REVOKED
@@ -243,7 +250,7 @@ def test_approver_rejects_with_a_comment(
 
 
 def test_own_request_refusal_is_shown_as_a_message(login, bob, alice, payments):
-    role = services.role_create(actor=alice.user, project=payments, os_user="app")
+    role = roles.role_create(actor=alice.user, project=payments, os_user="app")
     req = ask(bob, role)
     response = login(bob).post(
         reverse("decide", args=[req.pk]), {"decision": "approve"}, follow=True
@@ -256,9 +263,9 @@ def test_own_request_refusal_is_shown_as_a_message(login, bob, alice, payments):
 def test_role_full_refusal_is_shown_as_a_message(
     login, bob, carol, deploy_role, settings
 ):
-    from django.core.cache import cache
-
-    cache.set(f"opsgate:trust-quota:{deploy_role.account_id}", 100, 60)
+    deploy_role.account.__class__.objects.filter(pk=deploy_role.account_id).update(
+        trust_policy_quota=100
+    )
     req = ask(carol, deploy_role)
     response = login(bob).post(
         reverse("decide", args=[req.pk]), {"decision": "approve"}, follow=True
@@ -325,7 +332,7 @@ def test_add_person_bad_input_shows_a_field_error_and_writes_nothing(
 
 
 def test_people_list_searches_and_pages(login, alice, account):
-    from accounts_app import services as people
+    from accounts_app.services import people
 
     for i in range(30):
         people.person_add(actor=None, account=account, iam_user_name=f"user{i:02}")
@@ -468,7 +475,7 @@ def test_the_project_service_refuses_more_than_a_hundred_approvers(alice, accoun
     _people(account, 101)
     approvers = list(get_user_model().objects.filter(username__startswith="p"))
     with pytest.raises(ValidationError, match="At most 100 approvers per project"):
-        services.project_create(
+        project_services.project_create(
             actor=alice.user, name="ops", account=account, approvers=approvers
         )
     assert not Project.objects.filter(name="ops").exists()
@@ -561,7 +568,7 @@ def test_audit_bad_date_range_is_a_field_error(login, alice):
 def test_a_mail_server_outage_does_not_undo_the_request(
     login, carol, bob, deploy_role, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from provisioning import notifications
+    from accounts_app import notifications
 
     def down(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
@@ -578,7 +585,7 @@ def test_a_mail_server_outage_does_not_undo_the_request(
 
 def test_status_shows_the_workers_permanent_error(login, carol, bob, deploy_role):
     req = ask(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     type(deploy_role).objects.filter(pk=deploy_role.pk).update(
         last_error="iam:UpdateAssumeRolePolicy failed: AccessDenied",
         error_is_permanent=True,
@@ -608,7 +615,7 @@ def test_approver_revokes_an_active_grant_in_their_project(
     login, bob, carol, deploy_role
 ):
     req = ask(carol, deploy_role)
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
     deploy_role.refresh_from_db()
     version = deploy_role.desired_version
     response = login(bob).post(

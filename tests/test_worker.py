@@ -3,9 +3,9 @@ approving a request ends with the user in the role's trust and the grant active.
 
 import pytest
 
-from accounts_app import services as people
-from provisioning import policies, services
-from provisioning.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.models import AccessRequest, OperationRole, SyncStatus
+from accounts_app.services import access_requests, people
+from provisioning import policies
 from tests.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -20,14 +20,14 @@ def trust_principals(iam, role_name):
 def test_approval_through_the_worker_ends_with_the_user_in_the_trust(
     worker, iam, carol, bob, deploy_role
 ):
-    req = services.access_request_create(
+    req = access_requests.access_request_create(
         requester=carol,
         role=deploy_role,
         reason="release",
         duration_hours=8,
         actor=carol.user,
     )
-    services.access_request_approve(access_request=req, approver=bob.user)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
 
     assert wait_for(lambda: AccessRequest.objects.get(pk=req.pk).provisioned_at), (
         "the grant never became active"
@@ -50,7 +50,7 @@ def test_concurrent_approvals_on_one_role_lose_nobody(
     ]
     grants = []
     for person in requesters:
-        req = services.access_request_create(
+        req = access_requests.access_request_create(
             requester=person,
             role=deploy_role,
             reason="on call",
@@ -58,7 +58,9 @@ def test_concurrent_approvals_on_one_role_lose_nobody(
             actor=person.user,
         )
         grants.append(
-            services.access_request_approve(access_request=req, approver=bob.user)
+            access_requests.access_request_approve(
+                access_request=req, approver=bob.user
+            )
         )
 
     assert wait_for(

@@ -5,10 +5,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts_app import services as people
-from accounts_app.models import IamUser
-from provisioning import aws, services
-from provisioning.models import OperationRole, Project
+from accounts_app.models import IamUser, OperationRole, Project
+from accounts_app.services import access_requests, people
+from accounts_app.services import projects as project_services
+from accounts_app.services import roles as role_services
+from provisioning import aws, direct
 
 PASSWORD = "opsgate-demo-password"
 # The demo's admin and approver have TOTP with this known secret, so
@@ -32,7 +33,7 @@ class Command(BaseCommand):
     help = "Seed demo data (idempotent) and tag demo EC2 instances in moto."
 
     def handle(self, *args, **options) -> None:
-        account = services.account_ensure_default()
+        account = direct.account_ensure_default()
         User = get_user_model()
         admin = User.objects.filter(username="admin").first()
         with transaction.atomic():
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             for name, (os_users, approvers) in PROJECTS.items():
                 project = Project.objects.filter(account=account, name=name).first()
                 if project is None:
-                    project = services.project_create(
+                    project = project_services.project_create(
                         actor=admin,
                         name=name,
                         account=account,
@@ -66,7 +67,7 @@ class Command(BaseCommand):
                     if not OperationRole.objects.filter(
                         project=project, os_user=os_user
                     ).exists():
-                        services.role_create(
+                        role_services.role_create(
                             actor=admin, project=project, os_user=os_user
                         )
         self._totp(by_name)
@@ -86,7 +87,7 @@ class Command(BaseCommand):
                 TOTP.activate(user, DEMO_TOTP_SECRET)
 
     def _requests(self, by_name) -> None:
-        from provisioning.models import AccessRequest
+        from accounts_app.models import AccessRequest
 
         if AccessRequest.objects.exists():
             return
@@ -96,21 +97,21 @@ class Command(BaseCommand):
         analyst = OperationRole.objects.get(
             project__name="Data Platform", os_user="analyst"
         )
-        services.access_request_create(
+        access_requests.access_request_create(
             requester=carol,
             role=deploy,
             reason="Deploy release 2.3 to staging",
             duration_hours=8,
             actor=carol.user,
         )
-        grant = services.access_request_create(
+        grant = access_requests.access_request_create(
             requester=dave,
             role=analyst,
             reason="Investigate the nightly ETL failure",
             duration_hours=24,
             actor=dave.user,
         )
-        services.access_request_approve(
+        access_requests.access_request_approve(
             access_request=grant, approver=by_name["bob"], comment="ok for today"
         )
 

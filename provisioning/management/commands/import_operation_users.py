@@ -4,7 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning import importer, services, sync
+from accounts_app import importer
+from provisioning import direct, sync
 from provisioning.aws import AwsError
 
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"
             ) from None
-        account = services.account_ensure_default()
+        account = direct.account_ensure_default()
         result = importer.apply(
             data, account=account, path=settings.OPSGATE["IAM_PATH"]
         )

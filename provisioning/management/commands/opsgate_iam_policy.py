@@ -3,7 +3,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from provisioning import aws, policies
+from provisioning import aws, policies, service_policy
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if boundary:
             document = policies.role_boundary_policy()
         else:
-            document = policies.opsgate_service_policy(
+            document = service_policy.opsgate_service_policy(
                 account_id=account_id or aws.caller_account_id(),
                 path=conf["IAM_PATH"],
                 prefix=conf["POLICY_PREFIX"],

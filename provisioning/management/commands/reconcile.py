@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts_app.models import AwsAccount
 from provisioning import reconcile
 from provisioning.aws import AwsError
-from provisioning.models import AwsAccount
 
 
 class Command(BaseCommand):

@@ -1,7 +1,5 @@
 """People: add a person (portal login + IAM user), offboard them."""
 
-import secrets
-import string
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -9,11 +7,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts_app.models import IamUser, IamUserState
-from provisioning import aws, validation
-from provisioning.audit import audit_record
-from provisioning.models import AccessRequest, AwsAccount, OperationRole, RequestStatus
-from provisioning.tasks import enqueue_sync
+from accounts_app import validation
+from accounts_app.audit import audit_record
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    IamUserState,
+    RequestStatus,
+)
+from accounts_app.services.access_requests import request_end
+from accounts_app.sync_requests import desired_changed, request_sync
 
 
 def _field(field: str, message: str) -> ValidationError:
@@ -97,32 +101,13 @@ def person_add(
                 "account": account.account_id,
             },
         )
-        enqueue_sync(person)
+        request_sync(person)
     return person
 
 
-def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
-    """Give the IAM user a console password that must be changed at first
-    sign-in. Returned once to the admin; never stored or logged."""
-    if not iam_user.arn:
-        raise ValidationError(
-            "The IAM user does not exist in AWS yet; wait until it is in sync."
-        )
-    alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
-    while True:
-        password = "".join(secrets.choice(alphabet) for _ in range(20))
-        if (
-            any(c.islower() for c in password)
-            and any(c.isupper() for c in password)
-            and any(c.isdigit() for c in password)
-            and any(not c.isalnum() for c in password)
-        ):
-            break
-    client = aws.client("iam", iam_user.account)
-    with aws.aws_action("iam:CreateLoginProfile"):
-        client.create_login_profile(
-            UserName=iam_user.name, Password=password, PasswordResetRequired=True
-        )
+def console_password_record(*, iam_user: IamUser, actor: Any) -> None:
+    """The audit row of a console password given by
+    provisioning.direct.console_password_create (never the password)."""
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -130,7 +115,6 @@ def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
             obj=iam_user,
             after={"login_profile": "created", "password_reset_required": True},
         )
-    return password
 
 
 def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUser:
@@ -154,36 +138,23 @@ def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUs
                 requester=person,
                 status__in=[RequestStatus.APPROVED, RequestStatus.PENDING],
             )
-            .select_related("role__project")
+            .select_related("role__project", "decided_by")
         )
-        role_ids = set()
+        revoked = 0
         for req in open_requests:
-            before = {"status": req.status}
-            if req.status == RequestStatus.APPROVED:
-                req.transition_to(RequestStatus.REVOKED)
-                action = "request.revoke"
-                role_ids.add(req.role_id)
-            else:
-                req.transition_to(RequestStatus.CANCELLED)
-                action = "request.cancel"
-            req.ended_at, req.decision_comment = now, comment
-            req.save(update_fields=["status", "ended_at", "decision_comment"])
-            audit_record(
+            grant = req.status == RequestStatus.APPROVED
+            revoked += grant
+            request_end(
+                req,
+                status=RequestStatus.REVOKED if grant else RequestStatus.CANCELLED,
                 actor=actor,
-                action=action,
-                obj=req,
-                project=req.role.project,
-                before=before,
-                after={"status": req.status, "reason": comment},
+                action="request.revoke" if grant else "request.cancel",
+                now=now,
+                comment=comment,
+                audit_extra={"reason": comment},
             )
-        for role in OperationRole.objects.select_for_update(of=("self",)).filter(
-            pk__in=role_ids
-        ):
-            role.bump()
-            enqueue_sync(role)
         person.state = IamUserState.REMOVED
         person.save(update_fields=["state"])
-        person.bump()
         login = person.user
         keeps_login = IamUser.objects.filter(
             user=login, state=IamUserState.ACTIVE
@@ -199,9 +170,9 @@ def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUs
             after={
                 "state": IamUserState.REMOVED,
                 "reason": comment,
-                "grants_revoked": len(role_ids),
+                "grants_revoked": revoked,
                 "portal_login_disabled": not keeps_login,
             },
         )
-        enqueue_sync(person)
+        desired_changed(person)
     return person

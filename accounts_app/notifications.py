@@ -13,8 +13,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from provisioning import selectors
-from provisioning.models import AccessRequest
+from accounts_app import selectors
+from accounts_app.models import AccessRequest
 
 log = logging.getLogger(__name__)
 

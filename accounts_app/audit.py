@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import transaction
 
-from provisioning.models import AuditEvent
+from accounts_app.models import AuditEvent
 
 
 def audit_record(

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning import notifications, services
-from provisioning.audit import audit_record
-from provisioning.models import AccessRequest, OperationRole, RequestStatus
-from provisioning.tasks import enqueue_sync
+from accounts_app import notifications
+from accounts_app.audit import audit_record
+from accounts_app.models import AccessRequest, OperationRole, RequestStatus
+from accounts_app.services.access_requests import request_end
+from accounts_app.sync_requests import desired_changed
 
 
 def _expire(pk: int, *, now: datetime, due) -> bool:
@@ -26,16 +27,13 @@ def _expire(pk: int, *, now: datetime, due) -> bool:
         )
         if req is None:
             return False
-        was_grant = req.status == RequestStatus.APPROVED
-        services.request_end(
+        request_end(
             req,
             status=RequestStatus.EXPIRED,
             actor=None,
             action="request.expire",
             now=now,
         )
-        if was_grant:
-            services.role_resync(req.role_id)
     return True
 
 
@@ -116,8 +114,7 @@ def revoked_sessions_shrink(*, now: datetime | None = None) -> int:
     count = 0
     for role in due:
         with transaction.atomic():
-            role.bump()
-            enqueue_sync(role)
+            desired_changed(role)
         count += 1
     return count
 

@@ -11,20 +11,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts_app import services as people
-from accounts_app.models import IamUser, IamUserState
-from provisioning import services, validation
-from provisioning.audit import audit_record
-from provisioning.models import (
+from accounts_app import trust, validation
+from accounts_app.models import (
     AccessRequest,
     AwsAccount,
+    IamUser,
+    IamUserState,
     OperationRole,
     Project,
     RequestStatus,
 )
-from provisioning.tasks import enqueue_sync
-
-IMPORT_REASON = "Imported from the OperationUsersStack parameter file"
+from accounts_app.services import access_requests, people, projects, roles
+from accounts_app.sync_requests import desired_changed
 
 
 @dataclass
@@ -177,12 +175,7 @@ def validate(data: Any, account: AwsAccount, path: str) -> list[str]:
 
 
 def _role_for(
-    account: AwsAccount,
-    project: Project,
-    os_user: str,
-    role_name: str | None,
-    path: str,
-    result: ImportResult,
+    project: Project, os_user: str, role_name: str | None, result: ImportResult
 ) -> OperationRole:
     role = OperationRole.objects.filter(project=project, os_user=os_user).first()
     if role is not None:
@@ -192,25 +185,10 @@ def _role_for(
                 f"not {role_name}"
             )
         return role
-    if not role_name:
-        role_name = services.role_name_free(project, os_user)
-    elif OperationRole.objects.filter(
-        account=account, role_name__iexact=role_name
-    ).exists():
-        raise ValidationError(
-            f"the role name {role_name} is used by another project/OS user"
-        )
-    role = OperationRole.objects.create(
-        project=project, account=account, os_user=os_user, role_name=role_name
+    role = roles.role_create(
+        actor="import", project=project, os_user=os_user, role_name=role_name or ""
     )
-    audit_record(
-        actor="import",
-        action="role.add",
-        obj=role,
-        project=project,
-        after={"role_name": role_name, "os_user": os_user},
-    )
-    result.created.append(f"role {role_name}")
+    result.created.append(f"role {role.role_name}")
     return role
 
 
@@ -218,7 +196,7 @@ def _trust_fits(role: OperationRole, *, place: str) -> None:
     """The role's trust with everyone it now holds (grants of this file and
     earlier ones, cross-account users) within AssumeRolePolicySizeQuota."""
     try:
-        services.trust_check(role, advice=services.FULL_ON_IMPORT)
+        trust.trust_check(role, advice=trust.FULL_ON_IMPORT)
     except ValidationError as exc:
         raise ValidationError(f"{place}: {validation.first_message(exc)}") from None
 
@@ -256,27 +234,16 @@ def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> 
         result.created.append(f"user {name}")
     now = timezone.now()
     for j, role_data in enumerate(data.get("roles", [])):
-        project, created = Project.objects.get_or_create(
-            account=account,
-            name=role_data["projectName"],
-            defaults={"allowed_durations": Project.DEFAULT_DURATIONS},
-        )
-        if created:
-            audit_record(
-                actor="import",
-                action="project.add",
-                obj=project,
-                project=project,
-                after={"name": project.name},
+        project = Project.objects.filter(
+            account=account, name=role_data["projectName"]
+        ).first()
+        if project is None:
+            project = projects.project_create(
+                actor="import", account=account, name=role_data["projectName"]
             )
             result.created.append(f"project {project.name}")
         role = _role_for(
-            account,
-            project,
-            role_data["ssmSessionRunAs"],
-            role_data.get("roleName"),
-            path,
-            result,
+            project, role_data["ssmSessionRunAs"], role_data.get("roleName"), result
         )
         changed = False
         extra = sorted(
@@ -284,16 +251,8 @@ def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> 
             | set(role_data.get("rolePrincipalUserArns") or [])
         )
         if extra != sorted(role.extra_principal_arns):
-            before = {"extra_principal_arns": role.extra_principal_arns}
-            role.extra_principal_arns = extra
-            role.save(update_fields=["extra_principal_arns"])
-            audit_record(
-                actor="import",
-                action="role.principals",
-                obj=role,
-                project=project,
-                before=before,
-                after={"extra_principal_arns": extra},
+            role = roles.role_principals_set(
+                role=role, extra_principal_arns=extra, actor="import", check=False
             )
             changed = True
         for name in role_data.get("rolePrincipalUserNames") or []:
@@ -302,29 +261,14 @@ def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> 
                 requester=person, role=role, status=RequestStatus.APPROVED
             ).exists():
                 continue
-            grant = AccessRequest.objects.create(
-                requester=person,
-                role=role,
-                reason=IMPORT_REASON,
-                duration_hours=None,
-                status=RequestStatus.APPROVED,
-                decided_at=now,
-                created_at=now,
-                decision_comment="imported",
-            )
-            audit_record(
-                actor="import",
-                action="request.import",
-                obj=grant,
-                project=project,
-                after={"status": grant.status, "expires_at": None},
-            )
+            access_requests.grant_import(requester=person, role=role, now=now)
             result.created.append(f"grant {person.name} → {role.role_name}")
             changed = True
         if changed:
+            # The whole role as this file leaves it (grants and cross-account
+            # users) must fit its trust policy.
             _trust_fits(role, place=f"roles[{j}]")
-            role.bump()
-            enqueue_sync(role)
+            desired_changed(role)
             result.roles_to_sync.append(role.pk)
     result.users_to_sync = [
         p.pk for p in people_by_name.values() if p.applied_version < p.desired_version

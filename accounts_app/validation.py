@@ -144,3 +144,16 @@ def validate_email(value: str) -> None:
 
 def first_message(error: ValidationError) -> str:
     return error.messages[0] if error.messages else str(error)
+
+
+def field_error(field: str, error: ValidationError | str) -> ValidationError:
+    """A service's error keyed by the form field it is about."""
+    message = error if isinstance(error, str) else first_message(error)
+    return ValidationError({field: message})
+
+
+def check_field(field: str, validator, value) -> None:
+    try:
+        validator(value)
+    except ValidationError as exc:
+        raise field_error(field, exc) from None

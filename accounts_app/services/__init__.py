@@ -1,0 +1,4 @@
+"""One module per use case; callers import the module they need:
+accounts, people, projects, roles, access_requests, lifecycle. Every write
+runs in one transaction, writes its audit row and asks for AWS work through
+accounts_app.sync_requests after commit."""

@@ -1,0 +1,54 @@
+"""The one way the desired state asks for AWS work.
+
+request_sync(obj) records when it asked and, once the transaction commits,
+sends the `sync_requested` signal; provisioning connects its Celery tasks to
+it (ProvisioningConfig.ready), so accounts_app never imports the worker. When
+the broker is down the change is already saved and the periodic sweep
+publishes it later.
+"""
+
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from accounts_app.audit import audit_record
+
+# Sent after commit with sender=the model class and pk=the object's id.
+sync_requested = Signal()
+# Sent at once: an admin asks for a reconcile of every account; a receiver
+# raises when the worker cannot be reached, and the caller says so.
+reconcile_requested = Signal()
+
+
+def _send(model, pk: int) -> None:
+    sync_requested.send(sender=model, pk=pk)
+
+
+def request_sync(obj) -> None:
+    """Ask the worker to make `obj` match the database, once the current
+    transaction commits (immediately outside one)."""
+    model = type(obj)
+    model.objects.filter(pk=obj.pk).update(sync_requested_at=timezone.now())
+    transaction.on_commit(partial(_send, model, obj.pk))
+
+
+def desired_changed(obj) -> None:
+    """The object's desired state changed: bump its version, then ask for a
+    sync (the caller holds the transaction, and the row lock if it needs one)."""
+    obj.bump()
+    request_sync(obj)
+
+
+def reconcile_request() -> None:
+    """Ask the worker to reconcile every account now; raises when it cannot."""
+    reconcile_requested.send(sender=None)
+
+
+def sync_retry(*, obj: Any, actor: Any) -> None:
+    """An admin's "retry" after fixing the cause of a permanent error."""
+    with transaction.atomic():
+        audit_record(actor=actor, action="sync.retry", obj=obj)
+        desired_changed(obj)

@@ -1,0 +1,100 @@
+"""The desired trust of an operation role, in one place: who it must list,
+how many characters that takes, and whether it fits AssumeRolePolicySizeQuota
+(stored on the account by provisioning). The approval check and the worker's
+document (provisioning.sync.role_sync) both use it."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from accounts_app.models import AccessRequest, IamUser, IamUserState, OperationRole
+from provisioning import policies
+
+FULL_ON_APPROVE = (
+    "Revoke unused grants, split the role, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+FULL_ON_PRINCIPALS = (
+    "List fewer cross-account users, split the role, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+FULL_ON_IMPORT = (
+    "List fewer users on the role, split it, or ask AWS to raise "
+    "AssumeRolePolicySizeQuota."
+)
+
+
+def grant_holders(role_ids) -> dict[int, list[IamUser]]:
+    """Active people with an active grant, by role id, in one query (pages
+    showing the trust capacity of many roles pass these to trust_capacity)."""
+    holders: dict[int, list[IamUser]] = {pk: [] for pk in role_ids}
+    grants = AccessRequest.active_grants().filter(
+        role_id__in=holders, requester__state=IamUserState.ACTIVE
+    )
+    for g in grants.select_related("requester"):
+        holders[g.role_id].append(g.requester)
+    return holders
+
+
+def principal_arns(role: OperationRole, users) -> list[str]:
+    """The trust's principals: each person's IAM user ARN (derived from the
+    name until the worker has created the user), and the cross-account users
+    an admin attached."""
+    path = settings.OPSGATE["IAM_PATH"]
+    arns = {
+        u.arn
+        or policies.user_arn(
+            account_id=role.account.account_id,
+            path=path,
+            name=u.name,
+            partition=role.account.partition,
+        )
+        for u in users
+    }
+    return sorted(arns | set(role.extra_principal_arns or []))
+
+
+def role_principals(
+    role: OperationRole,
+    *,
+    extra_user: IamUser | None = None,
+    holders: list[IamUser] | None = None,
+) -> list[str]:
+    """Principal ARNs the role's trust must hold: users with an active grant
+    (`holders` when the caller read them already), plus the cross-account
+    users an admin attached."""
+    if holders is None:
+        holders = grant_holders([role.pk])[role.pk]
+    users = set(holders)
+    if extra_user is not None:
+        users.add(extra_user)
+    return principal_arns(role, users)
+
+
+def trust_capacity(
+    role: OperationRole,
+    *,
+    extra_user: IamUser | None = None,
+    holders: list[IamUser] | None = None,
+) -> tuple[int, int]:
+    """(characters used, characters allowed) of the role's minified trust policy,
+    counting `extra_user` as if their grant were active."""
+    principals = role_principals(role, extra_user=extra_user, holders=holders)
+    used = policies.trust_policy_size(principals) if principals else 0
+    return used, role.account.trust_quota
+
+
+def trust_check(
+    role: OperationRole,
+    *,
+    advice: str,
+    extra_user: IamUser | None = None,
+    holders: list[IamUser] | None = None,
+) -> None:
+    """Refuse what would make the role's trust policy larger than IAM allows
+    (the same computation the worker's document is built with)."""
+    used, quota = trust_capacity(role, extra_user=extra_user, holders=holders)
+    if used > quota:
+        raise ValidationError(
+            f"Role full: {role.role_name}'s trust policy would need {used} of "
+            f"{quota} characters. {advice}"
+        )

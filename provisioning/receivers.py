@@ -1,0 +1,36 @@
+"""How the desired state reaches the Celery tasks: receivers of
+accounts_app.sync_requests (and of provisioning.recovery), connected in
+ProvisioningConfig.ready. provisioning.tasks is imported when the first request
+arrives, not while a web worker starts (so a worker answers as soon as Django
+is loaded, as before)."""
+
+from accounts_app import sync_requests
+from provisioning import recovery
+
+
+def _sync_requested(sender, pk: int, **kwargs) -> None:
+    from provisioning import tasks
+
+    tasks.on_sync_requested(sender, pk)
+
+
+def _reconcile_requested(sender, **kwargs) -> None:
+    from provisioning import tasks
+
+    tasks.on_reconcile_requested()
+
+
+def _reconcile_needed(sender, account_id: int, **kwargs) -> None:
+    from provisioning import tasks
+
+    tasks.enqueue_reconcile(account_id)
+
+
+def connect() -> None:
+    sync_requests.sync_requested.connect(_sync_requested, dispatch_uid="opsgate-sync")
+    sync_requests.reconcile_requested.connect(
+        _reconcile_requested, dispatch_uid="opsgate-reconcile"
+    )
+    recovery.reconcile_needed.connect(
+        _reconcile_needed, dispatch_uid="opsgate-reconcile-needed"
+    )
