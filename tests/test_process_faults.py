@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 APPROVE = """
 import os, signal, time
 from django.contrib.auth import get_user_model
-from provisioning import services, tasks
 from accounts_app.models import AccessRequest
+from accounts_app.services import access_requests
+from provisioning import tasks
 if os.environ.get("FREEZE_PID"):
     # A web process that has published before: its connection is open when
     # the broker freezes.
