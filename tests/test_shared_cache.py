@@ -1,10 +1,10 @@
 """One cache for every web process (issue 9). allauth remembers used TOTP codes
 and counts failed sign-ins in Django's cache; with a cache per process, gunicorn's
 three workers each accepted the same code once and each allowed five wrong
-passwords. Here gunicorn runs three worker processes against the test database,
-every request goes on a new connection (any worker may answer; the response
-names it), and the shared caches are tried both: Redis (production) and the
-database table (the demo)."""
+passwords. Here three web processes (gunicorn, one worker each) serve the test
+database, every request goes on a new connection to the next process in turn
+(the response names it), and the shared caches are tried both: Redis
+(production) and the database table (the demo)."""
 
 import http.client
 import os
@@ -58,10 +58,41 @@ def web(request, django_db_setup):
     else:
         cache_url = "db://"
         create_cache_table()
-    started = Web(workers=3, env={"CACHE_URL": cache_url, "DJANGO_DEBUG": "false"})
+    started = Farm(env={"CACHE_URL": cache_url, "DJANGO_DEBUG": "false"})
     started.cache_url = cache_url
-    yield started.wait_ready()
-    started.stop()
+    try:
+        yield started.wait_ready()
+    finally:
+        started.stop()
+
+
+class Farm:
+    """Three web processes against the test database, as gunicorn's three
+    workers would be: separate memory, one cache setting. Each is a gunicorn
+    with one worker on its own port, and requests go to them in turn, so every
+    process answers whatever the kernel would do with a shared socket (one
+    busy worker can take every connection)."""
+
+    def __init__(self, env: dict) -> None:
+        self.webs = [Web(workers=1, env=env, name=f"gunicorn-{i}") for i in range(3)]
+        self._turn = 0
+
+    def wait_ready(self) -> "Farm":
+        for web in self.webs:
+            web.wait_ready()
+        return self
+
+    def stop(self) -> None:
+        for web in self.webs:
+            web.stop()
+
+    @property
+    def pids(self) -> set[str]:
+        return set().union(*(web.pids for web in self.webs))
+
+    def next_port(self) -> int:
+        self._turn += 1
+        return self.webs[self._turn % len(self.webs)].port
 
 
 @pytest.fixture(autouse=True)
@@ -83,14 +114,16 @@ class Answer:
 
 class Visitor:
     """A browser without keep-alive: it keeps its cookies and sends every
-    request on a new TCP connection, so any gunicorn worker may answer."""
+    request on a new TCP connection, each to the farm's next web process."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict | None = None) -> Answer:
-        headers = {"Connection": "close"}
+        # One host name for every process, as behind one load balancer: allauth
+        # keys failed sign-ins by the site's domain, which is the Host header.
+        headers = {"Connection": "close", "Host": "127.0.0.1"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -98,7 +131,8 @@ class Visitor:
             form = {**form, "csrfmiddlewaretoken": self.cookies["csrftoken"]}
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        port = self.farm.next_port()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             conn.request(method, path, body, headers)
             response = conn.getresponse()
@@ -152,7 +186,7 @@ def test_a_totp_code_signs_in_once_whichever_worker_answers(web, carol):
     give_totp(carol.user)
     # Four sign-ins wait at the code step (a per-process cache would let the
     # code through on each of the three workers).
-    waiting = [Visitor(web.port) for _ in range(4)]
+    waiting = [Visitor(web) for _ in range(4)]
     for visitor in waiting:
         answer = visitor.sign_in("carol@example.com", PASSWORD)
         assert answer.location == CODE_STEP, verdict(answer)
@@ -179,7 +213,7 @@ def test_the_sixth_wrong_password_is_refused_whichever_worker_answers(web, carol
     carol.user.save()
     answers: list[tuple[str, str]] = []
     while len(answers) < 40:
-        answer = Visitor(web.port).sign_in("carol@example.com", "not the password")
+        answer = Visitor(web).sign_in("carol@example.com", "not the password")
         answers.append((answer.pid, verdict(answer)))
         if len(answers) > 5 and {pid for pid, _ in answers[5:]} == web.pids:
             break
@@ -189,5 +223,5 @@ def test_the_sixth_wrong_password_is_refused_whichever_worker_answers(web, carol
     assert {pid for pid, _ in answers[5:]} == web.pids
 
     # The right password is refused too until the lock ends.
-    right = Visitor(web.port).sign_in("carol@example.com", PASSWORD)
+    right = Visitor(web).sign_in("carol@example.com", PASSWORD)
     assert verdict(right) == "locked"

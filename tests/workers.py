@@ -130,9 +130,11 @@ class Web:
     127.0.0.1, against the test database, serving tests.labelled_wsgi so each
     response names the worker that answered it."""
 
-    def __init__(self, workers: int = 3, env: dict | None = None) -> None:
+    def __init__(
+        self, workers: int = 3, env: dict | None = None, name: str = "gunicorn"
+    ) -> None:
         self.workers = workers
-        self.log_path = ROOT / "var" / "test-gunicorn.log"
+        self.log_path = ROOT / "var" / f"test-{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
