@@ -36,23 +36,24 @@ MODULES = {
         ],
         False,
     ),
+    "service_policy": (
+        "provisioning/service_policy.py",
+        ["tests/test_policy_files.py", "tests/test_documents_pinned.py"],
+        False,
+    ),
     "validation": (
-        "provisioning/validation.py",
+        "accounts_app/validation.py",
         ["tests/test_validation.py", "tests/test_rules_pinned.py"],
         False,
     ),
-    "services": (
-        "provisioning/services.py",
+    "access_requests": (
+        "accounts_app/services/access_requests.py",
         ["tests/test_services.py", "tests/test_service_rules.py"],
         True,
     ),
     "sync": (
         "provisioning/sync.py",
-        [
-            "tests/test_import_and_sync.py",
-            "tests/test_aws_faults.py",
-            "tests/test_sync_rules.py",
-        ],
+        ["tests/test_import_and_sync.py", "tests/test_aws_faults.py"],
         True,
     ),
 }
