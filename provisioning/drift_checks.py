@@ -325,26 +325,41 @@ def check_baseline(account: AwsAccount, state: dict) -> list[Finding]:
             name=name,
             partition=account.partition,
         )
-        policy = state["policies"].get(arn)
-        if policy is None:
-            findings.append(
-                Finding("policy", name, DriftKind.MISSING, "deleted", obj=account)
-            )
-            continue
-        current = _default_document(policy)
-        if not policies.same_document(current, document):
-            findings.append(
-                Finding(
-                    "policy",
-                    name,
-                    DriftKind.POLICY_DOCUMENT,
-                    f"default version {policy.get('DefaultVersionId')} differs",
-                    expected=document,
-                    actual=current,
-                    obj=account,
-                )
-            )
+        findings += _policy_findings(
+            state["policies"].get(arn), name, document, account=account
+        )
     return findings
+
+
+def _policy_findings(
+    policy: dict | None,
+    name: str,
+    document: dict,
+    *,
+    account: AwsAccount,
+    missing: str = "deleted",
+    differs: str = "",
+    repairable: bool = True,
+) -> list[Finding]:
+    """A customer-managed policy deleted, or its default version not the
+    document expected. `repairable` False: reported only (no object to fix)."""
+    if policy is None:
+        return [Finding("policy", name, DriftKind.MISSING, missing, obj=account)]
+    current = _default_document(policy)
+    if policies.same_document(current, document):
+        return []
+    owner = {"obj": account} if repairable else {"repairable": False}
+    return [
+        Finding(
+            "policy",
+            name,
+            DriftKind.POLICY_DOCUMENT,
+            f"default version {policy.get('DefaultVersionId')} differs{differs}",
+            expected=document,
+            actual=current,
+            **owner,
+        )
+    ]
 
 
 def _check_boundary_policies(account: AwsAccount, state: dict) -> list[Finding]:
@@ -362,33 +377,18 @@ def _check_boundary_policies(account: AwsAccount, state: dict) -> list[Finding]:
         baseline.user_boundary_arn(account),
     ]
     for (name, document), arn in zip(expected.items(), arns, strict=True):
-        policy = state["policies"].get(arn)
-        if policy is None:
-            findings.append(
-                Finding(
-                    "policy",
-                    name,
-                    DriftKind.MISSING,
-                    f"deleted; the deployment creates it ({boundaries.COMMAND})",
-                    obj=account,
-                )
-            )
-            continue
-        current = _default_document(policy)
-        if not policies.same_document(current, document):
-            findings.append(
-                Finding(
-                    "policy",
-                    name,
-                    DriftKind.POLICY_DOCUMENT,
-                    f"default version {policy.get('DefaultVersionId')} differs from "
-                    f"this release's boundary; opsgate never edits it: run "
-                    f"{boundaries.COMMAND} to update it",
-                    expected=document,
-                    actual=current,
-                    repairable=False,
-                )
-            )
+        findings += _policy_findings(
+            state["policies"].get(arn),
+            name,
+            document,
+            account=account,
+            missing=f"deleted; the deployment creates it ({boundaries.COMMAND})",
+            differs=(
+                " from this release's boundary; opsgate never edits it: run "
+                f"{boundaries.COMMAND} to update it"
+            ),
+            repairable=False,
+        )
     return findings
 
 
