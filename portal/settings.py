@@ -323,6 +323,8 @@ OPSGATE = {
     # How long My access shows a project's EC2 instances before reading again.
     "INSTANCE_CACHE_SECONDS": envint("OPSGATE_INSTANCE_CACHE_SECONDS", 20),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
+    # API calls one token may make per minute (counted in the shared cache).
+    "API_RATE_PER_MINUTE": envint("OPSGATE_API_RATE_PER_MINUTE", 300),
 }
 
 LOGGING = {

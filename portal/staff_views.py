@@ -330,11 +330,8 @@ def _day_start(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-@staff_required
-@require_GET
-def audit(request: HttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None)
-    events = AuditEvent.objects.select_related("project")
+def audit_filter(events, form: AuditFilterForm):
+    """The Audit log page's filters (also the API's)."""
     if form.is_valid():
         data = form.cleaned_data
         if data["person"]:
@@ -353,6 +350,14 @@ def audit(request: HttpRequest) -> HttpResponse:
             events = events.filter(created_at__lt=end)
     elif form.is_bound:
         events = events.none()
+    return events
+
+
+@staff_required
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    events = audit_filter(AuditEvent.objects.select_related("project"), form)
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(params.page(request))

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import approver_views, staff_views, views
+from portal import approver_views, staff_views, token_views, views
+from portal.api.views import api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,6 +32,10 @@ urlpatterns = [
     path("projects/<int:pk>/", staff_views.project_detail, name="project_detail"),
     path("roles/<int:pk>/retry", staff_views.role_retry, name="role_retry"),
     path("audit/", staff_views.audit, name="audit"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke", token_views.token_revoke, name="token_revoke"),
+    path("device/", token_views.device, name="device"),
+    path("api/v1/", api.urls),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     # The Django admin's own login form would skip allauth's TOTP step.

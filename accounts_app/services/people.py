@@ -16,6 +16,7 @@ from accounts_app.models import (
     IamUserState,
     RequestStatus,
 )
+from accounts_app.services import tokens
 from accounts_app.services.access_requests import request_end
 from accounts_app.sync_requests import desired_changed, request_sync
 
@@ -162,6 +163,8 @@ def person_offboard(*, iam_user: IamUser, actor: Any, reason: str = "") -> IamUs
         if not keeps_login and login.is_active:
             login.is_active = False
             login.save(update_fields=["is_active"])
+        if not keeps_login:
+            tokens.tokens_revoke_all(owner=login, actor=actor, reason="offboarded")
         audit_record(
             actor=actor,
             action="person.offboard",

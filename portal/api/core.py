@@ -1,0 +1,201 @@
+"""The API's plumbing: bearer-token authentication with scopes, a rate limit
+per token in the shared cache, and one error format (RFC 9457
+application/problem+json) for every failure."""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from accounts_app.models import ApiToken
+from accounts_app.services import tokens
+from portal.middleware import mfa_required
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(Schema):
+    """RFC 9457 problem details; `errors` maps a field to its messages."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
+    errors: dict[str, list[str]] = {}
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, detail: str, *, errors=None, headers=None):
+        self.status, self.detail = status, detail
+        self.errors, self.headers = errors or {}, headers or {}
+
+
+TITLES = {
+    400: "Invalid input",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    429: "Too many requests",
+    500: "Server error",
+}
+ERRORS = {code: Problem for code in (400, 401, 403, 404, 429)}
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer ogp_…`. The request then acts as the token's
+    owner (request.user), as a signed-in page would."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = tokens.token_authenticate(token)
+        if found is None:
+            return None
+        _rate_limit(found)
+        request.user = found.user
+        return found
+
+
+def _rate_limit(token: ApiToken) -> None:
+    limit = settings.OPSGATE["API_RATE_PER_MINUTE"]
+    window = int(time.time() // 60)
+    key = f"api-rate:{token.pk}:{window}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > limit:
+        retry = 60 - int(time.time() % 60)
+        raise ApiProblem(
+            429,
+            f"This token made more than {limit} calls this minute; "
+            f"try again in {retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def require_scope(request: HttpRequest, scope: str) -> None:
+    token: ApiToken = request.auth
+    if scope not in token.scopes:
+        raise ApiProblem(
+            403, f"This token lacks the “{scope}” scope. Create one that has it."
+        )
+    if mfa_required(request.user) and not _has_totp(request.user):
+        raise ApiProblem(
+            403,
+            "Admins and approvers need an authenticator app before anything "
+            "else: set it up in the portal first.",
+        )
+
+
+def require_staff(request: HttpRequest) -> None:
+    require_scope(request, "read")
+    if not request.user.is_staff:
+        raise ApiProblem(403, "Only opsgate admins can read this.")
+
+
+def _has_totp(user) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(
+        user=user, type=Authenticator.Type.TOTP
+    ).exists()
+
+
+def problem(
+    status: int, detail: str, *, errors=None, headers=None, title: str | None = None
+) -> HttpResponse:
+    import json
+
+    body = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "errors": errors or {},
+    }
+    response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def validation_problem(exc: ValidationError) -> HttpResponse:
+    """A service's ValidationError as the forms show it: keyed messages under
+    their field, the others in `detail` (and under `__all__`)."""
+    if hasattr(exc, "error_dict"):
+        errors = {
+            field: [m for e in errs for m in e.messages]
+            for field, errs in exc.error_dict.items()
+        }
+    else:
+        errors = {"__all__": list(exc.messages)}
+    detail = " ".join(m for msgs in errors.values() for m in msgs)
+    return problem(400, detail, errors=errors)
+
+
+class OpsgateApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Error responses are documented as application/problem+json."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if int(code) >= 400 and "application/json" in content:
+                        content[PROBLEM] = content.pop("application/json")
+        return schema
+
+
+def install_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(ApiProblem)
+    def _api_problem(request, exc: ApiProblem):
+        return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+
+    @api.exception_handler(ValidationError)
+    def _validation(request, exc: ValidationError):
+        return validation_problem(exc)
+
+    @api.exception_handler(PermissionDenied)
+    def _denied(request, exc: PermissionDenied):
+        return problem(403, str(exc) or "You may not do this.")
+
+    @api.exception_handler(Http404)
+    def _not_found(request, exc):
+        return problem(404, "No such object, or not one you can see.")
+
+    @api.exception_handler(AuthenticationError)
+    def _unauthenticated(request, exc):
+        return problem(
+            401,
+            "Missing, unknown, expired or revoked token. Create one in the "
+            "portal (API tokens) or run `opsgate login`.",
+            headers={"WWW-Authenticate": 'Bearer realm="opsgate"'},
+        )
+
+    @api.exception_handler(NinjaValidationError)
+    def _input(request, exc: NinjaValidationError):
+        errors: dict[str, list[str]] = {}
+        for error in exc.errors:
+            names = [
+                str(p)
+                for p in error.get("loc", [])
+                if p not in ("body", "query", "path", "payload", "filters")
+                and not isinstance(p, int)
+            ]
+            field = names[-1] if names else "__all__"
+            errors.setdefault(field, []).append(str(error.get("msg", "Invalid.")))
+        detail = " ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+        return problem(400, detail, errors=errors)
+
+    @api.exception_handler(HttpError)
+    def _http(request, exc: HttpError):
+        return problem(exc.status_code, str(exc))

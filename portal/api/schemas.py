@@ -1,0 +1,226 @@
+"""What the API reads and writes (OpenAPI components)."""
+
+from datetime import date, datetime
+
+from ninja import Field, Schema
+
+from accounts_app import selectors
+from accounts_app.models import AccessRequest
+
+
+class RequestIn(Schema):
+    project: str = Field(
+        ..., min_length=1, max_length=256, description="Project name as typed"
+    )
+    os_user: str = Field(..., min_length=1, max_length=32, description="--as")
+    reason: str = Field(..., max_length=2000)
+    duration_hours: int | None = Field(
+        ..., ge=1, le=100000, description="null: permanent, where the project allows"
+    )
+    account: str | None = Field(
+        None,
+        max_length=100,
+        description="AWS account name, when the project "
+        "name exists in several accounts",
+    )
+
+
+class RequestOut(Schema):
+    id: int
+    requester: str
+    project: str
+    project_id: int
+    os_user: str
+    role_name: str
+    account: str
+    reason: str
+    duration_hours: int | None
+    status: str
+    state: str = Field(
+        ...,
+        description="What people see: pending, provisioning, "
+        "active, error, rejected, cancelled, expired, revoked",
+    )
+    state_label: str
+    state_detail: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_comment: str
+    expires_at: datetime | None
+
+    @staticmethod
+    def of(req: AccessRequest) -> dict:
+        display = selectors.request_display(req)
+        return {
+            "id": req.pk,
+            "requester": req.requester.name,
+            "project": req.role.project.name,
+            "project_id": req.role.project_id,
+            "os_user": req.role.os_user,
+            "role_name": req.role.role_name,
+            "account": req.role.account.name,
+            "reason": req.reason,
+            "duration_hours": req.duration_hours,
+            "status": req.status,
+            "state": display.key,
+            "state_label": display.label,
+            "state_detail": display.detail,
+            "created_at": req.created_at,
+            "decided_by": req.decided_by.get_username() if req.decided_by else None,
+            "decided_at": req.decided_at,
+            "decision_comment": req.decision_comment,
+            "expires_at": req.expires_at,
+        }
+
+
+class StatusOut(Schema):
+    id: int
+    status: str
+    state: str
+    label: str
+    detail: str
+    final: bool
+
+
+class Page(Schema):
+    count: int
+    page: int
+    pages: int
+
+
+class RequestPage(Page):
+    items: list[RequestOut]
+
+
+class DecisionIn(Schema):
+    totp: str = Field(
+        ...,
+        min_length=1,
+        max_length=20,
+        description="A current code from the approver's authenticator app",
+    )
+    comment: str = Field("", max_length=2000)
+
+
+class RejectIn(DecisionIn):
+    comment: str = Field(..., min_length=1, max_length=2000)
+
+
+class InstanceOut(Schema):
+    instance_id: str
+    name: str
+    state: str
+
+
+class GrantOut(RequestOut):
+    account_id: str
+    role_arn: str
+    profile_name: str
+    mfa_serial: str
+    source_profile: str
+    role_session_name: str
+    region: str
+    switch_role_url: str
+    aws_config: str
+    ssm_command: str
+    instances: list[InstanceOut]
+    instances_error: str
+
+
+class PersonOut(Schema):
+    id: int
+    iam_user_name: str
+    login: str
+    email: str
+    name: str
+    account: str
+    state: str
+    is_staff: bool
+    sync_status: str
+
+
+class PersonPage(Page):
+    items: list[PersonOut]
+
+
+class RoleOut(Schema):
+    id: int
+    project: str
+    project_id: int
+    os_user: str
+    role_name: str
+    account: str
+    arn: str
+    sync_status: str
+    last_error: str
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    account: str
+    description: str
+    approvers: list[str]
+    durations: list[int]
+    allow_permanent: bool
+    roles: list[RoleOut]
+
+
+class AuditOut(Schema):
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    object: str
+    project: str | None
+    before: dict | list | None
+    after: dict | list | None
+
+
+class AuditPage(Page):
+    items: list[AuditOut]
+
+
+class AuditFilters(Schema):
+    person: str = Field("", max_length=200)
+    project: int | None = Field(None, ge=1, le=2**31 - 1)
+    action: str = Field("", max_length=64)
+    since: date | None = None
+    until: date | None = None
+    page: int = Field(1, ge=1, le=100000)
+
+
+class DeviceStartIn(Schema):
+    client_name: str = Field("", max_length=100)
+
+
+class DeviceStartOut(Schema):
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+class DeviceTokenIn(Schema):
+    device_code: str = Field(..., min_length=1, max_length=200)
+
+
+class DeviceTokenOut(Schema):
+    status: str = Field(..., description="pending, ok, expired, denied or used")
+    token: str | None = None
+
+
+class MeOut(Schema):
+    login: str
+    email: str
+    is_staff: bool
+    approver_of: list[str]
+    iam_user_name: str | None
+    token_name: str
+    token_scopes: list[str]
+    token_expires_at: datetime

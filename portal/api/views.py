@@ -1,0 +1,482 @@
+"""The REST API under /api/v1/: the same services, permission rules and audit
+rows as the pages, with the token's owner as the actor."""
+
+import math
+
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from ninja import Query
+from ninja.responses import Status
+
+from accounts_app import selectors
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, tokens
+from portal.api import schemas as s
+from portal.api.core import (
+    ERRORS,
+    ApiProblem,
+    OpsgateApi,
+    TokenAuth,
+    install_handlers,
+    require_scope,
+    require_staff,
+)
+from portal.forms import AuditFilterForm
+from portal.staff_views import audit_filter
+from provisioning import direct
+
+PAGE_SIZE = 50
+
+api = OpsgateApi(
+    title="opsgate API",
+    version="1",
+    description=(
+        "Access requests, approvals and grants for AWS operators. Authenticate "
+        "with `Authorization: Bearer <personal access token>` (portal → API "
+        "tokens, or `opsgate login`). Errors are RFC 9457 problem details."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs_url=None,
+    openapi_url="/openapi.json",
+)
+install_handlers(api)
+
+
+def _r(codes: dict) -> dict:
+    return {**ERRORS, **codes}
+
+
+def _page(rows, page: int, size: int = PAGE_SIZE) -> tuple[list, dict]:
+    count = rows.count()
+    pages = max(1, math.ceil(count / size))
+    start = (page - 1) * size
+    return list(rows[start : start + size]), {
+        "count": count,
+        "page": page,
+        "pages": pages,
+    }
+
+
+def _my_requests(request: HttpRequest):
+    return AccessRequest.objects.filter(requester__user=request.user).select_related(
+        "role__project", "role__account", "requester", "decided_by"
+    )
+
+
+# --- Me -------------------------------------------------------------------------
+
+
+@api.get("/me", response=_r({200: s.MeOut}), tags=["me"])
+def me(request: HttpRequest):
+    """Who this token acts as."""
+    require_scope(request, "read")
+    user = request.user
+    person = IamUser.objects.filter(user=user, state=IamUserState.ACTIVE).first()
+    return {
+        "login": user.get_username(),
+        "email": user.email,
+        "is_staff": user.is_staff,
+        "approver_of": sorted(p.name for p in user.approver_of.all()),
+        "iam_user_name": person.name if person else None,
+        "token_name": request.auth.name,
+        "token_scopes": request.auth.scopes,
+        "token_expires_at": request.auth.expires_at,
+    }
+
+
+# --- Requests ---------------------------------------------------------------------
+
+
+@api.post("/requests", response=_r({201: s.RequestOut}), tags=["requests"])
+def request_create(request: HttpRequest, payload: s.RequestIn):
+    """Ask for a project's OS user for some hours (what "Request access" does)."""
+    require_scope(request, "request")
+    person = (
+        IamUser.objects.filter(user=request.user, state=IamUserState.ACTIVE)
+        .select_related("account")
+        .first()
+    )
+    if person is None:
+        raise ApiProblem(
+            403,
+            "You have no IAM user in opsgate yet, so you cannot ask for access. "
+            "Ask an admin to add you.",
+        )
+    role = _find_role(payload)
+    req = access_requests.access_request_create(
+        requester=person,
+        role=role,
+        reason=payload.reason,
+        duration_hours=payload.duration_hours,
+        actor=request.user,
+    )
+    return Status(201, s.RequestOut.of(_my_requests(request).get(pk=req.pk)))
+
+
+def _find_role(payload: s.RequestIn) -> OperationRole:
+    projects = Project.objects.filter(name=payload.project, roles__isnull=False)
+    if payload.account:
+        projects = projects.filter(account__name=payload.account)
+    projects = list(projects.distinct()[:2])
+    if not projects:
+        raise ApiProblem(
+            400,
+            f"No project named “{payload.project}”.",
+            errors={"project": [f"No project named “{payload.project}”."]},
+        )
+    if len(projects) > 1:
+        message = "This project name exists in several AWS accounts: give account."
+        raise ApiProblem(400, message, errors={"account": [message]})
+    role = projects[0].roles.filter(os_user=payload.os_user).first()
+    if role is None:
+        users = ", ".join(projects[0].roles.values_list("os_user", flat=True))
+        message = f"{projects[0].name} has no OS user “{payload.os_user}” ({users})."
+        raise ApiProblem(400, message, errors={"os_user": [message]})
+    return role
+
+
+@api.get("/requests", response=_r({200: s.RequestPage}), tags=["requests"])
+def request_list(
+    request: HttpRequest,
+    status: RequestStatus | None = None,
+    project: str | None = Query(None, max_length=256),
+    page: int = Query(1, ge=1, le=100000),
+):
+    """My requests, newest first, 50 a page."""
+    require_scope(request, "read")
+    rows = _my_requests(request).order_by("-created_at", "-pk")
+    if status:
+        rows = rows.filter(status=status)
+    if project:
+        rows = rows.filter(role__project__name=project)
+    items, meta = _page(rows, page)
+    return {**meta, "items": [s.RequestOut.of(r) for r in items]}
+
+
+@api.get("/requests/{int:pk}", response=_r({200: s.RequestOut}), tags=["requests"])
+def request_get(request: HttpRequest, pk: int):
+    require_scope(request, "read")
+    return s.RequestOut.of(get_object_or_404(_my_requests(request), pk=pk))
+
+
+@api.get(
+    "/requests/{int:pk}/status", response=_r({200: s.StatusOut}), tags=["requests"]
+)
+def request_status(request: HttpRequest, pk: int):
+    """The live status the My access page polls: `final` once nothing moves."""
+    require_scope(request, "read")
+    req = get_object_or_404(_my_requests(request), pk=pk)
+    display = selectors.request_display(req)
+    return {
+        "id": req.pk,
+        "status": req.status,
+        "state": display.key,
+        "label": display.label,
+        "detail": display.detail,
+        "final": display.is_final,
+    }
+
+
+@api.post(
+    "/requests/{int:pk}/cancel", response=_r({200: s.RequestOut}), tags=["requests"]
+)
+def request_cancel(request: HttpRequest, pk: int):
+    require_scope(request, "request")
+    req = get_object_or_404(_my_requests(request), pk=pk)
+    access_requests.access_request_cancel(access_request=req, actor=request.user)
+    return s.RequestOut.of(_my_requests(request).get(pk=pk))
+
+
+# --- Approvals ----------------------------------------------------------------------
+
+
+def _in_my_projects(request: HttpRequest):
+    return (
+        AccessRequest.objects.filter(role__project__approvers=request.user)
+        .select_related("role__project", "role__account", "requester", "decided_by")
+        .distinct()
+    )
+
+
+@api.get("/approvals", response=_r({200: s.RequestPage}), tags=["approvals"])
+def approvals(request: HttpRequest, page: int = Query(1, ge=1, le=100000)):
+    """Pending requests in the projects I approve, oldest first."""
+    require_scope(request, "read")
+    if not request.user.approver_of.exists():
+        raise ApiProblem(403, "You approve no project.")
+    rows = (
+        _in_my_projects(request)
+        .filter(status=RequestStatus.PENDING)
+        .order_by("created_at", "pk")
+    )
+    items, meta = _page(rows, page)
+    return {**meta, "items": [s.RequestOut.of(r) for r in items]}
+
+
+def _check_totp(request: HttpRequest, code: str) -> None:
+    """A long-lived token must not bypass the approver's second factor: every
+    decision carries a current code, usable once (allauth's used-code cache,
+    shared with the portal's login)."""
+    authenticator = Authenticator.objects.filter(
+        user=request.user, type=Authenticator.Type.TOTP
+    ).first()
+    if authenticator is None:
+        raise ApiProblem(403, "Set up an authenticator app in the portal first.")
+    if not TOTP(authenticator).validate_code(code.strip()):
+        message = "Wrong, expired or already used code: wait for the next one."
+        raise ApiProblem(400, message, errors={"totp": [message]})
+
+
+def _decide(request: HttpRequest, pk: int, payload, service) -> dict:
+    require_scope(request, "approve")
+    req = get_object_or_404(_in_my_projects(request), pk=pk)
+    _check_totp(request, payload.totp)
+    service(access_request=req, approver=request.user, comment=payload.comment)
+    return s.RequestOut.of(_in_my_projects(request).get(pk=pk))
+
+
+@api.post(
+    "/approvals/{int:pk}/approve", response=_r({200: s.RequestOut}), tags=["approvals"]
+)
+def approve(request: HttpRequest, pk: int, payload: s.DecisionIn):
+    return _decide(request, pk, payload, access_requests.access_request_approve)
+
+
+@api.post(
+    "/approvals/{int:pk}/reject", response=_r({200: s.RequestOut}), tags=["approvals"]
+)
+def reject(request: HttpRequest, pk: int, payload: s.RejectIn):
+    return _decide(request, pk, payload, access_requests.access_request_reject)
+
+
+# --- Grants -------------------------------------------------------------------------
+
+
+@api.get("/grants", response=_r({200: list[s.GrantOut]}), tags=["grants"])
+def grants(request: HttpRequest):
+    """My active grants with what it takes to connect: role ARN, the
+    ~/.aws/config profile and the project's EC2 instances."""
+    require_scope(request, "read")
+    rows = [
+        g
+        for g in AccessRequest.active_grants()
+        .filter(requester__user=request.user)
+        .select_related("role__project__account", "role__account", "requester")
+        .order_by("expires_at", "pk")
+    ]
+    projects = sorted({g.role.project for g in rows}, key=lambda p: p.pk)
+    instances = direct.instances_by_project(projects) if projects else {}
+    return [_grant(g, *instances[g.role.project_id]) for g in rows]
+
+
+def _grant(grant: AccessRequest, found, error: str) -> dict:
+    running = [i for i in found if i.state == "running"]
+    target = (running or found or [None])[0]
+    conn = selectors.grant_connection(
+        grant, instance_id=target.instance_id if target else ""
+    )
+    account = grant.role.account
+    return {
+        **s.RequestOut.of(grant),
+        "account_id": account.account_id,
+        "role_arn": conn.role_arn,
+        "profile_name": conn.profile_name,
+        "mfa_serial": f"arn:{account.partition}:iam::{account.account_id}:mfa/"
+        f"{grant.requester.name}",
+        "source_profile": "opsgate",
+        "role_session_name": grant.requester.name,
+        "region": settings.OPSGATE["REGION"],
+        "switch_role_url": conn.switch_role_url,
+        "aws_config": conn.aws_config,
+        "ssm_command": conn.ssm_command,
+        "instances": [
+            {"instance_id": i.instance_id, "name": i.name, "state": i.state}
+            for i in found
+        ],
+        "instances_error": error,
+    }
+
+
+@api.post("/grants/{int:pk}/end", response=_r({200: s.RequestOut}), tags=["grants"])
+def grant_end(request: HttpRequest, pk: int):
+    """ "I'm done": end my own grant now."""
+    require_scope(request, "request")
+    req = get_object_or_404(_my_requests(request), pk=pk)
+    access_requests.access_request_revoke(
+        access_request=req, actor=request.user, comment="Done (by the requester)."
+    )
+    return s.RequestOut.of(_my_requests(request).get(pk=pk))
+
+
+# --- Staff reads --------------------------------------------------------------------
+
+
+@api.get("/people", response=_r({200: s.PersonPage}), tags=["admin"])
+def people(
+    request: HttpRequest,
+    q: str = Query("", max_length=200),
+    page: int = Query(1, ge=1, le=100000),
+):
+    """Everyone with an IAM user; `q` searches like the People page."""
+    require_staff(request)
+    rows = IamUser.objects.select_related("user", "account").order_by("name", "pk")
+    q = q.strip()
+    if q:
+        rows = rows.filter(
+            Q(name__icontains=q)
+            | Q(email__icontains=q)
+            | Q(user__email__icontains=q)
+            | Q(user__first_name__icontains=q)
+            | Q(user__last_name__icontains=q)
+        )
+    items, meta = _page(rows, page)
+    return {
+        **meta,
+        "items": [
+            {
+                "id": p.pk,
+                "iam_user_name": p.name,
+                "login": p.user.get_username(),
+                "email": p.email or p.user.email,
+                "name": p.user.get_full_name(),
+                "account": p.account.name,
+                "state": p.state,
+                "is_staff": p.user.is_staff,
+                "sync_status": p.sync_status,
+            }
+            for p in items
+        ],
+    }
+
+
+def _role(role: OperationRole) -> dict:
+    return {
+        "id": role.pk,
+        "project": role.project.name,
+        "project_id": role.project_id,
+        "os_user": role.os_user,
+        "role_name": role.role_name,
+        "account": role.account.name,
+        "arn": role.arn,
+        "sync_status": role.sync_status,
+        "last_error": role.last_error,
+    }
+
+
+@api.get("/projects", response=_r({200: list[s.ProjectOut]}), tags=["admin"])
+def projects(request: HttpRequest):
+    require_staff(request)
+    rows = Project.objects.select_related("account").prefetch_related(
+        "approvers", "roles__account", "roles__project"
+    )
+    return [
+        {
+            "id": p.pk,
+            "name": p.name,
+            "account": p.account.name,
+            "description": p.description,
+            "approvers": sorted(u.get_username() for u in p.approvers.all()),
+            "durations": p.durations,
+            "allow_permanent": p.allow_permanent,
+            "roles": [_role(r) for r in p.roles.all()],
+        }
+        for p in rows.order_by("name", "pk")
+    ]
+
+
+@api.get("/roles", response=_r({200: list[s.RoleOut]}), tags=["admin"])
+def roles(request: HttpRequest, project: int | None = Query(None, ge=1, le=2**31 - 1)):
+    require_staff(request)
+    rows = OperationRole.objects.select_related("project", "account")
+    if project:
+        rows = rows.filter(project_id=project)
+    return [_role(r) for r in rows]
+
+
+@api.get("/audit", response=_r({200: s.AuditPage}), tags=["admin"])
+def audit(request: HttpRequest, filters: Query[s.AuditFilters]):
+    """The audit log with the Audit log page's filters (the same form checks
+    them: an unknown project or kind is a field error)."""
+    require_staff(request)
+    data = {
+        k: ("" if v is None else str(v))
+        for k, v in filters.dict().items()
+        if k != "page"
+    }
+    form = AuditFilterForm(data)
+    if not form.is_valid():
+        errors = {f: list(m) for f, m in form.errors.items()}
+        detail = " ".join(m for msgs in errors.values() for m in msgs)
+        raise ApiProblem(400, detail, errors=errors)
+    events = audit_filter(AuditEvent.objects.select_related("project"), form)
+    items, meta = _page(events, filters.page)
+    return {
+        **meta,
+        "items": [
+            {
+                "id": e.pk,
+                "created_at": e.created_at,
+                "actor": e.actor_repr,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "object": e.object_repr,
+                "project": e.project.name if e.project else None,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in items
+        ],
+    }
+
+
+# --- Device login (`opsgate login`) -------------------------------------------------
+
+
+@api.post(
+    "/device/start",
+    auth=None,
+    response=_r({200: s.DeviceStartOut}),
+    tags=["login"],
+)
+def device_start(request: HttpRequest, payload: s.DeviceStartIn):
+    """Step 1 of `opsgate login`: a device code for the CLI, a user code for
+    the person to confirm at verification_uri while signed in."""
+    device_code, user_code = tokens.device_authorization_start(
+        client_name=payload.client_name
+    )
+    uri = request.build_absolute_uri(reverse("device"))
+    return {
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": uri,
+        "verification_uri_complete": f"{uri}?user_code={user_code}",
+        "expires_in": tokens.DEVICE_LOGIN_MINUTES * 60,
+        "interval": 2,
+    }
+
+
+@api.post(
+    "/device/token",
+    auth=None,
+    response=_r({200: s.DeviceTokenOut}),
+    tags=["login"],
+)
+def device_token(request: HttpRequest, payload: s.DeviceTokenIn):
+    """Step 2, polled: `ok` once with the new token, after the person confirmed."""
+    status, secret = tokens.device_authorization_poll(payload.device_code)
+    return {"status": status, "token": secret}

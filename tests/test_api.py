@@ -1,0 +1,320 @@
+"""The REST API: every endpoint through the same services and permission rules
+as the pages, the same audit rows (actor = the token's owner), RFC 9457
+problems with field messages, scopes, TOTP on decisions, the rate limit, and
+the committed OpenAPI document."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
+from accounts_app.services import tokens
+from tests.conftest import give_totp, totp_code
+from tests.helpers import grant, request
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = ["read", "request", "approve"]
+
+
+class Api:
+    """A test client acting with one person's token."""
+
+    def __init__(self, person, scopes=ALL):
+        _, self.secret = tokens.token_create(
+            owner=person.user, name="test", scopes=scopes, days=1, actor=person.user
+        )
+        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {self.secret}")
+
+    def get(self, path, **params):
+        return self.client.get(f"/api/v1{path}", params)
+
+    def post(self, path, body=None):
+        return self.client.post(
+            f"/api/v1{path}", json.dumps(body or {}), content_type="application/json"
+        )
+
+
+def _problem(response, status):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"]
+    return body
+
+
+@pytest.fixture
+def approver(bob):
+    give_totp(bob.user)
+    return bob
+
+
+def _create(api, role, **extra):
+    body = {
+        "project": role.project.name,
+        "os_user": role.os_user,
+        "reason": "INC-1 deploy",
+        "duration_hours": 8,
+        **extra,
+    }
+    return api.post("/requests", body)
+
+
+# --- Authentication ---------------------------------------------------------------
+
+
+def test_no_token_unknown_token_and_revoked_token_get_401(carol):
+    assert _problem(Client().get("/api/v1/requests"), 401)["detail"]
+    bad = Client(HTTP_AUTHORIZATION="Bearer ogp_nope")
+    _problem(bad.get("/api/v1/requests"), 401)
+    api = Api(carol)
+    assert api.get("/requests").status_code == 200
+    tokens.token_revoke(token=tokens.token_authenticate(api.secret), actor=carol.user)
+    _problem(api.get("/requests"), 401)
+
+
+def test_missing_scope_is_403_and_writes_nothing(carol, deploy_role):
+    api = Api(carol, scopes=["read"])
+    body = _problem(_create(api, deploy_role), 403)
+    assert "request" in body["detail"]
+    assert not AccessRequest.objects.exists()
+
+
+def test_rate_limit_per_token(carol, settings):
+    settings.OPSGATE = {**settings.OPSGATE, "API_RATE_PER_MINUTE": 3}
+    api, other = Api(carol), Api(carol)
+    codes = [api.get("/requests").status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200]
+    if codes[3] == 200:  # the minute turned over between the calls
+        codes.append(api.get("/requests").status_code)
+    assert 429 in codes[3:]
+    assert other.get("/requests").status_code == 200
+
+
+# --- Requests ---------------------------------------------------------------------
+
+
+def test_create_request_writes_the_pages_audit_row(carol, deploy_role):
+    response = _create(Api(carol), deploy_role)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    req = AccessRequest.objects.get()
+    assert body["id"] == req.pk and body["state"] == "pending"
+    assert (req.requester, req.role, req.duration_hours) == (carol, deploy_role, 8)
+    event = AuditEvent.objects.get(action="request.create")
+    assert event.actor == carol.user and event.after["reason"] == "INC-1 deploy"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"reason": "   "}, "reason"),
+        ({"duration_hours": 5}, "duration_hours"),
+        ({"duration_hours": None}, "duration_hours"),
+        ({"os_user": "nobody"}, "os_user"),
+        ({"project": "nope"}, "project"),
+        ({"reason": "x" * 2001}, "reason"),
+        ({"duration_hours": "many"}, "duration_hours"),
+    ],
+)
+def test_bad_request_input_gets_field_messages_and_writes_nothing(
+    carol, deploy_role, extra, field
+):
+    body = _problem(_create(Api(carol), deploy_role, **extra), 400)
+    assert field in body["errors"], body
+    assert not AccessRequest.objects.exists()
+    assert not AuditEvent.objects.filter(action="request.create").exists()
+
+
+def test_second_pending_request_gets_the_forms_message(carol, deploy_role):
+    api = Api(carol)
+    _create(api, deploy_role)
+    body = _problem(_create(api, deploy_role), 400)
+    assert body["errors"]["role"] == [
+        "You already have a pending request for this role."
+    ]
+
+
+def test_list_mine_filters_and_pages(carol, dave, deploy_role, other_project, alice):
+    from accounts_app.services import roles
+
+    ops = roles.role_create(actor=alice.user, project=other_project, os_user="ops")
+    mine = request(carol, deploy_role)
+    request(carol, ops)
+    request(dave, deploy_role)
+    api = Api(carol)
+    body = api.get("/requests").json()
+    assert body["count"] == 2 and body["pages"] == 1
+    assert {r["requester"] for r in body["items"]} == {"carol"}
+    only = api.get("/requests", project="payments").json()
+    assert [r["id"] for r in only["items"]] == [mine.pk]
+    assert api.get("/requests", status="approved").json()["count"] == 0
+    _problem(api.get("/requests", status="bogus"), 400)
+    assert api.get("/requests", page=9).json()["items"] == []
+
+
+def test_others_requests_are_404(carol, dave, deploy_role):
+    req = request(dave, deploy_role)
+    api = Api(carol)
+    _problem(api.get(f"/requests/{req.pk}"), 404)
+    _problem(api.get(f"/requests/{req.pk}/status"), 404)
+    _problem(api.post(f"/requests/{req.pk}/cancel"), 404)
+    assert AccessRequest.objects.get().status == RequestStatus.PENDING
+
+
+def test_get_status_and_cancel(carol, deploy_role):
+    req = request(carol, deploy_role)
+    api = Api(carol)
+    assert api.get(f"/requests/{req.pk}").json()["reason"] == "deploy"
+    status = api.get(f"/requests/{req.pk}/status").json()
+    assert status == {
+        "id": req.pk,
+        "status": "pending",
+        "state": "pending",
+        "label": "Waiting for approval",
+        "detail": "",
+        "final": False,
+    }
+    assert api.post(f"/requests/{req.pk}/cancel").json()["status"] == "cancelled"
+    assert AuditEvent.objects.get(action="request.cancel").actor == carol.user
+    body = _problem(api.post(f"/requests/{req.pk}/cancel"), 400)
+    assert "already cancelled" in body["detail"]
+
+
+# --- Approvals -------------------------------------------------------------------
+
+
+def test_approver_lists_pending_for_their_projects_only(carol, approver, deploy_role):
+    req = request(carol, deploy_role)
+    assert [r["id"] for r in Api(approver).get("/approvals").json()["items"]] == [
+        req.pk
+    ]
+    _problem(Api(carol).get("/approvals"), 403)
+
+
+def test_approve_needs_a_fresh_totp_code_used_once(carol, dave, approver, deploy_role):
+    first, second = request(carol, deploy_role), request(dave, deploy_role)
+    api = Api(approver)
+    body = _problem(api.post(f"/approvals/{first.pk}/approve", {"totp": "000000"}), 400)
+    assert "totp" in body["errors"]
+    _problem(api.post(f"/approvals/{first.pk}/approve", {}), 400)
+    assert AccessRequest.objects.get(pk=first.pk).status == RequestStatus.PENDING
+    code = totp_code()
+    ok = api.post(f"/approvals/{first.pk}/approve", {"totp": code})
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["status"] == "approved"
+    event = AuditEvent.objects.get(action="request.approve")
+    assert event.actor == approver.user
+    # The same code again: refused (one use, as at the portal's login).
+    again = api.post(f"/approvals/{second.pk}/approve", {"totp": code})
+    assert "totp" in _problem(again, 400)["errors"]
+    assert AccessRequest.objects.get(pk=second.pk).status == RequestStatus.PENDING
+
+
+def test_reject_needs_a_comment_and_totp(carol, approver, deploy_role):
+    req = request(carol, deploy_role)
+    api = Api(approver)
+    body = _problem(api.post(f"/approvals/{req.pk}/reject", {"totp": totp_code()}), 400)
+    assert "comment" in body["errors"]
+    response = api.post(
+        f"/approvals/{req.pk}/reject", {"totp": totp_code(), "comment": "no ticket"}
+    )
+    assert response.json()["status"] == "rejected"
+    assert AuditEvent.objects.get(action="request.reject").actor == approver.user
+
+
+def test_approver_cannot_approve_own_request(approver, deploy_role):
+    req = request(approver, deploy_role)
+    body = _problem(
+        Api(approver).post(f"/approvals/{req.pk}/approve", {"totp": totp_code()}), 403
+    )
+    assert body["detail"] == "Nobody may decide their own request."
+
+
+def test_approver_of_another_project_gets_404(carol, erin, deploy_role, other_project):
+    give_totp(erin.user)
+    req = request(carol, deploy_role)
+    _problem(Api(erin).post(f"/approvals/{req.pk}/approve", {"totp": totp_code()}), 404)
+    assert AccessRequest.objects.get().status == RequestStatus.PENDING
+
+
+def test_approve_scope_is_needed(carol, approver, deploy_role):
+    req = request(carol, deploy_role)
+    api = Api(approver, scopes=["read", "request"])
+    _problem(api.post(f"/approvals/{req.pk}/approve", {"totp": totp_code()}), 403)
+
+
+def test_approver_without_totp_is_refused_like_the_pages(carol, bob, deploy_role):
+    request(carol, deploy_role)
+    _problem(Api(bob).get("/approvals"), 403)
+
+
+# --- Grants ------------------------------------------------------------------------
+
+
+def test_grants_show_connection_details_and_end(aws_env, carol, approver, deploy_role):
+    req = grant(carol, deploy_role, approver)
+    api = Api(carol)
+    (item,) = api.get("/grants").json()
+    assert item["id"] == req.pk
+    assert item["role_arn"].endswith(f"role/opsgate/{deploy_role.role_name}")
+    assert item["mfa_serial"] == "arn:aws:iam::123456789012:mfa/carol"
+    assert item["role_session_name"] == "carol"
+    assert item["profile_name"] in item["aws_config"]
+    assert item["instances"] == []
+    assert Api(approver).get("/grants").json() == []
+    ended = api.post(f"/grants/{req.pk}/end")
+    assert ended.json()["status"] == "revoked"
+    assert AuditEvent.objects.get(action="request.revoke").actor == carol.user
+    assert api.get("/grants").json() == []
+
+
+# --- Staff reads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/people", "/projects", "/roles", "/audit"])
+def test_staff_reads_are_for_staff_only(carol, alice, deploy_role, path):
+    give_totp(alice.user)
+    _problem(Api(carol).get(path), 403)
+    assert Api(alice).get(path).status_code == 200
+
+
+def test_staff_reads_content(alice, carol, deploy_role):
+    give_totp(alice.user)
+    api = Api(alice)
+    people = api.get("/people", q="car").json()
+    assert [p["iam_user_name"] for p in people["items"]] == ["carol"]
+    (project,) = api.get("/projects").json()
+    assert project["name"] == "payments" and project["approvers"] == ["bob"]
+    assert [r["os_user"] for r in project["roles"]] == ["deploy"]
+    assert [r["role_name"] for r in api.get("/roles").json()] == [deploy_role.role_name]
+    audit = api.get("/audit", action="role.add").json()
+    assert audit["count"] == 1 and audit["items"][0]["actor"] == "alice"
+    assert api.get("/audit", person="alice", project=project["id"]).json()["count"]
+    body = _problem(api.get("/audit", since="2026-02-02", until="2026-02-01"), 400)
+    assert body["errors"]["until"] == ["The end date is before the start date."]
+    assert "project" in _problem(api.get("/audit", project=999999), 400)["errors"]
+
+
+# --- Schema ------------------------------------------------------------------------
+
+
+def test_committed_schema_equals_the_generated_one():
+    from portal.api.export import schema_json
+
+    committed = (ROOT / "docs" / "openapi.json").read_text()
+    assert committed == schema_json(), (
+        "docs/openapi.json is stale: python -m portal.api.export > docs/openapi.json"
+    )
+
+
+def test_schema_is_served_without_a_token(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    errors = schema["paths"]["/api/v1/requests"]["post"]["responses"]["400"]
+    assert "application/problem+json" in errors["content"]
