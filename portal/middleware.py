@@ -1,11 +1,13 @@
 """Admins and approvers must have TOTP before they can do anything else,
 the way the IAM group forces MFA before anything else (issue 3)."""
 
+import json
+
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -69,7 +71,19 @@ class QueryStringGuardMiddleware:
     def __call__(self, request):
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in v for v in values):
-                return HttpResponseBadRequest("A query parameter holds a NUL byte.")
+                return _bad_request(request, "A query parameter holds a NUL byte.")
             if key == "_to_field" and not all(values):
-                return HttpResponseBadRequest("The parameter _to_field is empty.")
+                return _bad_request(request, "The parameter _to_field is empty.")
         return self.get_response(request)
+
+
+def _bad_request(request, detail: str) -> HttpResponse:
+    """The API answers in its one error format (RFC 9457), pages in text."""
+    if not request.path.startswith("/api/"):
+        return HttpResponseBadRequest(detail)
+    body = {"type": "about:blank", "title": "Invalid input", "status": 400}
+    return HttpResponse(
+        json.dumps({**body, "detail": detail, "errors": {}}),
+        status=400,
+        content_type="application/problem+json",
+    )

@@ -42,3 +42,5 @@ urlpatterns = [
     path("admin/login/", views.admin_login, name="admin_login_redirect"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "portal.api.core.not_found"

@@ -82,6 +82,13 @@ ARGUMENTS = {
     "request_done": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},
     "approver_revoke": lambda w: {"pk": w["grant"].pk},
+    # The API (issue 12) and the token page.
+    "request_get": lambda w: {"pk": w["pending"].pk},
+    "request_status": lambda w: {"pk": w["pending"].pk},
+    "approve": lambda w: {"pk": w["pending"].pk},
+    "reject": lambda w: {"pk": w["pending"].pk},
+    "grant_end": lambda w: {"pk": w["grant"].pk},
+    "token_revoke": lambda w: {"pk": 1},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

@@ -199,3 +199,12 @@ def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def _http(request, exc: HttpError):
         return problem(exc.status_code, str(exc))
+
+
+def not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    """404 for URLs no view matched: a problem under /api/, the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return problem(404, "No such API endpoint.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

@@ -2,6 +2,7 @@
 rows as the pages, with the token's owner as the actor."""
 
 import math
+from typing import Annotated
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
@@ -10,7 +11,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Query
+from ninja import Path, Query
 from ninja.responses import Status
 
 from accounts_app import selectors
@@ -39,6 +40,7 @@ from portal.staff_views import audit_filter
 from provisioning import direct
 
 PAGE_SIZE = 50
+PK = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 api = OpsgateApi(
     title="opsgate API",
@@ -167,16 +169,14 @@ def request_list(
     return {**meta, "items": [s.RequestOut.of(r) for r in items]}
 
 
-@api.get("/requests/{int:pk}", response=_r({200: s.RequestOut}), tags=["requests"])
-def request_get(request: HttpRequest, pk: int):
+@api.get("/requests/{pk}", response=_r({200: s.RequestOut}), tags=["requests"])
+def request_get(request: HttpRequest, pk: PK):
     require_scope(request, "read")
     return s.RequestOut.of(get_object_or_404(_my_requests(request), pk=pk))
 
 
-@api.get(
-    "/requests/{int:pk}/status", response=_r({200: s.StatusOut}), tags=["requests"]
-)
-def request_status(request: HttpRequest, pk: int):
+@api.get("/requests/{pk}/status", response=_r({200: s.StatusOut}), tags=["requests"])
+def request_status(request: HttpRequest, pk: PK):
     """The live status the My access page polls: `final` once nothing moves."""
     require_scope(request, "read")
     req = get_object_or_404(_my_requests(request), pk=pk)
@@ -191,10 +191,8 @@ def request_status(request: HttpRequest, pk: int):
     }
 
 
-@api.post(
-    "/requests/{int:pk}/cancel", response=_r({200: s.RequestOut}), tags=["requests"]
-)
-def request_cancel(request: HttpRequest, pk: int):
+@api.post("/requests/{pk}/cancel", response=_r({200: s.RequestOut}), tags=["requests"])
+def request_cancel(request: HttpRequest, pk: PK):
     require_scope(request, "request")
     req = get_object_or_404(_my_requests(request), pk=pk)
     access_requests.access_request_cancel(access_request=req, actor=request.user)
@@ -241,7 +239,7 @@ def _check_totp(request: HttpRequest, code: str) -> None:
         raise ApiProblem(400, message, errors={"totp": [message]})
 
 
-def _decide(request: HttpRequest, pk: int, payload, service) -> dict:
+def _decide(request: HttpRequest, pk: PK, payload, service) -> dict:
     require_scope(request, "approve")
     req = get_object_or_404(_in_my_projects(request), pk=pk)
     _check_totp(request, payload.totp)
@@ -250,16 +248,16 @@ def _decide(request: HttpRequest, pk: int, payload, service) -> dict:
 
 
 @api.post(
-    "/approvals/{int:pk}/approve", response=_r({200: s.RequestOut}), tags=["approvals"]
+    "/approvals/{pk}/approve", response=_r({200: s.RequestOut}), tags=["approvals"]
 )
-def approve(request: HttpRequest, pk: int, payload: s.DecisionIn):
+def approve(request: HttpRequest, pk: PK, payload: s.DecisionIn):
     return _decide(request, pk, payload, access_requests.access_request_approve)
 
 
 @api.post(
-    "/approvals/{int:pk}/reject", response=_r({200: s.RequestOut}), tags=["approvals"]
+    "/approvals/{pk}/reject", response=_r({200: s.RequestOut}), tags=["approvals"]
 )
-def reject(request: HttpRequest, pk: int, payload: s.RejectIn):
+def reject(request: HttpRequest, pk: PK, payload: s.RejectIn):
     return _decide(request, pk, payload, access_requests.access_request_reject)
 
 
@@ -311,8 +309,8 @@ def _grant(grant: AccessRequest, found, error: str) -> dict:
     }
 
 
-@api.post("/grants/{int:pk}/end", response=_r({200: s.RequestOut}), tags=["grants"])
-def grant_end(request: HttpRequest, pk: int):
+@api.post("/grants/{pk}/end", response=_r({200: s.RequestOut}), tags=["grants"])
+def grant_end(request: HttpRequest, pk: PK):
     """ "I'm done": end my own grant now."""
     require_scope(request, "request")
     req = get_object_or_404(_my_requests(request), pk=pk)
