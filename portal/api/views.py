@@ -100,6 +100,13 @@ def me(request: HttpRequest):
     }
 
 
+@api.post("/me/logout", response=_r({204: None}), tags=["me"])
+def logout(request: HttpRequest):
+    """Revoke the token making this call (`opsgate logout`)."""
+    tokens.token_revoke(token=request.auth, actor=request.user, reason="logout")
+    return Status(204, None)
+
+
 # --- Requests ---------------------------------------------------------------------
 
 
