@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "provisioning",
     "accounts_app",
+    # Only for the API docs page's static files (swagger-ui, served locally).
+    "ninja",
 ]
 
 MIDDLEWARE = [

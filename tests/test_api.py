@@ -318,3 +318,15 @@ def test_schema_is_served_without_a_token(client):
     assert schema["openapi"].startswith("3.")
     errors = schema["paths"]["/api/v1/requests"]["post"]["responses"]["400"]
     assert "application/problem+json" in errors["content"]
+
+
+def test_docs_page_uses_only_local_assets(client):
+    import re
+
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(s.endswith("swagger-ui-bundle.js") for s in sources)
+    assert all(s.startswith("/") for s in sources), sources
+    assert "script-src 'self'" in page["Content-Security-Policy"]

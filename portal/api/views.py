@@ -52,7 +52,7 @@ api = OpsgateApi(
     ),
     auth=TokenAuth(),
     urls_namespace="api",
-    docs_url=None,
+    docs_url="/docs",
     openapi_url="/openapi.json",
 )
 install_handlers(api)
