@@ -338,12 +338,35 @@ def section_web(moto_url: str, quick: bool) -> None:
     )
 
 
+def section_api(moto_url: str, quick: bool) -> None:
+    from bench import api_latency
+
+    people, calls, runs = (1000, 30, 2) if quick else (10000, 100, 3)
+    print(
+        f"## API: {people} people, {people * 10} requests, gunicorn (4 workers), "
+        f"one client, {calls} calls each; then `opsgate request --wait` vs the "
+        f"web form, {runs} runs each, 1 worker against moto\n"
+    )
+    fresh(moto_url)
+    web = start_gunicorn(workers=4)
+    worker = start_worker("api", concurrency=1)
+    try:
+        rows = api_latency.measure_calls(web, people, people * 10, calls)
+        print(table(rows, ["call", "n", "p50_ms", "p95_ms"]) + "\n")
+        rows = api_latency.measure_wait(web, runs)
+        print(table(rows, ["path", "n", "p50_ms", "p95_ms"]) + "\n")
+    finally:
+        finish(worker)
+        stop(web)
+
+
 SECTIONS = {
     "calls": section_calls,
     "latency": section_latency,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
     "web": section_web,
+    "api": section_api,
 }
 
 
@@ -365,7 +388,7 @@ def main() -> None:
             "-U",
             "postgres",
             "-qc",
-            "CREATE DATABASE opsgate_bench",
+            f"CREATE DATABASE {args.db.rsplit('/', 1)[1]}",
         ],
         capture_output=True,
     )

@@ -330,3 +330,69 @@ def test_docs_page_uses_only_local_assets(client):
     assert any(s.endswith("swagger-ui-bundle.js") for s in sources)
     assert all(s.startswith("/") for s in sources), sources
     assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+# --- Endpoint × persona matrix (as tests/test_permissions.py does for pages) --
+
+PERSONAS = ["anonymous", "carol", "dave", "bob", "erin", "alice"]
+MINE = {"carol": 200}  # only the requester sees or changes their own
+STAFF = {"alice": 200}
+EVERYONE = dict.fromkeys(PERSONAS[1:], 200)
+MATRIX = [
+    ("GET", "/me", EVERYONE, 403),
+    ("GET", "/requests", EVERYONE, 403),
+    ("GET", "/requests/{pending}", MINE, 404),
+    ("GET", "/requests/{pending}/status", MINE, 404),
+    ("POST", "/requests/{pending}/cancel", MINE, 404),
+    ("GET", "/approvals", {"bob": 200, "erin": 200}, 403),
+    ("POST", "/approvals/{pending}/approve", {"bob": 200}, 404),
+    ("POST", "/approvals/{pending}/reject", {"bob": 200}, 404),
+    ("GET", "/grants", EVERYONE, 403),
+    ("POST", "/grants/{grant}/end", MINE, 404),
+    ("GET", "/people", STAFF, 403),
+    ("GET", "/projects", STAFF, 403),
+    ("GET", "/roles", STAFF, 403),
+    ("GET", "/audit", STAFF, 403),
+]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(
+    ("method", "path", "allowed", "refused"),
+    MATRIX,
+    ids=[f"{m} {p}" for m, p, _, _ in MATRIX],
+)
+def test_endpoint_persona_matrix(
+    request, method, path, allowed, refused, persona, deploy_role, alice
+):
+    from accounts_app.services import roles
+
+    people = {n: request.getfixturevalue(n) for n in PERSONAS[1:]}
+    request.getfixturevalue("other_project")
+    for name in ("bob", "erin", "alice"):
+        give_totp(people[name].user)
+    ops = roles.role_create(
+        actor=alice.user, project=deploy_role.project, os_user="ops"
+    )
+    ids = {
+        "pending": request_ids(people["carol"], deploy_role),
+        "grant": grant(people["carol"], ops, people["bob"]).pk,
+    }
+    url = "/api/v1" + path.format(**ids)
+    if persona == "anonymous":
+        client = Client()
+        expected = 401
+    else:
+        client = Api(people[persona]).client
+        expected = allowed.get(persona, refused)
+    body = json.dumps({"totp": totp_code(), "comment": "matrix"})
+    response = (
+        client.get(url)
+        if method == "GET"
+        else client.post(url, body, content_type="application/json")
+    )
+    assert response.status_code == expected, response.content
+
+
+def request_ids(person, role):
+    return request(person, role).pk
