@@ -396,3 +396,42 @@ def test_endpoint_persona_matrix(
 
 def request_ids(person, role):
     return request(person, role).pk
+
+
+# --- The forms' bad-input table, over the API -----------------------------------
+
+
+def _api_case(data: dict) -> tuple[dict, str]:
+    """A REQUEST_CASES row of tests/test_bad_input_forms.py as an API body and
+    the field the API names (duration_hours, os_user: the API's names)."""
+    ((key, value),) = data.items()
+    if key == "duration":
+        converted = {"permanent": None, "": ""}.get(value, None)
+        if value not in ("permanent", ""):
+            converted = float(value) if "." in value else int(value)
+        return {"duration_hours": converted}, "duration_hours"
+    if key == "role":
+        return {"os_user": value}, "os_user"
+    return {key: value}, key
+
+
+def _form_request_cases():
+    from tests.test_bad_input_forms import REQUEST_CASES
+
+    return [data for data, _, _ in REQUEST_CASES]
+
+
+@pytest.mark.parametrize("data", _form_request_cases())
+def test_api_refuses_the_forms_bad_request_input(
+    carol, deploy_role, other_project, alice, data
+):
+    from accounts_app.services import roles
+
+    roles.role_create(actor=alice.user, project=other_project, os_user="analyst")
+    body, field = _api_case(data)
+    api = Api(carol)
+    before = AuditEvent.objects.count()
+    response = _problem(_create(api, deploy_role, **body), 400)
+    assert response["errors"].get(field), response
+    assert not AccessRequest.objects.exists()
+    assert AuditEvent.objects.count() == before
