@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY portal ./portal
 COPY accounts_app ./accounts_app
 COPY provisioning ./provisioning
+COPY opsgate_cli ./opsgate_cli
 COPY templates ./templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . && \

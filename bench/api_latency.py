@@ -52,9 +52,9 @@ def _approvers(count: int, projects) -> list:
     for n in range(count):
         user = User.objects.create(username=f"approver{n:03d}")
         TOTP.activate(user, SECRET)
-        for project in projects:
-            project.approvers.add(user)
         people.append(user)
+    for project in projects:
+        project.approvers.add(*people)
     return people
 
 
@@ -76,6 +76,8 @@ def _timed(call) -> float:
 
 def measure_calls(base_url: str, people: int, requests: int, calls: int) -> list:
     personas = web_latency.seed(people, requests)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics after the bulk insert
     requester = personas["requester"]
     # Not the projects of the seed's approver: measure_wait uses those.
     roles = list(
@@ -104,11 +106,12 @@ def measure_calls(base_url: str, people: int, requests: int, calls: int) -> list
             "duration_hours": 1,
         }
         created.append(_timed(lambda body=body: api.post("/requests", json=body)))
-    # Approvals: requests by other people in two projects, one approver each.
-    projects = list({r.project for r in roles[:2]})
-    approvers = _approvers(calls, projects)
+    # Approvals: requests by other people, each on its own role (an approval
+    # waits for the worker's lock on a role it is syncing: that is measured
+    # apart), each approved by its own approver (a TOTP code is used once).
+    target_roles = roles[:calls]
+    approvers = _approvers(calls, list({r.project for r in target_roles}))
     pending = []
-    target_roles = roles[:2]
     for i, person in enumerate(
         IamUser.objects.exclude(user=requester).order_by("pk")[10:]
     ):
@@ -153,17 +156,21 @@ def measure_calls(base_url: str, people: int, requests: int, calls: int) -> list
 
 
 class RobotApprover(threading.Thread):
-    """Approves every pending request of `role` as soon as it appears."""
+    """Approves the requester's pending requests on `roles` as soon as they
+    appear."""
 
-    def __init__(self, approver, roles):
+    def __init__(self, approver, requester, roles):
         super().__init__(daemon=True)
-        self.approver, self.roles, self.stop = approver, roles, threading.Event()
+        self.approver, self.requester, self.roles = approver, requester, roles
+        self.stop = threading.Event()
 
     def run(self):
         try:
             while not self.stop.is_set():
                 for req in AccessRequest.objects.filter(
-                    status=RequestStatus.PENDING, role__in=self.roles
+                    status=RequestStatus.PENDING,
+                    requester__user=self.requester,
+                    role__in=self.roles,
                 ):
                     access_requests.access_request_approve(
                         access_request=req, approver=self.approver
@@ -186,7 +193,7 @@ def measure_wait(base_url: str, runs: int) -> list:
         .distinct()
         .select_related("project")[: 2 * runs]
     )
-    robot = RobotApprover(approver, roles)
+    robot = RobotApprover(approver, requester, roles)
     robot.start()
     token = _token(requester)
     session = Client()
