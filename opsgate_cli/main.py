@@ -294,7 +294,7 @@ def status(
     request_id: Annotated[int | None, typer.Argument(help="One request.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """My requests and grants (pending and active first)."""
+    """My requests and grants, newest first (or one request by its id)."""
 
     def action():
         api = Api()
