@@ -94,6 +94,23 @@ def test_rate_limit_per_token(carol, settings):
     assert other.get("/requests").status_code == 200
 
 
+def test_device_login_starts_are_rate_limited_per_address(db):
+    client = Client()
+    codes = [
+        client.post(
+            "/api/v1/device/start", "{}", content_type="application/json"
+        ).status_code
+        for _ in range(11)
+    ]
+    if codes[10] == 200:  # the minute turned over between the calls
+        codes.append(
+            client.post(
+                "/api/v1/device/start", "{}", content_type="application/json"
+            ).status_code
+        )
+    assert codes[:10] == [200] * 10 and 429 in codes[10:]
+
+
 # --- Requests ---------------------------------------------------------------------
 
 

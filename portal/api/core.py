@@ -63,9 +63,17 @@ class TokenAuth(HttpBearer):
 
 
 def _rate_limit(token: ApiToken) -> None:
-    limit = settings.OPSGATE["API_RATE_PER_MINUTE"]
+    rate_limit(f"token:{token.pk}", settings.OPSGATE["API_RATE_PER_MINUTE"])
+
+
+DEVICE_STARTS_PER_MINUTE = 10
+
+
+def rate_limit(subject: str, limit: int) -> None:
+    """At most `limit` calls a minute for `subject`, counted in the shared
+    cache (every web worker sees the same count)."""
     window = int(time.time() // 60)
-    key = f"api-rate:{token.pk}:{window}"
+    key = f"api-rate:{subject}:{window}"
     cache.add(key, 0, timeout=120)
     try:
         count = cache.incr(key)
@@ -76,8 +84,7 @@ def _rate_limit(token: ApiToken) -> None:
         retry = 60 - int(time.time() % 60)
         raise ApiProblem(
             429,
-            f"This token made more than {limit} calls this minute; "
-            f"try again in {retry} s.",
+            f"More than {limit} calls this minute; try again in {retry} s.",
             headers={"Retry-After": str(retry)},
         )
 

@@ -27,11 +27,13 @@ from accounts_app.models import (
 from accounts_app.services import access_requests, tokens
 from portal.api import schemas as s
 from portal.api.core import (
+    DEVICE_STARTS_PER_MINUTE,
     ERRORS,
     ApiProblem,
     OpsgateApi,
     TokenAuth,
     install_handlers,
+    rate_limit,
     require_scope,
     require_staff,
 )
@@ -461,6 +463,10 @@ def audit(request: HttpRequest, filters: Query[s.AuditFilters]):
 def device_start(request: HttpRequest, payload: s.DeviceStartIn):
     """Step 1 of `opsgate login`: a device code for the CLI, a user code for
     the person to confirm at verification_uri while signed in."""
+    rate_limit(
+        f"device-start:{request.META.get('REMOTE_ADDR', '')}",
+        DEVICE_STARTS_PER_MINUTE,
+    )
     device_code, user_code = tokens.device_authorization_start(
         client_name=payload.client_name
     )
