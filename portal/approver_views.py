@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import selectors, trust
-from accounts_app.models import AccessRequest, RequestStatus
+from accounts_app.models import AccessRequest, Project, RequestStatus
 from accounts_app.services import access_requests
 from portal import params
 from portal.forms import DecisionForm
@@ -38,19 +38,37 @@ def _approvals_context(request: HttpRequest) -> dict:
     ).get_page(params.page(request))
     pending = list(page.object_list)
     holders = trust.grant_holders({req.role_id for req in pending})
+    own = {
+        req.role.project_id
+        for req in pending
+        if req.requester.user_id == request.user.pk
+    }
+    # Projects where someone else may decide the user's own requests (one
+    # query, and only when the page shows one of them).
+    others = set()
+    if own:
+        others = set(
+            Project.approvers.through.objects.filter(
+                project_id__in=own, user__is_active=True
+            )
+            .exclude(user_id=request.user.pk)
+            .values_list("project_id", flat=True)
+        )
     for req in pending:
         # What the trust policy would need with this requester in it.
         req.capacity = trust.trust_capacity(
             req.role, extra_user=req.requester, holders=holders[req.role_id]
         )
         req.own = req.requester.user_id == request.user.pk
+        req.undecidable = req.own and req.role.project_id not in others
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)
-        .select_related("role__project", "requester")
+        .select_related("role__project", "requester", "decided_by", "ended_by")
         .order_by("-decided_at")[:50]
     )
     for req in decided:
         req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, request.user)
     grants = (
         AccessRequest.active_grants()
         .filter(role__project__in=projects)

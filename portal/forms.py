@@ -7,8 +7,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts_app import validation
 from accounts_app.models import AuditEvent, AwsAccount, OperationRole, Project
-from accounts_app.services.projects import MAX_APPROVERS
+from accounts_app.services.projects import (
+    DURATIONS_RANGE,
+    MAX_APPROVERS,
+    MAX_HOURS,
+    MIN_HOURS,
+)
 from accounts_app.services.roles import MAX_PRINCIPALS_TEXT, principals_too_long
 from portal.params import DayField
 from provisioning.models import DriftKind
@@ -127,6 +133,14 @@ class DecisionForm(Form):
                     f"{req.role.os_user} (role {req.role.role_name}); the form "
                     f"named another {field}. Nothing was decided: reload the page.",
                 )
+        if (
+            data.get("decision") == "reject"
+            and not (data.get("comment") or "").strip()
+            and not req.role.project.rejection_reason_optional
+        ):
+            self.add_error(
+                "comment", "Say why you reject it: the requester sees this reason."
+            )
         return data
 
     def all_messages(self) -> list[str]:
@@ -138,8 +152,11 @@ class PersonForm(Form):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(
         label="E-mail",
-        required=False,
-        help_text="Sign-in name for the portal. The invitation goes here.",
+        help_text="Their sign-in name for the portal: the invitation to set a "
+        "password goes here. Without it they could never sign in.",
+        error_messages={
+            "required": "An e-mail address is required: it is how they sign in."
+        },
     )
     iam_user_name = forms.CharField(
         label="IAM user name",
@@ -200,6 +217,15 @@ class ProjectForm(Form):
         label="Also allow access without time limit", required=False
     )
 
+    def clean_name(self) -> str:
+        # Here too, so a bad name and a bad duration show at once.
+        name = self.cleaned_data["name"]
+        try:
+            validation.validate_project_name(name)
+        except ValidationError as exc:
+            raise ValidationError(validation.first_message(exc)) from None
+        return name
+
     def clean_approvers(self) -> list:
         """People by e-mail or user name, found in one query: a text field,
         because a list of every person to tick does not scale past a few
@@ -235,7 +261,58 @@ class ProjectForm(Form):
             ) from None
         if not hours:
             raise ValidationError("Give at least one duration.")
+        if any(h < MIN_HOURS or h > MAX_HOURS for h in hours):
+            raise ValidationError(DURATIONS_RANGE)
         return hours
+
+
+class ProjectEditForm(ProjectForm):
+    """The project page's edit: everything but the name (the Project tag)."""
+
+    name = None
+    rejection_reason_optional = forms.BooleanField(
+        label="Approvers may reject without giving a reason",
+        required=False,
+        help_text="Off: a rejection needs a reason, which the requester sees.",
+    )
+
+    @classmethod
+    def initial_for(cls, project: Project) -> dict:
+        return {
+            "description": project.description,
+            "approvers": ", ".join(
+                a.email or a.get_username() for a in project.approvers.all()
+            ),
+            "allowed_durations": ", ".join(str(h) for h in project.durations),
+            "allow_permanent": project.allow_permanent,
+            "rejection_reason_optional": project.rejection_reason_optional,
+        }
+
+
+class OffboardForm(Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit log and shown on the ended requests.",
+    )
+    confirm = forms.BooleanField(
+        label="I understand: this ends all their access and deletes the IAM user",
+        error_messages={"required": "Tick the box to confirm."},
+    )
+
+
+class RolePrincipalsForm(Form):
+    extra_principal_arns = forms.CharField(
+        label="Cross-account IAM users",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": MAX_PRINCIPALS_TEXT}),
+        help_text="One ARN per line, e.g. arn:aws:iam::111122223333:user/alice. "
+        "Remove a line to take that user out of the role's trust.",
+    )
+
+    def clean_extra_principal_arns(self) -> list[str]:
+        return RoleForm.clean_extra_principal_arns(self)
 
 
 class RoleForm(Form):

@@ -23,6 +23,7 @@ from accounts_app.models import (
     AuditEvent,
     AwsAccount,
     IamUser,
+    IamUserState,
     OperationRole,
     Project,
 )
@@ -33,9 +34,12 @@ from portal import params
 from portal.forms import (
     AuditFilterForm,
     DriftFilterForm,
+    OffboardForm,
     PersonForm,
+    ProjectEditForm,
     ProjectForm,
     RoleForm,
+    RolePrincipalsForm,
     add_service_errors,
 )
 from provisioning import direct
@@ -158,6 +162,71 @@ def person_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
+def person_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the invitation again (a new link; the old one still works until
+    it expires or a password is set)."""
+    person = get_object_or_404(IamUser.objects.select_related("user"), pk=pk)
+    if person.user.has_usable_password():
+        messages.error(
+            request,
+            f"{person.name} has already set a password: no invitation was sent. "
+            "They can use “Forgot your password?” on the sign-in page.",
+        )
+    elif not person.user.is_active or person.state != IamUserState.ACTIVE:
+        messages.error(request, f"{person.name} is offboarded: no invitation sent.")
+    elif invitations.invitation_send(
+        person=person, actor=request.user, base_url=request.build_absolute_uri("/")
+    ):
+        messages.success(request, f"Invitation sent again to {person.user.email}.")
+    else:
+        messages.error(
+            request,
+            f"No invitation was sent: {person.name} has no e-mail address, or "
+            "the mail server refused it (see the web log).",
+        )
+    return redirect("person_detail", pk=pk)
+
+
+@staff_required
+def person_offboard(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation page, then the same service as the Django admin's
+    "Offboard" action."""
+    person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
+    if person.state != IamUserState.ACTIVE:
+        messages.error(request, f"{person.name} is already offboarded.")
+        return redirect("person_detail", pk=pk)
+    form = OffboardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            people.person_offboard(
+                iam_user=person, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Offboarded {person.name}: their access ended and opsgate is "
+                "deleting the IAM user.",
+            )
+            return redirect("person_detail", pk=pk)
+    open_requests = AccessRequest.objects.filter(
+        requester=person, status__in=["approved", "pending"]
+    )
+    return render(
+        request,
+        "staff/person_offboard.html",
+        {
+            "person": person,
+            "form": form,
+            "grants": open_requests.filter(status="approved").count(),
+            "pending": open_requests.filter(status="pending").count(),
+        },
+    )
+
+
+@staff_required
+@require_POST
 def person_console_password(request: HttpRequest, pk: int) -> HttpResponse:
     """The password is rendered once in this response and never stored."""
     person = get_object_or_404(IamUser.objects.select_related("account"), pk=pk)
@@ -243,6 +312,64 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "staff/project_detail.html",
         {"project": project, "roles": roles, "form": form},
     )
+
+
+@staff_required
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("account"), pk=pk)
+    form = ProjectEditForm(
+        request.POST or None, initial=ProjectEditForm.initial_for(project)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project_services.project_update(
+                actor=request.user,
+                project=project,
+                approvers=list(data["approvers"]),
+                description=data["description"],
+                allowed_durations=data["allowed_durations"],
+                allow_permanent=data["allow_permanent"],
+                rejection_reason_optional=data["rejection_reason_optional"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Project {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return render(
+        request, "staff/project_edit.html", {"project": project, "form": form}
+    )
+
+
+@staff_required
+def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The role's cross-account users, through the same service as the
+    Django admin (trust size checked under the role's lock, audit, sync)."""
+    role = get_object_or_404(
+        OperationRole.objects.select_related("project", "account"), pk=pk
+    )
+    form = RolePrincipalsForm(
+        request.POST or None,
+        initial={"extra_principal_arns": "\n".join(role.extra_principal_arns or [])},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            role_services.role_principals_set(
+                role=role,
+                extra_principal_arns=form.cleaned_data["extra_principal_arns"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Saved the cross-account users of {role.role_name}. opsgate is "
+                "updating its trust in AWS.",
+            )
+            return redirect("project_detail", pk=role.project_id)
+    return render(request, "staff/role_edit.html", {"role": role, "form": form})
 
 
 @staff_required

@@ -75,6 +75,18 @@ def dashboard(now=None) -> dict:
         .select_related("project", "account")
         .order_by("role_name")
     )
+    pending_rows = list(
+        rows.filter(pending)
+        .prefetch_related("role__project__approvers")
+        .order_by("created_at")[:DASHBOARD_ROWS]
+    )
+    for req in pending_rows:
+        # Nobody may decide their own request: with no other approver it
+        # waits for ever (until it expires).
+        req.undecidable = not any(
+            a.is_active and a.pk != req.requester.user_id
+            for a in req.role.project.approvers.all()
+        )
     return {
         "totals": {
             **totals,
@@ -82,11 +94,7 @@ def dashboard(now=None) -> dict:
             "drift": Drift.objects.filter(resolved_at__isnull=True).count(),
         },
         "expiring": list(rows.filter(expiring).order_by("expires_at")[:DASHBOARD_ROWS]),
-        "pending": list(
-            rows.filter(pending)
-            .prefetch_related("role__project__approvers")
-            .order_by("created_at")[:DASHBOARD_ROWS]
-        ),
+        "pending": pending_rows,
         "unsynced_accounts": unsynced_accounts,
         "unsynced_users": list(users[:DASHBOARD_ROWS]),
         "unsynced_roles": list(roles[:DASHBOARD_ROWS]),

@@ -261,14 +261,21 @@ def test_rejection_shows_on_the_requesters_page(
     approver = sign_in(browser, live_server, "bob@example.com", totp=True)
     approver.get_by_role("link", name="Approvals").click()
     card = approver.locator("article.request", has_text="carol")
-    card.get_by_label("Comment").fill("use the readonly role")
+    card.get_by_role("button", name="Reject").click()  # no reason: refused
+    card = approver.locator("article.request", has_text="carol")
+    expect(card).to_contain_text("Say why you reject it")
+    assert AccessRequest.objects.get().status == RequestStatus.PENDING
+    card.get_by_label(re.compile("Comment")).fill("use the readonly role")
+    dialogs = []
+    approver.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     card.get_by_role("button", name="Reject").click()
     expect(approver.get_by_role("status").first).to_contain_text("Rejected carol")
     requester = sign_in(browser, live_server, "carol@example.com")
     row = requester.locator("tr[data-request-id]")
     expect(row.locator("[data-badge]")).to_have_text("Rejected")
-    expect(row).to_contain_text("use the readonly role")
+    expect(row).to_contain_text("Rejected by bob: “use the readonly role”")
     assert AccessRequest.objects.get().status == RequestStatus.REJECTED
+    assert dialogs and dialogs[0].startswith("Reject carol's request")
 
 
 def test_requester_cancels_a_pending_request(live_server, browser, carol, deploy_role):

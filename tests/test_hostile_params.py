@@ -82,6 +82,10 @@ ARGUMENTS = {
     "request_done": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},
     "approver_revoke": lambda w: {"pk": w["grant"].pk},
+    "person_invite": lambda w: {"pk": w["carol"].pk},
+    "person_offboard": lambda w: {"pk": w["carol"].pk},
+    "project_edit": lambda w: {"pk": w["role"].project_id},
+    "role_edit": lambda w: {"pk": w["role"].pk},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

@@ -16,7 +16,9 @@
 
   // Forms that end access ask first.
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
+    var submitter = event.submitter;
+    var message = (submitter && submitter.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
@@ -47,7 +49,9 @@
         rows.forEach(function (el) {
           var s = data.requests[el.getAttribute("data-request-id")];
           if (!s || s.key === el.getAttribute("data-state")) return;
-          if (el.classList.contains("grant") || s.key === "active" || s.key === "provisioning") reload = true;
+          // A change of state can change the row's controls (a rejected
+          // request has no Cancel) and its note (who decided, why): reload.
+          if (el.classList.contains("grant") || s.final || s.key === "provisioning") reload = true;
           el.setAttribute("data-state", s.key);
           var badge = el.querySelector("[data-badge]");
           if (badge) { badge.textContent = s.label; badge.className = "badge badge-" + s.key; }

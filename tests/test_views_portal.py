@@ -1,0 +1,386 @@
+"""Issue 14 through Django's test client: clear end states, no stale or
+misleading controls, and the admin tasks done in the portal's own pages
+(edit a project or a role's cross-account users, offboard, invite again)."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts_app import selectors
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, lifecycle
+
+pytestmark = pytest.mark.django_db
+
+
+def ask(person, role, hours=8, reason="deploy 2.3"):
+    return access_requests.access_request_create(
+        requester=person,
+        role=role,
+        reason=reason,
+        duration_hours=hours,
+        actor=person.user,
+    )
+
+
+def granted(person, role, approver, comment="ok, go"):
+    return access_requests.access_request_approve(
+        access_request=ask(person, role), approver=approver.user, comment=comment
+    )
+
+
+def text(response) -> str:
+    """The page's text, tags removed and whitespace collapsed."""
+    body = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return re.sub(r"\s+", " ", body)
+
+
+# --- End states: who ended it, when, why ----------------------------------------
+
+
+def test_im_done_reads_you_ended_it_not_the_approvers_comment(
+    login, carol, bob, deploy_role
+):
+    grant = granted(carol, deploy_role, bob)
+    client = login(carol)
+    client.post(reverse("request_done", args=[grant.pk]))
+    grant.refresh_from_db()
+    assert grant.status == RequestStatus.REVOKED
+    assert grant.ended_by == carol.user and grant.end_comment == ""
+    assert grant.decision_comment == "ok, go"  # the approver's words stay his
+    page = text(client.get(reverse("home")))
+    assert "You ended it." in page
+    assert "Done (by the requester)" not in page
+    assert selectors.request_display(grant).label == "Ended"
+    assert 'class="badge badge-done"' in client.get(reverse("home")).content.decode()
+
+
+def test_a_revoked_grant_names_who_revoked_it_and_why(login, carol, bob, deploy_role):
+    grant = granted(carol, deploy_role, bob)
+    login(bob).post(
+        reverse("approver_revoke", args=[grant.pk]), {"comment": "incident over"}
+    )
+    grant.refresh_from_db()
+    assert grant.ended_by == bob.user and grant.end_comment == "incident over"
+    page = text(login(carol).get(reverse("home")))
+    assert "Revoked by bob: “incident over”" in page
+    assert "You ended it" not in page
+    # bob's own history says he did it.
+    assert "You revoked it: “incident over”" in text(
+        login(bob).get(reverse("approvals"))
+    )
+
+
+def test_an_expired_grant_reads_expired_with_its_own_badge(
+    login, carol, bob, deploy_role
+):
+    grant = granted(carol, deploy_role, bob)
+    AccessRequest.objects.filter(pk=grant.pk).update(
+        expires_at=timezone.now() - timezone.timedelta(minutes=1)
+    )
+    lifecycle.access_requests_expire()
+    grant.refresh_from_db()
+    assert grant.status == RequestStatus.EXPIRED and grant.ended_by is None
+    response = login(carol).get(reverse("home"))
+    assert "Expired." in text(response)
+    assert 'class="badge badge-expired"' in response.content.decode()
+    assert "Revoked" not in text(response)
+
+
+def test_the_three_end_states_read_differently(carol, bob, deploy_role):
+    done, revoked = granted(carol, deploy_role, bob), None
+    access_requests.access_request_revoke(access_request=done, actor=carol.user)
+    revoked = granted(carol, deploy_role, bob)
+    access_requests.access_request_revoke(
+        access_request=revoked, actor=bob.user, comment="why not"
+    )
+    notes = {
+        selectors.request_note(AccessRequest.objects.get(pk=r.pk), carol.user)
+        for r in (done, revoked)
+    }
+    assert notes == {"You ended it.", "Revoked by bob: “why not”"}
+    labels = {
+        selectors.request_display(AccessRequest.objects.get(pk=r.pk)).key
+        for r in (done, revoked)
+    }
+    assert labels == {"done", "revoked"}
+
+
+# --- Rejections need a reason, and the requester sees it ----------------------
+
+
+def test_a_rejection_without_a_reason_is_refused_on_the_field(
+    login, carol, bob, deploy_role
+):
+    req = ask(carol, deploy_role)
+    before = AuditEvent.objects.count()
+    response = login(bob).post(
+        reverse("decide", args=[req.pk]), {"decision": "reject", "comment": "  "}
+    )
+    assert response.status_code == 200
+    assert "Say why you reject it" in text(response)
+    req.refresh_from_db()
+    assert req.status == RequestStatus.PENDING
+    assert AuditEvent.objects.count() == before
+    # The service holds the same rule for callers without the form.
+    with pytest.raises(Exception, match="Say why you reject it"):
+        access_requests.access_request_reject(access_request=req, approver=bob.user)
+
+
+def test_a_rejection_reason_reaches_the_requester(login, carol, bob, deploy_role):
+    req = ask(carol, deploy_role)
+    login(bob).post(
+        reverse("decide", args=[req.pk]),
+        {"decision": "reject", "comment": "use the readonly role"},
+    )
+    req.refresh_from_db()
+    assert req.status == RequestStatus.REJECTED
+    assert "Rejected by bob: “use the readonly role”" in text(
+        login(carol).get(reverse("home"))
+    )
+
+
+def test_a_project_may_make_the_rejection_reason_optional(
+    login, carol, bob, deploy_role, payments
+):
+    Project.objects.filter(pk=payments.pk).update(rejection_reason_optional=True)
+    req = ask(carol, deploy_role)
+    page = text(login(bob).get(reverse("approvals")))
+    assert "(optional; the requester sees it)" in page
+    login(bob).post(reverse("decide", args=[req.pk]), {"decision": "reject"})
+    req.refresh_from_db()
+    assert req.status == RequestStatus.REJECTED
+    assert "Rejected by bob." in text(login(carol).get(reverse("home")))
+
+
+def test_the_reject_button_asks_for_confirmation(login, carol, bob, deploy_role):
+    ask(carol, deploy_role)
+    body = login(bob).get(reverse("approvals")).content.decode()
+    assert re.search(r'value="reject"[^>]*data-confirm="Reject carol', body)
+
+
+# --- Stale and misleading controls ---------------------------------------------
+
+
+def test_a_rejected_row_has_no_cancel_button(login, carol, bob, deploy_role):
+    req = ask(carol, deploy_role)
+    client = login(carol)
+    assert "Cancel the request" in client.get(reverse("home")).content.decode()
+    access_requests.access_request_reject(
+        access_request=req, approver=bob.user, comment="no"
+    )
+    assert "Cancel the request" not in client.get(reverse("home")).content.decode()
+    # The live poll reports the end with its note; the page reloads on it.
+    data = client.get(reverse("request_status") + f"?ids={req.pk}").json()
+    state = data["requests"][str(req.pk)]
+    assert state["final"] and state["note"] == "Rejected by bob: “no”"
+
+
+def test_a_role_not_in_aws_shows_no_old_arn_and_in_sync_rows_no_retry(
+    login, alice, deploy_role
+):
+    arn = f"arn:aws:iam::123456789012:role/opsgate/{deploy_role.role_name}"
+    OperationRole.objects.filter(pk=deploy_role.pk).update(arn=arn, exists_in_aws=False)
+    body = (
+        login(alice)
+        .get(reverse("project_detail", args=[deploy_role.project_id]))
+        .content.decode()
+    )
+    assert arn not in body
+    assert "In sync" in body and "Retry the AWS sync" not in body
+    OperationRole.objects.filter(pk=deploy_role.pk).update(
+        exists_in_aws=True, desired_version=5, applied_version=1
+    )
+    body = (
+        login(alice)
+        .get(reverse("project_detail", args=[deploy_role.project_id]))
+        .content.decode()
+    )
+    assert arn in body and "Retry the AWS sync" in body
+
+
+def test_person_page_shows_retry_only_when_not_in_sync(login, alice, carol):
+    IamUser.objects.filter(pk=carol.pk).update(applied_version=9, desired_version=9)
+    page = login(alice).get(reverse("person_detail", args=[carol.pk]))
+    assert "Retry AWS sync" not in page.content.decode()
+    IamUser.objects.filter(pk=carol.pk).update(applied_version=1)
+    page = login(alice).get(reverse("person_detail", args=[carol.pk]))
+    assert "Retry AWS sync" in page.content.decode()
+
+
+def test_the_only_approver_is_warned_before_asking_in_their_project(
+    login, alice, bob, carol, deploy_role
+):
+    url = reverse("request_access") + f"?project={deploy_role.project_id}"
+    assert "Nobody can decide this request" in text(login(bob).get(url))
+    assert "Nobody can decide this request" not in text(login(carol).get(url))
+    req = ask(bob, deploy_role)
+    assert "nobody can decide it" in text(login(bob).get(reverse("approvals")))
+    dashboard = text(login(alice).get(reverse("dashboard")))
+    assert "nobody else can decide" in dashboard
+    assert req.status == RequestStatus.PENDING
+
+
+def test_add_a_person_requires_an_email(login, alice):
+    before = IamUser.objects.count()
+    response = login(alice).post(reverse("person_add"), {"iam_user_name": "frank"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"] == [
+        "An e-mail address is required: it is how they sign in."
+    ]
+    assert IamUser.objects.count() == before
+
+
+def test_new_project_reports_every_field_error_at_once(login, alice, bob):
+    before = Project.objects.count()
+    response = login(alice).post(
+        reverse("projects"),
+        {"name": "aws:bad", "allowed_durations": "0, 8", "approvers": "nobody"},
+    )
+    errors = response.context["form"].errors
+    assert set(errors) == {"name", "allowed_durations", "approvers"}
+    assert "cannot start with 'aws:'" in errors["name"][0]
+    assert errors["allowed_durations"] == ["Durations are 1 to 8784 hours."]
+    response = login(alice).post(
+        reverse("projects"), {"name": "", "allowed_durations": "9000"}
+    )
+    assert set(response.context["form"].errors) == {"name", "allowed_durations"}
+    assert Project.objects.count() == before
+
+
+# --- Admin tasks in the portal ---------------------------------------------------
+
+
+def test_admin_edits_a_projects_approvers_durations_and_description(
+    login, alice, bob, erin, payments
+):
+    client = login(alice)
+    page = client.get(reverse("project_edit", args=[payments.pk]))
+    assert page.context["form"]["approvers"].value() == "bob@example.com"
+    response = client.post(
+        reverse("project_edit", args=[payments.pk]),
+        {
+            "description": "Card payments",
+            "approvers": "bob, erin@example.com",
+            "allowed_durations": "2, 4",
+            "rejection_reason_optional": "on",
+        },
+    )
+    assert response.status_code == 302
+    payments.refresh_from_db()
+    assert set(payments.approvers.all()) == {bob.user, erin.user}
+    assert payments.durations == [2, 4] and payments.description == "Card payments"
+    assert payments.rejection_reason_optional
+    event = AuditEvent.objects.get(action="project.change")
+    assert event.actor == alice.user
+    assert event.before["approvers"] == ["bob"]
+    assert event.after["approvers"] == ["bob", "erin"]
+    assert "allow_permanent" not in event.after  # unchanged fields stay out
+
+
+def test_project_edit_bad_input_changes_nothing(login, alice, payments):
+    response = login(alice).post(
+        reverse("project_edit", args=[payments.pk]),
+        {"approvers": "ghost", "allowed_durations": "0"},
+    )
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"approvers", "allowed_durations"}
+    payments.refresh_from_db()
+    assert payments.durations == Project.DEFAULT_DURATIONS
+    assert not AuditEvent.objects.filter(action="project.change").exists()
+
+
+def test_admin_edits_a_roles_cross_account_users(login, alice, deploy_role):
+    arn = "arn:aws:iam::111122223333:user/zed"
+    version = deploy_role.desired_version
+    response = login(alice).post(
+        reverse("role_edit", args=[deploy_role.pk]),
+        {"extra_principal_arns": f"{arn}\n\n"},
+    )
+    assert response.status_code == 302
+    deploy_role.refresh_from_db()
+    assert deploy_role.extra_principal_arns == [arn]
+    assert deploy_role.desired_version == version + 1
+    event = AuditEvent.objects.get(action="role.principals")
+    assert event.after == {"extra_principal_arns": [arn]}
+
+
+def test_role_edit_refuses_a_bad_arn(login, alice, deploy_role):
+    response = login(alice).post(
+        reverse("role_edit", args=[deploy_role.pk]),
+        {"extra_principal_arns": "arn:aws:iam::*:user/x"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["extra_principal_arns"]
+    deploy_role.refresh_from_db()
+    assert deploy_role.extra_principal_arns == []
+
+
+def test_offboarding_asks_for_confirmation_then_ends_everything(
+    login, alice, bob, carol, deploy_role
+):
+    grant = granted(carol, deploy_role, bob)
+    client = login(alice)
+    page = text(client.get(reverse("person_offboard", args=[carol.pk])))
+    assert "1 active grant revoked" in page
+    response = client.post(
+        reverse("person_offboard", args=[carol.pk]), {"reason": "left"}
+    )
+    assert response.context["form"].errors["confirm"] == ["Tick the box to confirm."]
+    carol.refresh_from_db()
+    assert carol.state == IamUserState.ACTIVE
+    response = client.post(
+        reverse("person_offboard", args=[carol.pk]),
+        {"reason": "left the company", "confirm": "on"},
+    )
+    assert response.status_code == 302
+    carol.refresh_from_db()
+    grant.refresh_from_db()
+    assert carol.state == IamUserState.REMOVED and not carol.user.is_active
+    assert grant.status == RequestStatus.REVOKED
+    assert grant.ended_by == alice.user and grant.end_comment == "left the company"
+    assert AuditEvent.objects.get(action="person.offboard").actor == alice.user
+
+
+def test_admin_sends_the_invitation_again(login, alice, carol):
+    client = login(alice)
+    assert (
+        "Send the invitation again"
+        in client.get(reverse("person_detail", args=[carol.pk])).content.decode()
+    )
+    client.post(reverse("person_invite", args=[carol.pk]))
+    (invite,) = mail.outbox
+    assert invite.to == ["carol@example.com"]
+    assert AuditEvent.objects.filter(action="person.invite", actor=alice.user).exists()
+    carol.user.set_password("a password now")
+    carol.user.save()
+    client.post(reverse("person_invite", args=[carol.pk]))
+    assert len(mail.outbox) == 1  # not again once a password is set
+
+
+@pytest.mark.parametrize(
+    "name", ["project_edit", "role_edit", "person_offboard", "person_invite"]
+)
+def test_admin_task_pages_are_for_admins_only(login, bob, carol, deploy_role, name):
+    pk = {
+        "project_edit": deploy_role.project_id,
+        "role_edit": deploy_role.pk,
+        "person_offboard": carol.pk,
+        "person_invite": carol.pk,
+    }[name]
+    response = login(bob).post(reverse(name, args=[pk]), {"confirm": "on"})
+    assert response.status_code == 403
+    carol.refresh_from_db()
+    assert carol.state == IamUserState.ACTIVE
+    assert mail.outbox == []
