@@ -392,3 +392,63 @@ class DriftFilterForm(Form):
         required=False,
         empty_label="All accounts",
     )
+
+
+class ProjectFilterForm(Form):
+    q = forms.CharField(required=False, max_length=200, label="Name")
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.order_by("name"),
+        required=False,
+        empty_label="All accounts",
+        label="Account",
+    )
+    approver = forms.CharField(
+        required=False, max_length=254, help_text="E-mail or user name."
+    )
+
+
+AGES = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+
+
+class ApprovalFilterForm(Form):
+    """Filters of the approvals page: one of the approver's projects, an
+    account, how long a request has waited, the status of past decisions.
+    The choices come from the projects already loaded (no query)."""
+
+    project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    age = forms.ChoiceField(
+        required=False,
+        label="Waiting",
+        choices=[
+            ("", "Any time"),
+            ("1h", "More than an hour"),
+            ("24h", "More than a day"),
+            ("7d", "More than a week"),
+            ("30d", "More than 30 days"),
+        ],
+    )
+    status = forms.ChoiceField(
+        required=False,
+        label="Decided",
+        choices=[
+            ("", "Any decision"),
+            ("approved", "Approved"),
+            ("rejected", "Rejected"),
+            ("revoked", "Revoked or ended"),
+            ("expired", "Expired"),
+        ],
+    )
+
+    def __init__(self, *args, projects=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].choices = [("", "All my projects")] + [
+            (p.pk, p.name) for p in projects
+        ]
+        accounts = {p.account_id: p.account.name for p in projects}
+        self.fields["account"].choices = [("", "All accounts")] + sorted(
+            accounts.items(), key=lambda kv: kv[1]
+        )
+
+    def hours(self) -> int | None:
+        return AGES.get(self.cleaned_data.get("age") or "")

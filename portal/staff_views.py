@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from collections import Counter
 from datetime import datetime, time
 from functools import wraps
@@ -10,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -37,6 +38,7 @@ from portal.forms import (
     OffboardForm,
     PersonForm,
     ProjectEditForm,
+    ProjectFilterForm,
     ProjectForm,
     RoleForm,
     RolePrincipalsForm,
@@ -86,7 +88,11 @@ def _default_account_or_message(request: HttpRequest):
 @require_GET
 def people_list(request: HttpRequest) -> HttpResponse:
     q = params.text(request, "q")
-    rows = IamUser.objects.select_related("user", "account").order_by("name")
+    rows = (
+        IamUser.objects.select_related("user", "account")
+        .prefetch_related("user__approver_of")
+        .order_by("name")
+    )
     if q:
         rows = rows.filter(
             Q(name__icontains=q)
@@ -274,8 +280,40 @@ def projects(request: HttpRequest) -> HttpResponse:
                     request, f"Project {project.name} created. Now add its OS users."
                 )
                 return redirect("project_detail", pk=project.pk)
-    rows = Project.objects.prefetch_related("approvers", "roles").order_by("name")
-    return render(request, "staff/projects.html", {"projects": rows, "form": form})
+    filters = ProjectFilterForm(request.GET or None)
+    rows = Project.objects.select_related("account").order_by("name", "pk")
+    if filters.is_valid():
+        data = filters.cleaned_data
+        if data["q"]:
+            rows = rows.filter(
+                Q(name__icontains=data["q"]) | Q(description__icontains=data["q"])
+            )
+        if data["account"]:
+            rows = rows.filter(account=data["account"])
+        if data["approver"]:
+            rows = rows.filter(
+                Q(approvers__email__iexact=data["approver"])
+                | Q(approvers__username__iexact=data["approver"])
+            ).distinct()
+    elif filters.is_bound:
+        rows = rows.none()
+    page = Paginator(rows, PAGE_SIZE).get_page(params.page(request))
+    # Per page: the approvers and roles of the projects shown.
+    shown = list(page.object_list)
+    prefetch_related_objects(shown, "approvers", "roles")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/projects.html",
+        {
+            "projects": shown,
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "form": form,
+        },
+    )
 
 
 @staff_required
@@ -297,10 +335,13 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
-    roles = list(project.roles.select_related("account"))
+    page = Paginator(
+        project.roles.select_related("account").order_by("os_user", "pk"), PAGE_SIZE
+    ).get_page(params.page(request))
+    roles = list(page.object_list)
     grants = Counter(
         AccessRequest.active_grants()
-        .filter(role__project=project)
+        .filter(role__in=[role.pk for role in roles])
         .values_list("role_id", flat=True)
     )
     holders = trust.grant_holders([role.pk for role in roles])
@@ -310,7 +351,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "staff/project_detail.html",
-        {"project": project, "roles": roles, "form": form},
+        {"project": project, "roles": roles, "page": page, "form": form},
     )
 
 
@@ -483,6 +524,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(params.page(request))
+    for event in page.object_list:
+        event.changes = audit_changes(event.before, event.after)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -490,6 +533,50 @@ def audit(request: HttpRequest) -> HttpResponse:
         "staff/audit.html",
         {"form": form, "page": page, "query": query.urlencode()},
     )
+
+
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)?"
+)
+
+
+def _readable(value) -> str:
+    """One audit value for people: times to the minute (no microseconds),
+    lists comma-separated, yes/no, a dash for nothing."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_readable(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_readable(v)}" for k, v in value.items())
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if timezone.is_aware(moment):
+            moment = timezone.localtime(moment)
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def audit_changes(before, after) -> list[dict]:
+    """The fields an audit row changed: label, before and after as text
+    (before None for a field the row only sets). Unchanged fields are left
+    out."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    rows = []
+    for key in list(before) + [k for k in after if k not in before]:
+        if key in before and key in after and before[key] == after[key]:
+            continue
+        rows.append(
+            {
+                "field": key.replace("_", " "),
+                "before": _readable(before[key]) if key in before else None,
+                "after": _readable(after[key]) if key in after else "—",
+            }
+        )
+    return rows
 
 
 def _audit_csv(events) -> HttpResponse:

@@ -384,3 +384,197 @@ def test_admin_task_pages_are_for_admins_only(login, bob, carol, deploy_role, na
     carol.refresh_from_db()
     assert carol.state == IamUserState.ACTIVE
     assert mail.outbox == []
+
+
+# --- The invitation: a welcome page, next steps, no second password prompt -----
+
+
+def test_invitation_link_opens_a_welcome_page_with_next_steps(client, login, alice):
+    login(alice).post(
+        reverse("person_add"),
+        {"email": "frank@example.com", "iam_user_name": "frank", "first_name": "Frank"},
+    )
+    client.logout()
+    (invite,) = mail.outbox
+    link = re.search(
+        r"http://testserver(/accounts/password/reset/key/\S+)", invite.body
+    )
+    page = client.get(link[1], follow=True)
+    assert "Set your password for opsgate" in text(page)
+    assert "Welcome, Frank" in text(page)
+    set_url = page.redirect_chain[-1][0]
+    done = client.post(
+        set_url,
+        {"password1": "correct horse battery", "password2": "correct horse battery"},
+        follow=True,
+    )
+    words = text(done)
+    assert "Your password is set" in words and "Change Password" not in words
+    assert "Request access" in words and "virtual MFA device" in words
+    assert reverse("account_login") in done.content.decode()
+    assert IamUser.objects.get(name="frank").user.check_password(
+        "correct horse battery"
+    )
+    # The link is single-use; the page says what to do instead.
+    again = client.get(link[1], follow=True)
+    assert "This link no longer works" in text(again)
+
+
+def test_setting_up_totp_just_after_sign_in_asks_no_password_again(client, carol):
+    from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
+
+    carol.user.set_password("a good password here")
+    carol.user.save()
+    client.post(
+        reverse("account_login"),
+        {"login": "carol@example.com", "password": "a good password here"},
+    )
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 200, page.get("Location")
+    # Once the sign-in is older than ACCOUNT_REAUTHENTICATION_TIMEOUT, allauth
+    # asks for the password again, as before.
+    session = client.session
+    records = session[AUTHENTICATION_METHODS_SESSION_KEY]
+    for record in records:
+        record["at"] -= 3600
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    session.save()
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 302 and "reauthenticate" in page.url
+
+
+# --- Reading the audit log and the people list --------------------------------
+
+
+def test_audit_changes_are_readable_before_and_after():
+    from portal.staff_views import audit_changes
+
+    rows = audit_changes(
+        {
+            "status": "approved",
+            "expires_at": "2026-11-30T15:42:07.123456+00:00",
+            "decided_by": "bob",
+        },
+        {
+            "status": "revoked",
+            "expires_at": "2026-11-30T15:42:07.123456+00:00",
+            "decided_by": "bob",
+            "approvers": ["bob", "erin"],
+            "allow_permanent": False,
+        },
+    )
+    assert rows == [
+        {"field": "status", "before": "approved", "after": "revoked"},
+        {"field": "approvers", "before": None, "after": "bob, erin"},
+        {"field": "allow permanent", "before": None, "after": "no"},
+    ]
+    (moved,) = audit_changes(
+        {"expires_at": None}, {"expires_at": "2026-11-30T15:42:07.5+00:00"}
+    )
+    assert moved["before"] == "—" and re.fullmatch(
+        r"2026-11-30 \d\d:42", moved["after"]
+    )
+
+
+def test_audit_page_shows_changes_without_microseconds_or_dicts(
+    login, alice, carol, bob, deploy_role
+):
+    grant = granted(carol, deploy_role, bob)
+    access_requests.access_request_revoke(
+        access_request=grant, actor=bob.user, comment="over"
+    )
+    page = login(alice).get(reverse("audit")).content.decode()
+    assert "{&#x27;" not in page and "{'" not in page  # no raw Python dicts
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d+", page)  # no microseconds
+    assert re.search(r"status</span> <del>approved</del> → <ins>revoked</ins>", page)
+
+
+def test_people_list_shows_approver_of_and_invitation_state(
+    login, alice, bob, carol, payments
+):
+    carol.user.set_password("set by carol now")
+    carol.user.save()
+    rows = {
+        m[0]: m[1]
+        for m in re.findall(
+            r'<tr>\s*<td data-label="IAM user"><a [^>]*>(\w+)</a>(.*?)</tr>',
+            login(alice).get(reverse("people")).content.decode(),
+            re.S,
+        )
+    }
+    assert "payments" in rows["bob"] and "invited, no password yet" in rows["bob"]
+    assert "signed up" in rows["carol"] and "payments" not in rows["carol"]
+
+
+# --- Lists at scale: filters and paging -----------------------------------------
+
+
+def test_approvals_filter_by_project_age_and_decision(
+    login, alice, bob, carol, dave, deploy_role, payments, account
+):
+    from accounts_app.services import projects as project_services
+    from accounts_app.services import roles as role_services
+
+    other = project_services.project_create(
+        actor=alice.user, name="billing", account=account, approvers=[bob.user]
+    )
+    other_role = role_services.role_create(
+        actor=alice.user, project=other, os_user="app"
+    )
+    old = ask(carol, deploy_role)
+    AccessRequest.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timezone.timedelta(days=2)
+    )
+    ask(dave, other_role)
+    client = login(bob)
+    everyone = client.get(reverse("approvals"))
+    assert everyone.context["page"].paginator.count == 2
+    by_project = client.get(reverse("approvals") + f"?project={other.pk}")
+    assert [r.requester.name for r in by_project.context["pending"]] == ["dave"]
+    by_age = client.get(reverse("approvals") + "?age=24h")
+    assert [r.requester.name for r in by_age.context["pending"]] == ["carol"]
+    foreign = client.get(reverse("approvals") + "?project=999999")
+    assert foreign.status_code == 200 and foreign.context["page"].paginator.count == 0
+    access_requests.access_request_reject(
+        access_request=old, approver=bob.user, comment="no"
+    )
+    rejected = client.get(reverse("approvals") + "?status=rejected")
+    assert [r.pk for r in rejected.context["decided"]] == [old.pk]
+    assert not client.get(reverse("approvals") + "?status=approved").context["decided"]
+
+
+def test_projects_list_filters_and_pages(login, alice, bob, account):
+    Project.objects.bulk_create(
+        Project(name=f"team-{i:02}", account=account) for i in range(30)
+    )
+    client = login(alice)
+    first = client.get(reverse("projects"))
+    assert first.context["page"].paginator.count == 30
+    assert len(first.context["projects"]) == 25
+    second = client.get(reverse("projects") + "?page=2")
+    assert [p.name for p in second.context["projects"]][-1] == "team-29"
+    found = client.get(reverse("projects") + "?q=team-07")
+    assert [p.name for p in found.context["projects"]] == ["team-07"]
+    assert "No project matches" in text(client.get(reverse("projects") + "?q=zzz"))
+
+
+def test_a_projects_roles_are_paged(login, alice, payments, account):
+    OperationRole.objects.bulk_create(
+        OperationRole(
+            project=payments, account=account, os_user=f"u{i:02}", role_name=f"r{i:02}"
+        )
+        for i in range(30)
+    )
+    client = login(alice)
+    first = client.get(reverse("project_detail", args=[payments.pk]))
+    assert len(first.context["roles"]) == 25
+    second = client.get(reverse("project_detail", args=[payments.pk]) + "?page=2")
+    assert [r.os_user for r in second.context["roles"]] == [
+        f"u{i:02}" for i in range(25, 30)
+    ]
+
+
+def test_worker_prints_mails_at_info_not_warning():
+    from portal.celery import app
+
+    assert app.conf.worker_redirect_stdouts_level == "INFO"
