@@ -156,7 +156,7 @@ def test_admin_edits_a_project_and_offboards_with_the_keyboard(
     page.goto(f"{live_server.url}/projects/{deploy_role.project_id}/")
     page.get_by_role("link", name=re.compile("Edit approvers")).focus()
     page.keyboard.press("Enter")
-    approvers = page.get_by_label("Approvers")
+    approvers = page.get_by_role("textbox", name="Approvers")
     approvers.fill("bob, erin@example.com")
     page.get_by_role("button", name="Save project").focus()
     page.keyboard.press("Enter")

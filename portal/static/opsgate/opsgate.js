@@ -14,6 +14,23 @@
     });
   });
 
+  // A table wider than its box scrolls inside it: keyboard users must be able
+  // to reach it (focus it, then the arrow keys scroll).
+  function scrollableTables() {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-wrap"), function (box) {
+      if (box.scrollWidth > box.clientWidth) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        if (!box.hasAttribute("aria-label")) box.setAttribute("aria-label", "Table (scrolls sideways)");
+      } else if (box.getAttribute("tabindex") === "0") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+      }
+    });
+  }
+  scrollableTables();
+  window.addEventListener("resize", scrollableTables);
+
   // Forms that end access ask first.
   document.addEventListener("submit", function (event) {
     var submitter = event.submitter;
