@@ -578,3 +578,20 @@ def test_worker_prints_mails_at_info_not_warning():
     from portal.celery import app
 
     assert app.conf.worker_redirect_stdouts_level == "INFO"
+
+
+def test_the_sign_in_code_page_speaks_opsgate_and_cancel_is_secondary(client, bob):
+    from tests.conftest import give_totp
+
+    give_totp(bob.user)
+    bob.user.set_password("a good password here")
+    bob.user.save()
+    page = client.post(
+        reverse("account_login"),
+        {"login": "bob@example.com", "password": "a good password here"},
+        follow=True,
+    )
+    body = page.content.decode()
+    assert "Enter your sign-in code" in text(page)
+    assert re.search(r'form="logout-from-stage"[^>]*class="secondary"', body)
+    assert not re.search(r'type="submit"\s*class="secondary"\s*>\s*Sign In', body)
