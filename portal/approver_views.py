@@ -75,6 +75,9 @@ def _approvals_context(request: HttpRequest) -> dict:
             req.role, extra_user=req.requester, holders=holders[req.role_id]
         )
         req.own = req.requester.user_id == request.user.pk
+        # The decision form with errors, when this request's POST had some.
+        # Set here: a missing attribute costs the template a dir() per lookup.
+        req.form = None
         req.undecidable = req.own and req.role.project_id not in others
     decided = (
         AccessRequest.objects.filter(scope, decided_by=request.user)
