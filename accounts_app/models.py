@@ -305,6 +305,21 @@ class AccessRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Grants by end (dashboard: expiring soon, active count) and
+            # pending requests by age (dashboard, approvals), without reading
+            # the finished requests that are most of the table.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="approved"),
+                name="grant_expiry_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="pending_age_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["requester", "role"],
