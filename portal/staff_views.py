@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app import invitations, sync_requests, trust
+from accounts_app import invitations, selectors, sync_requests, trust
 from accounts_app.models import (
     AccessRequest,
     AuditEvent,
@@ -147,11 +147,14 @@ def person_add(request: HttpRequest) -> HttpResponse:
 @require_GET
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
-    requests = (
+    requests = list(
         AccessRequest.objects.filter(requester=person)
-        .select_related("role__project")
+        .select_related("role__project", "requester", "decided_by", "ended_by")
         .order_by("-created_at")[:50]
     )
+    for req in requests:
+        req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, request.user)
     return render(
         request, "staff/person_detail.html", {"person": person, "requests": requests}
     )

@@ -595,3 +595,12 @@ def test_the_sign_in_code_page_speaks_opsgate_and_cancel_is_secondary(client, bo
     assert "Enter your sign-in code" in text(page)
     assert re.search(r'form="logout-from-stage"[^>]*class="secondary"', body)
     assert not re.search(r'type="submit"\s*class="secondary"\s*>\s*Sign In', body)
+
+
+def test_person_page_shows_who_ended_each_request(
+    login, alice, bob, carol, deploy_role
+):
+    grant = granted(carol, deploy_role, bob)
+    access_requests.access_request_revoke(access_request=grant, actor=carol.user)
+    page = text(login(alice).get(reverse("person_detail", args=[carol.pk])))
+    assert "Ended" in page and "carol ended it." in page
