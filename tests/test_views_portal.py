@@ -68,6 +68,12 @@ def test_im_done_reads_you_ended_it_not_the_approvers_comment(
 
 def test_a_revoked_grant_names_who_revoked_it_and_why(login, carol, bob, deploy_role):
     grant = granted(carol, deploy_role, bob)
+    form = re.search(
+        rf'<form[^>]*action="{reverse("approver_revoke", args=[grant.pk])}".*?</form>',
+        login(bob).get(reverse("approvals")).content.decode(),
+        re.S,
+    )
+    assert 'name="comment"' in form[0]  # the approver can say why
     login(bob).post(
         reverse("approver_revoke", args=[grant.pk]), {"comment": "incident over"}
     )
