@@ -118,6 +118,8 @@ class Project(models.Model):
     # Durations a requester may pick, in hours.
     allowed_durations = models.JSONField(default=list, blank=True)
     allow_permanent = models.BooleanField(default=False)
+    # Approvers must give a reason to reject unless the project says otherwise.
+    rejection_reason_optional = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     DEFAULT_DURATIONS = [1, 8, 24, 72, 168]
@@ -285,6 +287,16 @@ class AccessRequest(models.Model):
     # When the role's trust in AWS first listed the requester for this grant.
     provisioned_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Who ended the request (cancel, revoke, "I'm done", offboarding) and why;
+    # None with an ended_at: opsgate itself (expiry, the worker's re-check).
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    end_comment = models.TextField(blank=True)
     # When the requester was reminded that this grant expires soon (sent once).
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     # When the worker applied the end of this grant to AWS (trust rewritten,
@@ -293,6 +305,21 @@ class AccessRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Grants by end (dashboard: expiring soon, active count) and
+            # pending requests by age (dashboard, approvals), without reading
+            # the finished requests that are most of the table.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="approved"),
+                name="grant_expiry_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="pending_age_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["requester", "role"],

@@ -43,7 +43,52 @@ def request_display(req: AccessRequest) -> Display:
         return Display("provisioning", "Provisioning", role.last_error)
     if req.status == RequestStatus.PENDING:
         return Display("pending", "Waiting for approval")
+    if req.status == RequestStatus.REVOKED and ended_by_requester(req):
+        return Display("done", "Ended")
     return Display(req.status, req.get_status_display())
+
+
+def ended_by_requester(req: AccessRequest) -> bool:
+    return bool(req.ended_by_id) and req.ended_by_id == req.requester.user_id
+
+
+def _name(user, viewer) -> str:
+    if user is None:
+        return "opsgate"
+    return "you" if viewer is not None and user.pk == viewer.pk else user.get_username()
+
+
+def _with(text: str, comment: str) -> str:
+    return f"{text}: “{comment}”" if comment else text + "."
+
+
+def request_note(req: AccessRequest, viewer=None) -> str:
+    """Who decided or ended a request and why, in words for `viewer`
+    ("You ended it.", "Revoked by bob: “…”", "Expired.")."""
+    status = req.status
+    if status == RequestStatus.PENDING:
+        return ""
+    decided = req.decided_by
+    if status == RequestStatus.REJECTED:
+        return _with(f"Rejected by {_name(decided, viewer)}", req.decision_comment)
+    if status == RequestStatus.APPROVED:
+        if decided is None:
+            return _with("Imported", "")
+        return _with(f"Approved by {_name(decided, viewer)}", req.decision_comment)
+    ended = req.ended_by if req.ended_by_id else None
+    by_viewer = ended is not None and viewer is not None and ended.pk == viewer.pk
+    if status == RequestStatus.EXPIRED:
+        return _with("Expired", req.end_comment)
+    if status == RequestStatus.CANCELLED:
+        if by_viewer:
+            return _with("You cancelled it", req.end_comment)
+        return _with(f"Cancelled by {_name(ended, viewer)}", req.end_comment)
+    if ended_by_requester(req):
+        who = "You" if by_viewer else req.requester.name
+        return _with(f"{who} ended it", "")
+    if by_viewer:
+        return _with("You revoked it", req.end_comment)
+    return _with(f"Revoked by {_name(ended, viewer)}", req.end_comment)
 
 
 def _being_restored(role: OperationRole) -> Display:

@@ -1,19 +1,23 @@
 """Approver queue: pending requests for the projects the user approves, a
 decision form per request, and their decided history."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import selectors, trust
-from accounts_app.models import AccessRequest, RequestStatus
+from accounts_app.models import AccessRequest, Project, RequestStatus
 from accounts_app.services import access_requests
 from portal import params
-from portal.forms import DecisionForm
+from portal.forms import ApprovalFilterForm, DecisionForm
 
 
 def _in_my_projects(request: HttpRequest):
@@ -27,37 +31,76 @@ GRANTS_SHOWN = 100
 
 
 def _approvals_context(request: HttpRequest) -> dict:
-    projects = list(request.user.approver_of.all())
+    projects = list(request.user.approver_of.select_related("account"))
     if not projects:
         raise PermissionDenied("You approve no project.")
-    page = Paginator(
-        _in_my_projects(request)
-        .filter(status=RequestStatus.PENDING)
-        .order_by("created_at", "pk"),
-        PENDING_PAGE,
-    ).get_page(params.page(request))
+    filters = ApprovalFilterForm(request.GET or None, projects=projects)
+    scope, age, status = Q(), None, ""
+    if filters.is_valid():
+        data = filters.cleaned_data
+        if data["project"]:
+            scope &= Q(role__project_id=data["project"])
+        if data["account"]:
+            scope &= Q(role__account_id=data["account"])
+        age, status = filters.hours(), data["status"]
+    elif filters.is_bound:
+        scope = Q(pk__in=[])
+    waiting = _in_my_projects(request).filter(scope, status=RequestStatus.PENDING)
+    if age:
+        waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
+    page = Paginator(waiting.order_by("created_at", "pk"), PENDING_PAGE).get_page(
+        params.page(request)
+    )
     pending = list(page.object_list)
     holders = trust.grant_holders({req.role_id for req in pending})
+    own = {
+        req.role.project_id
+        for req in pending
+        if req.requester.user_id == request.user.pk
+    }
+    # Projects where someone else may decide the user's own requests (one
+    # query, and only when the page shows one of them).
+    others = set()
+    if own:
+        others = set(
+            Project.approvers.through.objects.filter(
+                project_id__in=own, user__is_active=True
+            )
+            .exclude(user_id=request.user.pk)
+            .values_list("project_id", flat=True)
+        )
     for req in pending:
         # What the trust policy would need with this requester in it.
         req.capacity = trust.trust_capacity(
             req.role, extra_user=req.requester, holders=holders[req.role_id]
         )
         req.own = req.requester.user_id == request.user.pk
+        # The decision form with errors, when this request's POST had some.
+        # Set here: a missing attribute costs the template a dir() per lookup.
+        req.form = None
+        req.undecidable = req.own and req.role.project_id not in others
     decided = (
-        AccessRequest.objects.filter(decided_by=request.user)
-        .select_related("role__project", "requester")
+        AccessRequest.objects.filter(scope, decided_by=request.user)
+        .filter(**({"status": status} if status else {}))
+        .select_related("role__project", "requester", "decided_by", "ended_by")
         .order_by("-decided_at")[:50]
     )
     for req in decided:
         req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, request.user)
     grants = (
         AccessRequest.active_grants()
-        .filter(role__project__in=projects)
+        .filter(scope, role__project__in=projects)
         .select_related("role__project", "requester")
         .order_by("expires_at")
     )
+    query = request.GET.copy()
+    query.pop("page", None)
     return {
+        "filters": filters,
+        "filtered": filters.is_bound
+        and any(request.GET.get(f) for f in filters.fields),
+        "query": query.urlencode(),
         "projects": projects,
         "pending": pending,
         "page": page,

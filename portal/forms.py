@@ -3,12 +3,19 @@ ValidationErrors come back onto these forms with `add_service_errors`."""
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts_app import validation
 from accounts_app.models import AuditEvent, AwsAccount, OperationRole, Project
-from accounts_app.services.projects import MAX_APPROVERS
+from accounts_app.services.projects import (
+    DURATIONS_RANGE,
+    MAX_APPROVERS,
+    MAX_HOURS,
+    MIN_HOURS,
+)
 from accounts_app.services.roles import MAX_PRINCIPALS_TEXT, principals_too_long
 from portal.params import DayField
 from provisioning.models import DriftKind
@@ -127,6 +134,14 @@ class DecisionForm(Form):
                     f"{req.role.os_user} (role {req.role.role_name}); the form "
                     f"named another {field}. Nothing was decided: reload the page.",
                 )
+        if (
+            data.get("decision") == "reject"
+            and not (data.get("comment") or "").strip()
+            and not req.role.project.rejection_reason_optional
+        ):
+            self.add_error(
+                "comment", "Say why you reject it: the requester sees this reason."
+            )
         return data
 
     def all_messages(self) -> list[str]:
@@ -138,8 +153,11 @@ class PersonForm(Form):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(
         label="E-mail",
-        required=False,
-        help_text="Sign-in name for the portal. The invitation goes here.",
+        help_text="Their sign-in name for the portal: the invitation to set a "
+        "password goes here. Without it they could never sign in.",
+        error_messages={
+            "required": "An e-mail address is required: it is how they sign in."
+        },
     )
     iam_user_name = forms.CharField(
         label="IAM user name",
@@ -200,6 +218,15 @@ class ProjectForm(Form):
         label="Also allow access without time limit", required=False
     )
 
+    def clean_name(self) -> str:
+        # Here too, so a bad name and a bad duration show at once.
+        name = self.cleaned_data["name"]
+        try:
+            validation.validate_project_name(name)
+        except ValidationError as exc:
+            raise ValidationError(validation.first_message(exc)) from None
+        return name
+
     def clean_approvers(self) -> list:
         """People by e-mail or user name, found in one query: a text field,
         because a list of every person to tick does not scale past a few
@@ -235,7 +262,58 @@ class ProjectForm(Form):
             ) from None
         if not hours:
             raise ValidationError("Give at least one duration.")
+        if any(h < MIN_HOURS or h > MAX_HOURS for h in hours):
+            raise ValidationError(DURATIONS_RANGE)
         return hours
+
+
+class ProjectEditForm(ProjectForm):
+    """The project page's edit: everything but the name (the Project tag)."""
+
+    name = None
+    rejection_reason_optional = forms.BooleanField(
+        label="Approvers may reject without giving a reason",
+        required=False,
+        help_text="Off: a rejection needs a reason, which the requester sees.",
+    )
+
+    @classmethod
+    def initial_for(cls, project: Project) -> dict:
+        return {
+            "description": project.description,
+            "approvers": ", ".join(
+                a.email or a.get_username() for a in project.approvers.all()
+            ),
+            "allowed_durations": ", ".join(str(h) for h in project.durations),
+            "allow_permanent": project.allow_permanent,
+            "rejection_reason_optional": project.rejection_reason_optional,
+        }
+
+
+class OffboardForm(Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit log and shown on the ended requests.",
+    )
+    confirm = forms.BooleanField(
+        label="I understand: this ends all their access and deletes the IAM user",
+        error_messages={"required": "Tick the box to confirm."},
+    )
+
+
+class RolePrincipalsForm(Form):
+    extra_principal_arns = forms.CharField(
+        label="Cross-account IAM users",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": MAX_PRINCIPALS_TEXT}),
+        help_text="One ARN per line, e.g. arn:aws:iam::111122223333:user/alice. "
+        "Remove a line to take that user out of the role's trust.",
+    )
+
+    def clean_extra_principal_arns(self) -> list[str]:
+        return RoleForm.clean_extra_principal_arns(self)
 
 
 class RoleForm(Form):
@@ -270,6 +348,28 @@ class RoleForm(Form):
         ]
 
 
+def audit_actions() -> list[str]:
+    """The kinds of audit rows there are: a DISTINCT over the whole log, so
+    kept for five minutes (a new kind shows up in the list that late; the
+    filter accepts it at once)."""
+    return cache.get_or_set(
+        "opsgate:audit-actions",
+        lambda: list(
+            AuditEvent.objects.order_by("action")
+            .values_list("action", flat=True)
+            .distinct()
+        ),
+        300,
+    )
+
+
+class AnyKindField(forms.ChoiceField):
+    """The kinds listed may be five minutes old: any kind is accepted."""
+
+    def valid_value(self, value) -> bool:
+        return len(value) <= 64
+
+
 class AuditFilterForm(Form):
     person = forms.CharField(
         required=False, max_length=200, help_text="Who acted, or on whom."
@@ -277,7 +377,7 @@ class AuditFilterForm(Form):
     project = forms.ModelChoiceField(
         queryset=Project.objects.all(), required=False, empty_label="All projects"
     )
-    action = forms.ChoiceField(required=False, label="Kind")
+    action = AnyKindField(required=False, label="Kind")
     since = DayField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -287,12 +387,9 @@ class AuditFilterForm(Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        actions = (
-            AuditEvent.objects.order_by("action")
-            .values_list("action", flat=True)
-            .distinct()
-        )
-        self.fields["action"].choices = [("", "All kinds")] + [(a, a) for a in actions]
+        self.fields["action"].choices = [("", "All kinds")] + [
+            (a, a) for a in audit_actions()
+        ]
 
     def clean(self):
         data = super().clean()
@@ -315,3 +412,63 @@ class DriftFilterForm(Form):
         required=False,
         empty_label="All accounts",
     )
+
+
+class ProjectFilterForm(Form):
+    q = forms.CharField(required=False, max_length=200, label="Name")
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.order_by("name"),
+        required=False,
+        empty_label="All accounts",
+        label="Account",
+    )
+    approver = forms.CharField(
+        required=False, max_length=254, help_text="E-mail or user name."
+    )
+
+
+AGES = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+
+
+class ApprovalFilterForm(Form):
+    """Filters of the approvals page: one of the approver's projects, an
+    account, how long a request has waited, the status of past decisions.
+    The choices come from the projects already loaded (no query)."""
+
+    project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    age = forms.ChoiceField(
+        required=False,
+        label="Waiting",
+        choices=[
+            ("", "Any time"),
+            ("1h", "More than an hour"),
+            ("24h", "More than a day"),
+            ("7d", "More than a week"),
+            ("30d", "More than 30 days"),
+        ],
+    )
+    status = forms.ChoiceField(
+        required=False,
+        label="Decided",
+        choices=[
+            ("", "Any decision"),
+            ("approved", "Approved"),
+            ("rejected", "Rejected"),
+            ("revoked", "Revoked or ended"),
+            ("expired", "Expired"),
+        ],
+    )
+
+    def __init__(self, *args, projects=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].choices = [("", "All my projects")] + [
+            (p.pk, p.name) for p in projects
+        ]
+        accounts = {p.account_id: p.account.name for p in projects}
+        self.fields["account"].choices = [("", "All accounts")] + sorted(
+            accounts.items(), key=lambda kv: kv[1]
+        )
+
+    def hours(self) -> int | None:
+        return AGES.get(self.cleaned_data.get("age") or "")

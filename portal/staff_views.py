@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from collections import Counter
 from datetime import datetime, time
 from functools import wraps
@@ -10,19 +11,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app import invitations, sync_requests, trust
+from accounts_app import invitations, selectors, sync_requests, trust
 from accounts_app.models import (
     AccessRequest,
     AuditEvent,
     AwsAccount,
     IamUser,
+    IamUserState,
     OperationRole,
     Project,
 )
@@ -33,9 +35,13 @@ from portal import params
 from portal.forms import (
     AuditFilterForm,
     DriftFilterForm,
+    OffboardForm,
     PersonForm,
+    ProjectEditForm,
+    ProjectFilterForm,
     ProjectForm,
     RoleForm,
+    RolePrincipalsForm,
     add_service_errors,
 )
 from provisioning import direct
@@ -82,7 +88,11 @@ def _default_account_or_message(request: HttpRequest):
 @require_GET
 def people_list(request: HttpRequest) -> HttpResponse:
     q = params.text(request, "q")
-    rows = IamUser.objects.select_related("user", "account").order_by("name")
+    rows = (
+        IamUser.objects.select_related("user", "account")
+        .prefetch_related("user__approver_of")
+        .order_by("name")
+    )
     if q:
         rows = rows.filter(
             Q(name__icontains=q)
@@ -137,11 +147,14 @@ def person_add(request: HttpRequest) -> HttpResponse:
 @require_GET
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
-    requests = (
+    requests = list(
         AccessRequest.objects.filter(requester=person)
-        .select_related("role__project")
+        .select_related("role__project", "requester", "decided_by", "ended_by")
         .order_by("-created_at")[:50]
     )
+    for req in requests:
+        req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, request.user)
     return render(
         request, "staff/person_detail.html", {"person": person, "requests": requests}
     )
@@ -154,6 +167,71 @@ def person_retry(request: HttpRequest, pk: int) -> HttpResponse:
     sync_requests.sync_retry(obj=person, actor=request.user)
     messages.success(request, f"Asked the worker to sync {person.name} again.")
     return _back(request, "person_detail", pk)
+
+
+@staff_required
+@require_POST
+def person_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the invitation again (a new link; the old one still works until
+    it expires or a password is set)."""
+    person = get_object_or_404(IamUser.objects.select_related("user"), pk=pk)
+    if person.user.has_usable_password():
+        messages.error(
+            request,
+            f"{person.name} has already set a password: no invitation was sent. "
+            "They can use “Forgot your password?” on the sign-in page.",
+        )
+    elif not person.user.is_active or person.state != IamUserState.ACTIVE:
+        messages.error(request, f"{person.name} is offboarded: no invitation sent.")
+    elif invitations.invitation_send(
+        person=person, actor=request.user, base_url=request.build_absolute_uri("/")
+    ):
+        messages.success(request, f"Invitation sent again to {person.user.email}.")
+    else:
+        messages.error(
+            request,
+            f"No invitation was sent: {person.name} has no e-mail address, or "
+            "the mail server refused it (see the web log).",
+        )
+    return redirect("person_detail", pk=pk)
+
+
+@staff_required
+def person_offboard(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation page, then the same service as the Django admin's
+    "Offboard" action."""
+    person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
+    if person.state != IamUserState.ACTIVE:
+        messages.error(request, f"{person.name} is already offboarded.")
+        return redirect("person_detail", pk=pk)
+    form = OffboardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            people.person_offboard(
+                iam_user=person, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Offboarded {person.name}: their access ended and opsgate is "
+                "deleting the IAM user.",
+            )
+            return redirect("person_detail", pk=pk)
+    open_requests = AccessRequest.objects.filter(
+        requester=person, status__in=["approved", "pending"]
+    )
+    return render(
+        request,
+        "staff/person_offboard.html",
+        {
+            "person": person,
+            "form": form,
+            "grants": open_requests.filter(status="approved").count(),
+            "pending": open_requests.filter(status="pending").count(),
+        },
+    )
 
 
 @staff_required
@@ -205,8 +283,40 @@ def projects(request: HttpRequest) -> HttpResponse:
                     request, f"Project {project.name} created. Now add its OS users."
                 )
                 return redirect("project_detail", pk=project.pk)
-    rows = Project.objects.prefetch_related("approvers", "roles").order_by("name")
-    return render(request, "staff/projects.html", {"projects": rows, "form": form})
+    filters = ProjectFilterForm(request.GET or None)
+    rows = Project.objects.select_related("account").order_by("name", "pk")
+    if filters.is_valid():
+        data = filters.cleaned_data
+        if data["q"]:
+            rows = rows.filter(
+                Q(name__icontains=data["q"]) | Q(description__icontains=data["q"])
+            )
+        if data["account"]:
+            rows = rows.filter(account=data["account"])
+        if data["approver"]:
+            rows = rows.filter(
+                Q(approvers__email__iexact=data["approver"])
+                | Q(approvers__username__iexact=data["approver"])
+            ).distinct()
+    elif filters.is_bound:
+        rows = rows.none()
+    page = Paginator(rows, PAGE_SIZE).get_page(params.page(request))
+    # Per page: the approvers and roles of the projects shown.
+    shown = list(page.object_list)
+    prefetch_related_objects(shown, "approvers", "roles")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/projects.html",
+        {
+            "projects": shown,
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "form": form,
+        },
+    )
 
 
 @staff_required
@@ -228,10 +338,13 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
-    roles = list(project.roles.select_related("account"))
+    page = Paginator(
+        project.roles.select_related("account").order_by("os_user", "pk"), PAGE_SIZE
+    ).get_page(params.page(request))
+    roles = list(page.object_list)
     grants = Counter(
         AccessRequest.active_grants()
-        .filter(role__project=project)
+        .filter(role__in=[role.pk for role in roles])
         .values_list("role_id", flat=True)
     )
     holders = trust.grant_holders([role.pk for role in roles])
@@ -241,8 +354,66 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "staff/project_detail.html",
-        {"project": project, "roles": roles, "form": form},
+        {"project": project, "roles": roles, "page": page, "form": form},
     )
+
+
+@staff_required
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("account"), pk=pk)
+    form = ProjectEditForm(
+        request.POST or None, initial=ProjectEditForm.initial_for(project)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project_services.project_update(
+                actor=request.user,
+                project=project,
+                approvers=list(data["approvers"]),
+                description=data["description"],
+                allowed_durations=data["allowed_durations"],
+                allow_permanent=data["allow_permanent"],
+                rejection_reason_optional=data["rejection_reason_optional"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Project {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return render(
+        request, "staff/project_edit.html", {"project": project, "form": form}
+    )
+
+
+@staff_required
+def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The role's cross-account users, through the same service as the
+    Django admin (trust size checked under the role's lock, audit, sync)."""
+    role = get_object_or_404(
+        OperationRole.objects.select_related("project", "account"), pk=pk
+    )
+    form = RolePrincipalsForm(
+        request.POST or None,
+        initial={"extra_principal_arns": "\n".join(role.extra_principal_arns or [])},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            role_services.role_principals_set(
+                role=role,
+                extra_principal_arns=form.cleaned_data["extra_principal_arns"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Saved the cross-account users of {role.role_name}. opsgate is "
+                "updating its trust in AWS.",
+            )
+            return redirect("project_detail", pk=role.project_id)
+    return render(request, "staff/role_edit.html", {"role": role, "form": form})
 
 
 @staff_required
@@ -361,6 +532,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(params.page(request))
+    for event in page.object_list:
+        event.changes = audit_changes(event.before, event.after)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -368,6 +541,50 @@ def audit(request: HttpRequest) -> HttpResponse:
         "staff/audit.html",
         {"form": form, "page": page, "query": query.urlencode()},
     )
+
+
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)?"
+)
+
+
+def _readable(value) -> str:
+    """One audit value for people: times to the minute (no microseconds),
+    lists comma-separated, yes/no, a dash for nothing."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_readable(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_readable(v)}" for k, v in value.items())
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if timezone.is_aware(moment):
+            moment = timezone.localtime(moment)
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def audit_changes(before, after) -> list[dict]:
+    """The fields an audit row changed: label, before and after as text
+    (before None for a field the row only sets). Unchanged fields are left
+    out."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    rows = []
+    for key in list(before) + [k for k in after if k not in before]:
+        if key in before and key in after and before[key] == after[key]:
+            continue
+        rows.append(
+            {
+                "field": key.replace("_", " "),
+                "before": _readable(before[key]) if key in before else None,
+                "after": _readable(after[key]) if key in after else "—",
+            }
+        )
+    return rows
 
 
 def _audit_csv(events) -> HttpResponse:

@@ -23,6 +23,12 @@ urlpatterns = [
     path("people/add", staff_views.person_add, name="person_add"),
     path("people/<int:pk>/", staff_views.person_detail, name="person_detail"),
     path("people/<int:pk>/retry", staff_views.person_retry, name="person_retry"),
+    path("people/<int:pk>/invite", staff_views.person_invite, name="person_invite"),
+    path(
+        "people/<int:pk>/offboard",
+        staff_views.person_offboard,
+        name="person_offboard",
+    ),
     path(
         "people/<int:pk>/console-password",
         staff_views.person_console_password,
@@ -30,6 +36,8 @@ urlpatterns = [
     ),
     path("projects/", staff_views.projects, name="projects"),
     path("projects/<int:pk>/", staff_views.project_detail, name="project_detail"),
+    path("projects/<int:pk>/edit", staff_views.project_edit, name="project_edit"),
+    path("roles/<int:pk>/edit", staff_views.role_edit, name="role_edit"),
     path("roles/<int:pk>/retry", staff_views.role_retry, name="role_retry"),
     path("audit/", staff_views.audit, name="audit"),
     path("tokens/", token_views.token_list, name="tokens"),

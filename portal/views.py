@@ -32,7 +32,7 @@ def current_person(request: HttpRequest) -> IamUser | None:
 
 def my_requests(request: HttpRequest):
     return AccessRequest.objects.filter(requester__user=request.user).select_related(
-        "role__project", "role__account", "requester", "decided_by"
+        "role__project", "role__account", "requester", "decided_by", "ended_by"
     )
 
 
@@ -47,6 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
     for req in requests:
         req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, request.user)
     projects = {r.role.project for r in requests if r.is_active_grant}
     # The exception to "views do no AWS": the instances are read while the
     # page waits (cached briefly), one EC2 read per account, however many grants.
@@ -109,10 +110,24 @@ def request_access(request: HttpRequest) -> HttpResponse:
                     "e-mailed; you will get an e-mail when they decide.",
                 )
                 return redirect("home")
+    deciders = []
+    if project is not None:
+        deciders = [
+            a
+            for a in project.approvers.filter(is_active=True)
+            if a.pk != request.user.pk
+        ]
     return render(
         request,
         "request_access.html",
-        {"chooser": chooser, "project": project, "form": form},
+        {
+            "chooser": chooser,
+            "project": project,
+            "form": form,
+            # Nobody decides their own request: none left, it waits for ever.
+            "nobody_decides": project is not None and not deciders,
+            "deciders": deciders,
+        },
     )
 
 
@@ -148,7 +163,7 @@ def request_done(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         lambda: access_requests.access_request_revoke(
-            access_request=req, actor=request.user, comment="Done (by the requester)."
+            access_request=req, actor=request.user
         ),
         f"Access to {req.role.project.name} as {req.role.os_user} ended. "
         "opsgate is removing you from the role's trust.",
@@ -170,6 +185,7 @@ def request_status(request: HttpRequest) -> JsonResponse:
             "label": display.label,
             "detail": display.detail,
             "final": display.is_final,
+            "note": selectors.request_note(req, request.user),
         }
     return JsonResponse({"requests": data})
 

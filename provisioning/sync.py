@@ -428,10 +428,9 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
             actor=None,
             action="request.revoke",
             comment=(
-                f"{grant.decision_comment}\n[opsgate] Not provisioned: "
-                f"{grant.decided_by.get_username()} may no longer approve "
-                f"{role.project.name}."
-            ).strip(),
+                f"Not provisioned: {grant.decided_by.get_username()} may no "
+                f"longer approve {role.project.name}."
+            ),
             audit_extra={"reason": "approver no longer allowed"},
             # This sync is writing the role's trust without the grant.
             resync_role=False,

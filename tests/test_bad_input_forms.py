@@ -101,6 +101,7 @@ PERSON_CASES = [
     ("ops/frank", "", "iam_user_name", NAME_CHARS),
     ("frank", "not-an-address", "email", "Enter a valid email address."),
     ("frank", "carol@example.com", "email", "already has an IAM user in default"),
+    ("frank", " ", "email", "An e-mail address is required"),
 ]
 
 
@@ -108,6 +109,8 @@ PERSON_CASES = [
 def test_add_person_refuses_bad_input(
     world, login, alice, django_capture_on_commit_callbacks, name, email, field, message
 ):
+    # The e-mail is required: cases about the name give a good one.
+    email = email or "frank@example.com"
     data = {"iam_user_name": name, "email": email, "first_name": "Frank"}
     response, before, writes = post(
         login(alice), reverse("person_add"), data, django_capture_on_commit_callbacks

@@ -178,8 +178,11 @@ def test_whole_story_admin_adds_person_who_requests_and_approver_approves(
     shot(frank, "set-password")
     frank.locator("input[name=password1]").fill(PASSWORD)
     frank.locator("input[name=password2]").fill(PASSWORD)
-    frank.get_by_role("button", name="Change Password").click()
-    expect(frank.locator("main")).to_contain_text("password is now changed")
+    expect(frank.locator("h1")).to_have_text("Set your password for opsgate")
+    frank.get_by_role("button", name="Set password").click()
+    expect(frank.locator("main")).to_contain_text("Your password is set")
+    expect(frank.get_by_role("link", name="Sign in to opsgate")).to_be_visible()
+    shot(frank, "password-set")
     frank = sign_in(browser, live_server, "frank@example.com")
     frank.get_by_role("link", name="Request access").first.click()
     frank.get_by_label("Project").select_option(label="payments")
@@ -261,14 +264,21 @@ def test_rejection_shows_on_the_requesters_page(
     approver = sign_in(browser, live_server, "bob@example.com", totp=True)
     approver.get_by_role("link", name="Approvals").click()
     card = approver.locator("article.request", has_text="carol")
-    card.get_by_label("Comment").fill("use the readonly role")
+    dialogs = []
+    approver.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    card.get_by_role("button", name="Reject").click()  # no reason: refused
+    card = approver.locator("article.request", has_text="carol")
+    expect(card).to_contain_text("Say why you reject it")
+    assert AccessRequest.objects.get().status == RequestStatus.PENDING
+    card.get_by_label(re.compile("Comment")).fill("use the readonly role")
     card.get_by_role("button", name="Reject").click()
     expect(approver.get_by_role("status").first).to_contain_text("Rejected carol")
     requester = sign_in(browser, live_server, "carol@example.com")
     row = requester.locator("tr[data-request-id]")
     expect(row.locator("[data-badge]")).to_have_text("Rejected")
-    expect(row).to_contain_text("use the readonly role")
+    expect(row).to_contain_text("Rejected by bob: “use the readonly role”")
     assert AccessRequest.objects.get().status == RequestStatus.REJECTED
+    assert dialogs and dialogs[0].startswith("Reject carol's request")
 
 
 def test_requester_cancels_a_pending_request(live_server, browser, carol, deploy_role):
@@ -329,7 +339,7 @@ def test_the_watch_sees_inline_code_the_policy_blocks(live_server, browser, caro
 def test_admin_and_allauth_pages_work_under_the_policy(
     aws_env, live_server, browser, alice, carol, deploy_role
 ):
-    """Setting up TOTP (password again, the QR code, the code), recovery codes,
+    """Setting up TOTP (the QR code, the code), recovery codes,
     password change and reset, signing out, the portal's staff pages and every
     list and add form of the Django admin, with the CSP on."""
     from django.contrib import admin
@@ -344,10 +354,8 @@ def test_admin_and_allauth_pages_work_under_the_policy(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
 
-    # An admin without TOTP: password again, then the QR code and a code.
-    page.wait_for_url(re.compile(r"/accounts/reauthenticate/"))
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Confirm").click()
+    # An admin without TOTP: straight to the QR code and a code (they have
+    # just signed in: no password again), then the recovery codes.
     page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
     qr = page.locator("img[src^='data:image/svg+xml']")
     expect(qr).to_be_visible()

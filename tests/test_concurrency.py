@@ -87,7 +87,7 @@ def test_two_approvers_at_once_make_one_decision(pending, bob, erin, payments):
             access_request=pending, approver=bob.user
         ),
         lambda: access_requests.access_request_reject(
-            access_request=pending, approver=erin.user
+            access_request=pending, approver=erin.user, comment="no"
         ),
     )
     errors = [r for r in results if isinstance(r, Exception)]
@@ -143,7 +143,8 @@ def test_the_worker_refuses_a_grant_whose_approver_lost_the_right(
     sync.role_sync(role_id=deploy_role.pk)
     grant = AccessRequest.objects.get(pk=pending.pk)
     assert grant.status == RequestStatus.REVOKED
-    assert "bob may no longer approve payments" in grant.decision_comment
+    assert "bob may no longer approve payments" in grant.end_comment
+    assert grant.ended_by is None
     assert trust_users(iam, deploy_role.role_name) is None
     assert AuditEvent.objects.filter(action="request.revoke", actor=None).count() == 1
 

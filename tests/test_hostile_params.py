@@ -89,6 +89,10 @@ ARGUMENTS = {
     "reject": lambda w: {"pk": w["pending"].pk},
     "grant_end": lambda w: {"pk": w["grant"].pk},
     "token_revoke": lambda w: {"pk": 1},
+    "person_invite": lambda w: {"pk": w["carol"].pk},
+    "person_offboard": lambda w: {"pk": w["carol"].pk},
+    "project_edit": lambda w: {"pk": w["role"].project_id},
+    "role_edit": lambda w: {"pk": w["role"].pk},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

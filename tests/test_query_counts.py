@@ -128,8 +128,9 @@ PAGES = [
     ("home", "carol", 9, "p{last}"),
     ("approvals", "bob", 12, "u0000"),  # oldest first, 25 a page
     ("people", "alice", 8, "u0000"),
-    ("projects", "alice", 10, "p{last}"),
-    ("project_detail", "alice", 11, "os{last}"),
+    # Paged (25 a page, by name): the first row is on the first page.
+    ("projects", "alice", 10, "p0000"),
+    ("project_detail", "alice", 11, "os0000"),
     ("audit", "alice", 10, "p{last}"),
     ("dashboard", "alice", 16, "u0000"),
     ("drift", "alice", 9, "p0000-deploy"),

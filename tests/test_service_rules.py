@@ -112,7 +112,8 @@ def test_the_requester_an_approver_or_an_admin_can_revoke(
     stored = _stored(active)
     assert stored.status == RequestStatus.REVOKED
     assert stored.ended_at is not None
-    assert stored.decision_comment == "bye"
+    assert stored.end_comment == "bye"
+    assert stored.ended_by == actor
     assert _audit("request.revoke", active) == [actor.username]
     deploy_role.refresh_from_db()
     assert deploy_role.desired_version == version + 1

@@ -188,6 +188,7 @@ def test_status_endpoint_moves_from_provisioning_to_active(
         "label": "Active",
         "detail": "",
         "final": True,
+        "note": "Approved by bob.",
     }
 
 

@@ -58,11 +58,10 @@ def request_end(
     before = _snapshot(req)
     req.transition_to(status)
     req.ended_at = now or timezone.now()
-    fields = ["status", "ended_at"]
-    if comment:
-        req.decision_comment = comment
-        fields.append("decision_comment")
-    req.save(update_fields=fields)
+    # The decision comment stays the approver's; who ended it and why is apart.
+    req.ended_by = actor if getattr(actor, "pk", None) else None
+    req.end_comment = (comment or "").strip()
+    req.save(update_fields=["status", "ended_at", "ended_by", "end_comment"])
     audit_record(
         actor=actor,
         action=action,
@@ -239,6 +238,10 @@ def access_request_reject(
     with transaction.atomic():
         req = _lock(access_request)
         _decide_check(req, approver)
+        if not comment.strip() and not req.role.project.rejection_reason_optional:
+            raise field_error(
+                "comment", "Say why you reject it: the requester sees this reason."
+            )
         before = _snapshot(req)
         req.transition_to(RequestStatus.REJECTED)
         req.decided_by, req.decided_at = approver, timezone.now()

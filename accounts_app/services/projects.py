@@ -2,16 +2,44 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts_app import validation
 from accounts_app.audit import audit_record
 from accounts_app.models import AwsAccount, Project
-from accounts_app.validation import check_field, field_error
+from accounts_app.validation import check_field
 
 # Approvers are the few people who decide a project's requests; every one of
 # them is e-mailed about every request.
 MAX_APPROVERS = 100
+MIN_HOURS, MAX_HOURS = 1, 24 * 366
+DURATIONS_RANGE = f"Durations are {MIN_HOURS} to {MAX_HOURS} hours."
+
+
+def _check(
+    *, account: AwsAccount, name: str | None, approvers, durations, exclude=None
+) -> None:
+    """Every field checked, every error reported at once (one ValidationError
+    keyed by field). `name` None: not changed (an edit)."""
+    errors: dict[str, str] = {}
+    if name is not None:
+        try:
+            check_field("name", validation.validate_project_name, name)
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        else:
+            taken = Project.objects.filter(account=account, name=name)
+            if exclude is not None:
+                taken = taken.exclude(pk=exclude.pk)
+            if taken.exists():
+                errors["name"] = f"A project named {name!r} already exists."
+    if len(approvers) > MAX_APPROVERS:
+        errors["approvers"] = f"At most {MAX_APPROVERS} approvers per project."
+    if any(h < MIN_HOURS or h > MAX_HOURS for h in durations):
+        errors["allowed_durations"] = DURATIONS_RANGE
+    if errors:
+        raise ValidationError(errors)
 
 
 def project_create(
@@ -24,16 +52,8 @@ def project_create(
     allowed_durations: list[int] | None = None,
     allow_permanent: bool = False,
 ) -> Project:
-    check_field("name", validation.validate_project_name, name)
-    if Project.objects.filter(account=account, name=name).exists():
-        raise field_error("name", f"A project named {name!r} already exists.")
-    if len(approvers) > MAX_APPROVERS:
-        raise field_error(
-            "approvers", f"At most {MAX_APPROVERS} approvers per project."
-        )
     durations = sorted(set(allowed_durations or Project.DEFAULT_DURATIONS))
-    if any(h < 1 or h > 24 * 366 for h in durations):
-        raise field_error("allowed_durations", "Durations are 1 to 8784 hours.")
+    _check(account=account, name=name, approvers=approvers, durations=durations)
     with transaction.atomic():
         project = Project.objects.create(
             name=name,
@@ -56,3 +76,59 @@ def project_create(
             },
         )
     return project
+
+
+def _state(project: Project) -> dict:
+    return {
+        "description": project.description,
+        "approvers": sorted(a.get_username() for a in project.approvers.all()),
+        "allowed_durations": project.durations,
+        "allow_permanent": project.allow_permanent,
+        "rejection_reason_optional": project.rejection_reason_optional,
+    }
+
+
+def project_update(
+    *,
+    actor: Any,
+    project: Project,
+    approvers: list,
+    description: str = "",
+    allowed_durations: list[int] | None = None,
+    allow_permanent: bool = False,
+    rejection_reason_optional: bool = False,
+) -> Project:
+    """Change what the portal's project page edits (the name stays: it is the
+    Project tag in AWS). The audit row holds the fields that changed. Grants
+    already approved stay; a grant not yet in AWS whose approver is no longer
+    one is refused by the worker (provisioning.sync)."""
+    durations = sorted(set(allowed_durations or Project.DEFAULT_DURATIONS))
+    _check(account=project.account, name=None, approvers=approvers, durations=durations)
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        before = _state(locked)
+        locked.description = description
+        locked.allowed_durations = durations
+        locked.allow_permanent = allow_permanent
+        locked.rejection_reason_optional = rejection_reason_optional
+        locked.save(
+            update_fields=[
+                "description",
+                "allowed_durations",
+                "allow_permanent",
+                "rejection_reason_optional",
+            ]
+        )
+        locked.approvers.set(approvers)
+        after = _state(locked)
+        changed = [k for k in after if after[k] != before[k]]
+        if changed:
+            audit_record(
+                actor=actor,
+                action="project.change",
+                obj=locked,
+                project=locked,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
+    return locked

@@ -14,9 +14,28 @@
     });
   });
 
+  // A table wider than its box scrolls inside it: keyboard users must be able
+  // to reach it (focus it, then the arrow keys scroll).
+  function scrollableTables() {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-wrap"), function (box) {
+      if (box.scrollWidth > box.clientWidth) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        if (!box.hasAttribute("aria-label")) box.setAttribute("aria-label", "Table (scrolls sideways)");
+      } else if (box.getAttribute("tabindex") === "0") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+      }
+    });
+  }
+  scrollableTables();
+  window.addEventListener("resize", scrollableTables);
+
   // Forms that end access ask first.
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
+    var submitter = event.submitter;
+    var message = (submitter && submitter.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
@@ -47,7 +66,9 @@
         rows.forEach(function (el) {
           var s = data.requests[el.getAttribute("data-request-id")];
           if (!s || s.key === el.getAttribute("data-state")) return;
-          if (el.classList.contains("grant") || s.key === "active" || s.key === "provisioning") reload = true;
+          // A change of state can change the row's controls (a rejected
+          // request has no Cancel) and its note (who decided, why): reload.
+          if (el.classList.contains("grant") || s.final || s.key === "provisioning") reload = true;
           el.setAttribute("data-state", s.key);
           var badge = el.querySelector("[data-badge]");
           if (badge) { badge.textContent = s.label; badge.className = "badge badge-" + s.key; }
