@@ -5,20 +5,28 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app import selectors, trust
-from accounts_app.models import AccessRequest, RequestStatus
-from accounts_app.services import access_requests
+from accounts_app import approval_rules, selectors, trust
+from accounts_app.models import (
+    AccessRequest,
+    Approval,
+    BreakGlassReview,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, break_glass
 from portal import params
-from portal.forms import DecisionForm
+from portal.forms import BreakGlassReviewForm, DecisionForm
 
 
 def _in_my_projects(request: HttpRequest):
     return AccessRequest.objects.filter(
-        role__project__approvers=request.user
+        approval_rules.decidable_by(request.user)
     ).select_related("role__project", "role__account", "requester__user")
 
 
@@ -27,16 +35,24 @@ GRANTS_SHOWN = 100
 
 
 def _approvals_context(request: HttpRequest) -> dict:
-    projects = list(request.user.approver_of.all())
+    projects = list(
+        Project.objects.filter(
+            Q(approvers=request.user) | Q(roles__approvers=request.user)
+        )
+        .distinct()
+        .order_by("name")
+    )
     if not projects:
         raise PermissionDenied("You approve no project.")
     page = Paginator(
         _in_my_projects(request)
         .filter(status=RequestStatus.PENDING)
+        .distinct()
         .order_by("created_at", "pk"),
         PENDING_PAGE,
     ).get_page(params.page(request))
     pending = list(page.object_list)
+    _approvals_load(pending)
     holders = trust.grant_holders({req.role_id for req in pending})
     for req in pending:
         # What the trust policy would need with this requester in it.
@@ -44,6 +60,7 @@ def _approvals_context(request: HttpRequest) -> dict:
             req.role, extra_user=req.requester, holders=holders[req.role_id]
         )
         req.own = req.requester.user_id == request.user.pk
+        _quorum_progress(req, request.user)
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)
         .select_related("role__project", "requester")
@@ -51,13 +68,24 @@ def _approvals_context(request: HttpRequest) -> dict:
     )
     for req in decided:
         req.display = selectors.request_display(req)
+    # Active grants, and scheduled ones (shown with their window).
     grants = (
-        AccessRequest.active_grants()
-        .filter(role__project__in=projects)
+        AccessRequest.objects.filter(status=RequestStatus.APPROVED)
+        .exclude(expires_at__lte=timezone.now())
+        .filter(approval_rules.decidable_by(request.user))
+        .distinct()
         .select_related("role__project", "requester")
         .order_by("expires_at")
     )
+    reviews = []
+    if any(p.allow_break_glass for p in projects):
+        reviews = list(
+            break_glass.reviews_open()
+            .filter(access_request__in=_in_my_projects(request))
+            .exclude(access_request__requester__user=request.user)
+        )
     return {
+        "reviews": reviews,
         "projects": projects,
         "pending": pending,
         "page": page,
@@ -65,6 +93,27 @@ def _approvals_context(request: HttpRequest) -> dict:
         "grants": grants[:GRANTS_SHOWN],
         "grants_total": grants.count(),
     }
+
+
+def _approvals_load(pending: list) -> None:
+    """The approvals of the requests that need several, in one query (none
+    when no project uses a quorum)."""
+    quorum = {req.pk: req for req in pending if req.approvals_required > 1}
+    for req in pending:
+        req.given = []
+    if quorum:
+        given = Approval.objects.filter(access_request__in=quorum).select_related(
+            "approver"
+        )
+        for approval in given:
+            quorum[approval.access_request_id].given.append(approval)
+
+
+def _quorum_progress(req: AccessRequest, user) -> None:
+    """ "1 of 2 approvals, by alice" and whether this approver gave one."""
+    given = req.given
+    req.approved_by = [a.approver.get_username() for a in given]
+    req.approved_by_me = any(a.approver_id == user.pk for a in given)
 
 
 @login_required
@@ -91,12 +140,20 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     who = f"{req.requester.name}'s request for {req.role.project.name}"
     try:
         if form.cleaned_data["decision"] == "approve":
-            access_requests.access_request_approve(
+            req = access_requests.access_request_approve(
                 access_request=req, approver=request.user, comment=comment
             )
-            messages.success(
-                request, f"Approved {who}. opsgate is updating the role's trust."
-            )
+            if req.status == RequestStatus.PENDING:
+                given = req.approvals.count()
+                messages.success(
+                    request,
+                    f"Approved {who}: {given} of {req.approvals_required} "
+                    "approvals; it waits for another approver.",
+                )
+            else:
+                messages.success(
+                    request, f"Approved {who}. opsgate is updating the role's trust."
+                )
         else:
             access_requests.access_request_reject(
                 access_request=req, approver=request.user, comment=comment
@@ -125,4 +182,31 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request, f"Revoked {req.requester.name}'s access to {req.role.role_name}."
         )
+    return redirect("approvals")
+
+
+@login_required
+@require_POST
+def break_glass_review(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(
+        BreakGlassReview.objects.filter(
+            access_request__in=_in_my_projects(request)
+        ).distinct(),
+        pk=pk,
+    )
+    form = BreakGlassReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for e in form.errors.values() for m in e))
+        return redirect("approvals")
+    try:
+        break_glass.break_glass_review(
+            review=review,
+            actor=request.user,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+    else:
+        messages.success(request, f"Break-glass use {form.cleaned_data['outcome']}.")
     return redirect("approvals")

@@ -5,6 +5,7 @@ import json
 from collections import Counter
 from datetime import datetime, time
 from functools import wraps
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,16 +27,21 @@ from accounts_app.models import (
     OperationRole,
     Project,
 )
-from accounts_app.services import accounts, people
+from accounts_app.services import accounts, break_glass, people
 from accounts_app.services import projects as project_services
 from accounts_app.services import roles as role_services
+from accounts_app.services import rules as rules_services
 from portal import params
 from portal.forms import (
     AuditFilterForm,
+    BreakGlassSettingsForm,
     DriftFilterForm,
     PersonForm,
     ProjectForm,
+    ProjectRulesForm,
     RoleForm,
+    RoleRulesForm,
+    WebhooksForm,
     add_service_errors,
 )
 from provisioning import direct
@@ -228,7 +234,40 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
-    roles = list(project.roles.select_related("account"))
+    return _project_detail_page(request, project, form=form)
+
+
+def _project_detail_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form=None,
+    rules_form=None,
+    glass_form=None,
+    webhooks_form=None,
+) -> HttpResponse:
+    form = form or RoleForm()
+    webhooks_form = webhooks_form or WebhooksForm()
+    glass_form = glass_form or BreakGlassSettingsForm(
+        initial={
+            "allow_break_glass": project.allow_break_glass,
+            "people": ", ".join(
+                p.get_username() for p in project.break_glass_people.all()
+            ),
+            "break_glass_hours": project.break_glass_hours,
+            "break_glass_daily_cap": project.break_glass_daily_cap,
+            "break_glass_review_hours": project.break_glass_review_hours,
+        }
+    )
+    rules_form = rules_form or ProjectRulesForm(
+        initial={
+            "approvals_required": project.approvals_required,
+            "ticket_pattern": project.ticket_pattern,
+            "ticket_url_template": project.ticket_url_template,
+            "schedule_horizon_days": project.schedule_horizon_days,
+        }
+    )
+    roles = list(project.roles.select_related("account").prefetch_related("approvers"))
     grants = Counter(
         AccessRequest.active_grants()
         .filter(role__project=project)
@@ -241,8 +280,98 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "staff/project_detail.html",
-        {"project": project, "roles": roles, "form": form},
+        {
+            "project": project,
+            "roles": roles,
+            "form": form,
+            "rules_form": rules_form,
+            "glass_form": glass_form,
+            "webhooks_form": webhooks_form,
+        },
     )
+
+
+@staff_required
+@require_POST
+def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = ProjectRulesForm(request.POST)
+    if form.is_valid():
+        try:
+            rules_services.project_rules_set(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Approval rules of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, rules_form=form)
+
+
+@staff_required
+@require_POST
+def project_break_glass(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = BreakGlassSettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            break_glass.break_glass_set(
+                actor=request.user,
+                project=project,
+                allow=data["allow_break_glass"],
+                people=data["people"],
+                hours=data["break_glass_hours"],
+                daily_cap=data["break_glass_daily_cap"],
+                review_hours=data["break_glass_review_hours"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Break-glass of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, glass_form=form)
+
+
+@staff_required
+@require_POST
+def project_webhooks(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = WebhooksForm(request.POST)
+    if form.is_valid():
+        try:
+            rules_services.project_webhooks_set(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Chat webhooks of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, webhooks_form=form)
+
+
+@staff_required
+def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(OperationRole.objects.select_related("project"), pk=pk)
+    initial = {
+        "approvers": ", ".join(a.get_username() for a in role.approvers.all()),
+        "approvers_replace_project": role.approvers_replace_project,
+        "approvals_required": role.approvals_required or "",
+    }
+    form = RoleRulesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rules_services.role_rules_set(
+                actor=request.user, role=role, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Approval rules of {role.role_name} saved.")
+            return redirect("project_detail", pk=role.project_id)
+    return render(request, "staff/role_rules.html", {"role": role, "form": form})
 
 
 @staff_required
@@ -272,7 +401,9 @@ def account_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/dashboard.html", sync_status.dashboard())
+    context = sync_status.dashboard()
+    context["break_glass_reviews"] = list(break_glass.reviews_open()[:100])
+    return render(request, "staff/dashboard.html", context)
 
 
 @staff_required
@@ -356,6 +487,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(params.page(request))
+    for event in page.object_list:
+        event.ticket, event.ticket_url = _audit_ticket(event)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -363,6 +496,16 @@ def audit(request: HttpRequest) -> HttpResponse:
         "staff/audit.html",
         {"form": form, "page": page, "query": query.urlencode()},
     )
+
+
+def _audit_ticket(event: AuditEvent) -> tuple[str, str]:
+    """The ticket a request's audit row names, and its link (issue 13)."""
+    after = event.after if isinstance(event.after, dict) else {}
+    ticket = str(after.get("ticket") or "")
+    template = event.project.ticket_url_template if event.project else ""
+    if not (ticket and template):
+        return ticket, ""
+    return ticket, template.replace("{ticket}", quote(ticket, safe=""))
 
 
 def _audit_csv(events) -> HttpResponse:

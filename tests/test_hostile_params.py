@@ -82,6 +82,12 @@ ARGUMENTS = {
     "request_done": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},
     "approver_revoke": lambda w: {"pk": w["grant"].pk},
+    # Issue 13 (approval rules); break-glass reviews: none in this world.
+    "project_rules": lambda w: {"pk": w["role"].project_id},
+    "project_break_glass": lambda w: {"pk": w["role"].project_id},
+    "project_webhooks": lambda w: {"pk": w["role"].project_id},
+    "role_rules": lambda w: {"pk": w["role"].pk},
+    "break_glass_review": lambda w: {"pk": 1},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

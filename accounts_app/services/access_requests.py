@@ -1,17 +1,18 @@
 """Access requests and grants: create, approve (or extend), reject, cancel,
 revoke, and the one way every end of a request is written (request_end)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts_app import notifications, trust
+from accounts_app import approval_rules, notifications, trust
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     AccessRequest,
+    Approval,
     IamUser,
     IamUserState,
     OperationRole,
@@ -26,6 +27,19 @@ def can_approve(user: Any, project: Project) -> bool:
     return bool(
         user and user.is_active and project.approvers.filter(pk=user.pk).exists()
     )
+
+
+def _rules_snapshot(req: AccessRequest) -> dict:
+    """What the approval rules add to a request's audit rows (nothing when
+    the project uses none of them)."""
+    extra: dict = {}
+    if req.ticket:
+        extra["ticket"] = req.ticket
+    if req.approvals_required > 1:
+        extra["approvals_required"] = req.approvals_required
+    if req.starts_at:
+        extra["starts_at"] = req.starts_at.isoformat()
+    return extra
 
 
 def _snapshot(req: AccessRequest) -> dict:
@@ -74,6 +88,10 @@ def request_end(
     if was_grant and resync_role:
         role = OperationRole.objects.select_for_update(of=("self",)).get(pk=req.role_id)
         desired_changed(role)
+    by_requester = getattr(actor, "pk", None) == req.requester.user_id
+    if was_grant and action != "request.extend" and not by_requester:
+        # The requester hears of a revoke or expiry (not of their own "done").
+        notifications.on_commit(notifications.grant_ended, req.pk)
 
 
 def access_request_create(
@@ -83,6 +101,8 @@ def access_request_create(
     reason: str,
     duration_hours: int | None,
     actor: Any,
+    ticket: str = "",
+    starts_at: datetime | None = None,
 ) -> AccessRequest:
     reason = (reason or "").strip()
     if not reason:
@@ -99,6 +119,14 @@ def access_request_create(
     elif duration_hours not in project.durations:
         allowed = ", ".join(f"{h} h" for h in project.durations)
         raise field_error("duration_hours", f"Pick one of {allowed}.")
+    try:
+        ticket = approval_rules.ticket_clean(project, ticket)
+    except ValidationError as exc:
+        raise field_error("ticket", exc.messages[0]) from None
+    try:
+        approval_rules.schedule_check(project, starts_at, duration_hours)
+    except ValidationError as exc:
+        raise field_error("starts_at", exc.messages[0]) from None
     if requester.state != IamUserState.ACTIVE:
         raise ValidationError("This person has been offboarded.")
     if requester.account_id != role.account_id:
@@ -118,6 +146,9 @@ def access_request_create(
                 reason=reason,
                 duration_hours=duration_hours,
                 created_by=actor,
+                ticket=ticket,
+                approvals_required=approval_rules.quorum(role),
+                starts_at=starts_at,
             )
             audit_record(
                 actor=actor,
@@ -128,6 +159,7 @@ def access_request_create(
                     "role": role.role_name,
                     "reason": reason,
                     "duration_hours": duration_hours,
+                    **_rules_snapshot(req),
                 },
             )
             notifications.on_commit(notifications.request_created, req.pk)
@@ -149,7 +181,7 @@ def _lock(access_request: AccessRequest) -> AccessRequest:
 
 
 def _decide_check(req: AccessRequest, approver: Any) -> None:
-    if not can_approve(approver, req.role.project):
+    if not approval_rules.can_decide(approver, req.role):
         raise PermissionDenied(
             f"Only an approver of {req.role.project.name} can decide this."
         )
@@ -168,6 +200,17 @@ def access_request_approve(
     with transaction.atomic():
         req = _lock(access_request)
         _decide_check(req, approver)
+        if req.approvals.filter(approver=approver).exists():
+            raise ValidationError(
+                "You have approved this request already: it waits for another approver."
+            )
+        Approval.objects.create(
+            access_request=req, approver=approver, comment=comment.strip()
+        )
+        given = approval_rules.valid_approvals(req)
+        if len(given) < req.approvals_required:
+            _approval_partial(req, approver, given)
+            return req
         role = (
             OperationRole.objects.select_for_update(of=("self",))
             .select_related("account")
@@ -190,6 +233,9 @@ def access_request_approve(
         req.expires_at = (
             now + timedelta(hours=req.duration_hours) if req.duration_hours else None
         )
+        if req.starts_at is not None:
+            _scheduled_check(req, current, now)
+            req.expires_at = req.starts_at + req.duration if req.duration else None
         if current is not None:
             # An extension: the new grant replaces the current one; when both
             # are time-bound, it never ends earlier than the current one.
@@ -211,11 +257,47 @@ def access_request_approve(
             obj=req,
             project=role.project,
             before=before,
-            after=_snapshot(req),
+            after={**_snapshot(req), **_approvals_snapshot(req, given)},
         )
         desired_changed(role)
         notifications.on_commit(notifications.request_decided, req.pk)
     return req
+
+
+def _scheduled_check(req: AccessRequest, current, now) -> None:
+    """A scheduled grant runs from its start to start + duration; it cannot
+    replace a current grant (that would end the access before the start)."""
+    if current is not None:
+        raise ValidationError(
+            f"{req.requester.name} has access to this role now: approve the "
+            "scheduled request once that grant has ended."
+        )
+    if req.duration and req.starts_at + req.duration <= now:
+        raise ValidationError("The scheduled window of this request has passed.")
+
+
+def _approvals_snapshot(req: AccessRequest, given: list) -> dict:
+    extra = _rules_snapshot(req)
+    if req.approvals_required > 1:
+        extra["approved_by"] = [a.approver.get_username() for a in given]
+    return extra
+
+
+def _approval_partial(req: AccessRequest, approver: Any, given: list) -> None:
+    """One approval of several: recorded and audited; the request stays
+    pending and the grant (its clock included) starts at the last one."""
+    audit_record(
+        actor=approver,
+        action="request.approval",
+        obj=req,
+        project=req.role.project,
+        after={
+            "status": req.status,
+            "approvals": len(given),
+            **_approvals_snapshot(req, given),
+        },
+    )
+    notifications.on_commit(notifications.approval_partial, req.pk)
 
 
 def _grant_replace(grant: AccessRequest, *, by: AccessRequest, actor: Any, now) -> None:
@@ -286,7 +368,7 @@ def access_request_revoke(
         allowed = (
             req.requester.user_id == actor.pk
             or actor.is_staff
-            or can_approve(actor, req.role.project)
+            or approval_rules.can_decide(actor, req.role)
         )
         if not allowed:
             raise PermissionDenied(
