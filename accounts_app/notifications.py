@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts_app import approval_rules, chat, selectors
-from accounts_app.models import AccessRequest
+from accounts_app.models import AccessRequest, AccessReview, OperationRole
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,22 @@ def break_glass_flagged(request_id: int) -> int:
         "break_glass_flagged",
         {"req": req, "review": req.break_glass_review, "url": _url("dashboard")},
         [a.email for a in admins],
+    )
+
+
+def review_started(review_id: int) -> int:
+    """An access review started → the approvers of the grants under review."""
+    review = AccessReview.objects.get(pk=review_id)
+    roles = OperationRole.objects.filter(
+        requests__review_items__review=review
+    ).distinct()
+    emails = set()
+    for role in roles.select_related("project"):
+        emails |= {u.email for u in approval_rules.role_approvers(role)}
+    return _send(
+        "review_started",
+        {"review": review, "url": _url("access_reviews")},
+        sorted(emails),
     )
 
 

@@ -19,9 +19,9 @@ from accounts_app.models import (
     Project,
     RequestStatus,
 )
-from accounts_app.services import access_requests, break_glass
+from accounts_app.services import access_requests, access_reviews, break_glass
 from portal import params
-from portal.forms import BreakGlassReviewForm, DecisionForm
+from portal.forms import BreakGlassReviewForm, DecisionForm, ReviewItemForm
 
 
 def _in_my_projects(request: HttpRequest):
@@ -210,3 +210,38 @@ def break_glass_review(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Break-glass use {form.cleaned_data['outcome']}.")
     return redirect("approvals")
+
+
+@login_required
+@require_GET
+def access_reviews_page(request: HttpRequest) -> HttpResponse:
+    """Every grant of the approver's projects under review, on one page."""
+    items = list(access_reviews.items_for(request.user)[:500])
+    return render(request, "access_reviews.html", {"items": items})
+
+
+@login_required
+@require_POST
+def review_item_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(access_reviews.items_for(request.user), pk=pk)
+    form = ReviewItemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Confirm or revoke.")
+        return redirect("access_reviews")
+    try:
+        access_reviews.review_decide(
+            item=item,
+            actor=request.user,
+            decision=form.cleaned_data["decision"],
+            note=form.cleaned_data["note"],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+    else:
+        word = form.cleaned_data["decision"]
+        messages.success(
+            request,
+            f"{item.grant.requester.name}'s access to "
+            f"{item.grant.role.project.name} {word}.",
+        )
+    return redirect("access_reviews")

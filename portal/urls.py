@@ -18,6 +18,16 @@ urlpatterns = [
     path("approvals/<int:pk>/decide", approver_views.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approver_views.revoke, name="approver_revoke"),
     path(
+        "approvals/reviews/", approver_views.access_reviews_page, name="access_reviews"
+    ),
+    path(
+        "approvals/reviews/items/<int:pk>",
+        approver_views.review_item_decide,
+        name="review_item_decide",
+    ),
+    path("reviews/", staff_views.reviews, name="reviews"),
+    path("reviews/<int:pk>/", staff_views.review_detail, name="review_detail"),
+    path(
         "approvals/break-glass/<int:pk>/review",
         approver_views.break_glass_review,
         name="break_glass_review",

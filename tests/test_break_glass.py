@@ -217,3 +217,16 @@ def test_an_overdue_review_is_marked(glass, carol, deploy_role):
     req = activate(carol, deploy_role)
     BreakGlassReview.objects.update(due_at=timezone.now() - timedelta(minutes=1))
     assert BreakGlassReview.objects.get(access_request=req).is_overdue
+
+
+def test_break_glass_after_an_unmarked_expiry_ends_the_old_grant_first(
+    glass, carol, deploy_role
+):
+    old = activate(carol, deploy_role)
+    AccessRequest.objects.filter(pk=old.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1),
+        created_at=timezone.now() - timedelta(hours=2),
+    )
+    new = activate(carol, deploy_role)
+    assert AccessRequest.objects.get(pk=old.pk).status == RequestStatus.EXPIRED
+    assert new.status == RequestStatus.APPROVED

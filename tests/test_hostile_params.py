@@ -88,6 +88,8 @@ ARGUMENTS = {
     "project_webhooks": lambda w: {"pk": w["role"].project_id},
     "role_rules": lambda w: {"pk": w["role"].pk},
     "break_glass_review": lambda w: {"pk": 1},
+    "review_detail": lambda w: {"pk": 1},
+    "review_item_decide": lambda w: {"pk": 1},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

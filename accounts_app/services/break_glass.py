@@ -23,6 +23,7 @@ from accounts_app.models import (
     RequestStatus,
     ReviewOutcome,
 )
+from accounts_app.services.access_requests import request_end
 from accounts_app.sync_requests import desired_changed
 from accounts_app.validation import field_error
 
@@ -70,7 +71,7 @@ def break_glass_activate(
             .get(pk=role.pk)
         )
         now = timezone.now()
-        _no_extension(person, role)
+        _no_extension(person, role, now)
         _under_cap(person, project, now)
         trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=person)
         req = AccessRequest.objects.create(
@@ -109,12 +110,26 @@ def break_glass_activate(
     return req
 
 
-def _no_extension(person: IamUser, role: OperationRole) -> None:
-    """Break-glass never extends a grant (its own or another)."""
-    current = AccessRequest.objects.filter(
-        requester=person, role=role, status=RequestStatus.APPROVED
-    ).first()
+def _no_extension(person: IamUser, role: OperationRole, now) -> None:
+    """Break-glass never extends a grant (its own or another). A grant past
+    its end that the periodic task has not marked yet is ended here."""
+    current = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("role__project", "requester")
+        .filter(requester=person, role=role, status=RequestStatus.APPROVED)
+        .first()
+    )
     if current is None:
+        return
+    if current.expires_at and current.expires_at <= now:
+        request_end(
+            current,
+            status=RequestStatus.EXPIRED,
+            actor=None,
+            action="request.expire",
+            now=now,
+            resync_role=False,  # the new grant bumps the role below
+        )
         return
     if current.is_scheduled:
         raise ValidationError(

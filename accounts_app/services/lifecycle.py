@@ -17,6 +17,7 @@ from accounts_app.models import (
     OperationRole,
     RequestStatus,
 )
+from accounts_app.services import access_reviews
 from accounts_app.services.access_requests import request_end
 from accounts_app.sync_requests import desired_changed
 
@@ -197,6 +198,7 @@ def lifecycle_run(*, now: datetime | None = None) -> dict[str, int]:
     done = access_requests_expire(now=now)
     done["scheduled_started"] = scheduled_grants_start(now=now)
     done["break_glass_overdue"] = break_glass_overdue_notify(now=now)
+    done["reviews_closed"] = access_reviews.reviews_close_due(now=now)
     done["reminders"] = grant_expiry_reminders_send(now=now)
     done["session_denies"] = revoked_sessions_shrink(now=now)
     return done
