@@ -198,3 +198,11 @@ def test_an_overdue_break_glass_review_is_announced_once(
     assert any("overdue" in m.subject for m in mail.outbox)
     assert any("review overdue" in text for _, text in posted)
     assert req.pk
+
+
+def test_the_worker_knows_the_chat_task():
+    """The worker loads provisioning.tasks (autodiscovery), which registers it."""
+    import provisioning.tasks  # noqa: F401
+    from portal.celery import app
+
+    assert "provisioning.chat.post_chat" in app.tasks
