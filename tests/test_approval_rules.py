@@ -365,3 +365,20 @@ def test_bad_role_rules_are_refused_and_write_nothing(
     assert deploy_role.approvals_required is None
     assert not deploy_role.approvers_replace_project
     assert AuditEvent.objects.count() == events
+
+
+def test_the_demo_seeds_a_quorum_a_break_glass_and_a_ticket_project(aws_env):
+    from django.core.management import call_command
+
+    from accounts_app.models import Project
+
+    call_command("demo_seed")
+    ledger = Project.objects.get(name="ledger")
+    assert ledger.approvals_required == 2
+    pending = AccessRequest.objects.get(role__project=ledger)
+    assert pending.status == RequestStatus.PENDING
+    assert [a.approver.username for a in pending.approvals.all()] == ["admin"]
+    incident = Project.objects.get(name="incident")
+    assert incident.allow_break_glass
+    assert [u.username for u in incident.break_glass_people.all()] == ["dave"]
+    assert Project.objects.get(name="infrastructure").ticket_pattern == r"^OPS-[0-9]+$"
