@@ -12,7 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts_app.models import AccessRequest, OperationRole, Project
+from accounts_app.models import (
+    AccessRequest,
+    AutoApprovalRule,
+    OperationRole,
+    Project,
+)
 
 MAX_QUORUM = 3
 TICKET_MAX_LENGTH = 100
@@ -149,3 +154,31 @@ def schedule_check(project: Project, starts_at, duration_hours) -> None:
         )
     if duration_hours is None:
         raise ValidationError("A scheduled request needs a duration.")
+
+
+# --- Auto-approval ---------------------------------------------------------------
+
+
+def auto_rule_for(req: AccessRequest) -> AutoApprovalRule | None:
+    """The first rule of the request's role that lists its requester and
+    allows its duration (never a permanent or scheduled request)."""
+    if req.duration_hours is None or req.starts_at is not None:
+        return None
+    return (
+        AutoApprovalRule.objects.filter(
+            role_id=req.role_id,
+            people=req.requester.user_id,
+            max_hours__gte=req.duration_hours,
+        )
+        .order_by("name")
+        .first()
+    )
+
+
+def auto_rule_still_allows(req: AccessRequest) -> bool:
+    rule = req.auto_rule
+    return bool(
+        rule
+        and rule.max_hours >= (req.duration_hours or 10**6)
+        and rule.people.filter(pk=req.requester.user_id, is_active=True).exists()
+    )

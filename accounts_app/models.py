@@ -276,6 +276,34 @@ class IamUser(SyncState):
         return self.name
 
 
+class AutoApprovalRule(models.Model):
+    """A role's auto-approval: requests by the listed people for at most
+    max_hours become grants at once (issue 13)."""
+
+    role = models.ForeignKey(
+        OperationRole, on_delete=models.CASCADE, related_name="auto_rules"
+    )
+    name = models.CharField(max_length=100)
+    people = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+"
+    )
+    max_hours = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 366)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role", "name"], name="unique_auto_rule_name_per_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
@@ -342,6 +370,16 @@ class AccessRequest(models.Model):
     ticket = models.CharField(max_length=100, blank=True)
     # A self-activated emergency grant (no approval; reviewed afterwards).
     break_glass = models.BooleanField(default=False)
+    # Approved at once by an auto-approval rule (kept when the rule is gone,
+    # so the worker's re-check still knows nobody approved it).
+    auto_approved = models.BooleanField(default=False)
+    auto_rule = models.ForeignKey(
+        AutoApprovalRule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="grants",
+    )
     # Scheduled access: the grant starts here (None: when approved) and the
     # trust lists the person only from then; start_applied_at records when
     # the lifecycle run asked the worker to add them.

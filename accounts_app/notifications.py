@@ -83,6 +83,26 @@ def request_created(request_id: int) -> int:
     )
 
 
+def request_auto_approved(request_id: int) -> int:
+    """Auto-approved → the role's approvers are told (no decision needed)."""
+    req = _load(request_id)
+    rule = req.auto_rule.name if req.auto_rule else "an auto-approval rule"
+    _chat(
+        req,
+        f"{req.requester.name} got {_who(req)} for {req.duration_hours} h, "
+        f"auto-approved by rule {rule}: {req.reason}",
+        _url("approvals"),
+    )
+    approvers = approval_rules.role_approvers(req.role).exclude(
+        pk=req.requester.user_id
+    )
+    return _send(
+        "request_auto_approved",
+        {"req": req, "rule": rule, "url": _url("approvals")},
+        [a.email for a in approvers],
+    )
+
+
 def approval_partial(request_id: int) -> int:
     """One approval of several → the requester and the approvers who have not
     approved yet ("1 of 2 approvals, by alice")."""

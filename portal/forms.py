@@ -495,3 +495,18 @@ class ReviewItemForm(Form):
         error_messages={"required": "Confirm or revoke."},
     )
     note = forms.CharField(required=False, max_length=2000)
+
+
+class AutoRuleForm(Form):
+    name = forms.CharField(label="Rule name", max_length=100)
+    people = forms.CharField(
+        help_text="E-mail addresses or user names, separated by commas."
+    )
+    max_hours = forms.CharField(
+        label="Up to (hours)",
+        max_length=4,
+        help_text="Longer requests wait for approval.",
+    )
+
+    def clean_people(self) -> list:
+        return people_named(self.cleaned_data["people"])

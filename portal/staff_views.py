@@ -36,6 +36,7 @@ from portal import params
 from portal.forms import (
     AccessReviewForm,
     AuditFilterForm,
+    AutoRuleForm,
     BreakGlassSettingsForm,
     DriftFilterForm,
     PersonForm,
@@ -362,8 +363,28 @@ def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
         "approvers_replace_project": role.approvers_replace_project,
         "approvals_required": role.approvals_required or "",
     }
-    form = RoleRulesForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    form = RoleRulesForm(
+        request.POST if "save_rules" in request.POST else None, initial=initial
+    )
+    auto_form = AutoRuleForm(request.POST if "add_rule" in request.POST else None)
+    if "remove_rule" in request.POST:
+        rule = get_object_or_404(
+            role.auto_rules, pk=params.integer(request.POST.get("remove_rule"))
+        )
+        rules_services.auto_rule_remove(actor=request.user, rule=rule)
+        messages.success(request, f"Auto-approval rule {rule.name} removed.")
+        return redirect("role_rules", pk=pk)
+    if auto_form.is_bound and auto_form.is_valid():
+        try:
+            rule = rules_services.auto_rule_add(
+                actor=request.user, role=role, **auto_form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(auto_form, exc)
+        else:
+            messages.success(request, f"Auto-approval rule {rule.name} added.")
+            return redirect("role_rules", pk=pk)
+    if form.is_bound and form.is_valid():
         try:
             rules_services.role_rules_set(
                 actor=request.user, role=role, **form.cleaned_data
@@ -373,7 +394,16 @@ def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Approval rules of {role.role_name} saved.")
             return redirect("project_detail", pk=role.project_id)
-    return render(request, "staff/role_rules.html", {"role": role, "form": form})
+    return render(
+        request,
+        "staff/role_rules.html",
+        {
+            "role": role,
+            "form": form,
+            "auto_form": auto_form,
+            "auto_rules": role.auto_rules.prefetch_related("people"),
+        },
+    )
 
 
 @staff_required

@@ -421,6 +421,10 @@ def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
         ):
             return ""
         return f"{grant.requester.name} may no longer use break-glass on {project}."
+    if grant.auto_approved:
+        if approval_rules.auto_rule_still_allows(grant):
+            return ""
+        return f"the auto-approval rule no longer lists {grant.requester.name}."
     given = list(grant.approvals.select_related("approver"))
     if not given:
         if grant.decided_by_id in approvers:
@@ -449,7 +453,9 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     approvers = set(approval_rules.role_approvers(role).values_list("pk", flat=True))
     kept = []
     for grant in grants:
-        unchecked = grant.decided_by_id is None and not grant.break_glass
+        unchecked = grant.decided_by_id is None and not (
+            grant.break_glass or grant.auto_approved
+        )
         if grant.provisioned_at or unchecked:
             kept.append(grant)
             continue

@@ -146,7 +146,7 @@ def test_admin_names_role_approvers_on_the_role_page(login, alice, dave, deploy_
     assert "Approval rules of" in page(client, "role_rules", deploy_role.pk)
     response = client.post(
         reverse("role_rules", args=[deploy_role.pk]),
-        {"approvers": "dave", "approvers_replace_project": "on"},
+        {"approvers": "dave", "approvers_replace_project": "on", "save_rules": "1"},
     )
     assert response.status_code == 302
     deploy_role.refresh_from_db()

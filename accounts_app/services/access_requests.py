@@ -162,7 +162,8 @@ def access_request_create(
                     **_rules_snapshot(req),
                 },
             )
-            notifications.on_commit(notifications.request_created, req.pk)
+            if not _auto_approved(req, actor):
+                notifications.on_commit(notifications.request_created, req.pk)
     except IntegrityError:
         raise field_error(
             "role", "You already have a pending request for this role."
@@ -211,57 +212,106 @@ def access_request_approve(
         if len(given) < req.approvals_required:
             _approval_partial(req, approver, given)
             return req
-        role = (
-            OperationRole.objects.select_for_update(of=("self",))
-            .select_related("account")
-            .get(pk=req.role_id)
-        )
-        current = (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
-            .first()
-        )
-        trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=req.requester)
-        before = _snapshot(req)
-        now = timezone.now()
-        req.transition_to(RequestStatus.APPROVED)
-        req.decided_by, req.decided_at, req.decision_comment = (
-            approver,
-            now,
-            comment.strip(),
-        )
-        req.expires_at = (
-            now + timedelta(hours=req.duration_hours) if req.duration_hours else None
-        )
-        if req.starts_at is not None:
-            _scheduled_check(req, current, now)
-            req.expires_at = req.starts_at + req.duration if req.duration else None
-        if current is not None:
-            # An extension: the new grant replaces the current one; when both
-            # are time-bound, it never ends earlier than the current one.
-            if req.expires_at and current.expires_at:
-                req.expires_at = max(req.expires_at, current.expires_at)
-            _grant_replace(current, by=req, actor=approver, now=now)
-        req.save(
-            update_fields=[
-                "status",
-                "decided_by",
-                "decided_at",
-                "decision_comment",
-                "expires_at",
-            ]
-        )
-        audit_record(
+        _grant(
+            req,
             actor=approver,
+            decided_by=approver,
+            comment=comment.strip(),
             action="request.approve",
-            obj=req,
-            project=role.project,
-            before=before,
-            after={**_snapshot(req), **_approvals_snapshot(req, given)},
+            audit_extra=_approvals_snapshot(req, given),
         )
-        desired_changed(role)
         notifications.on_commit(notifications.request_decided, req.pk)
     return req
+
+
+def _grant(
+    req: AccessRequest,
+    *,
+    actor: Any,
+    decided_by: Any,
+    comment: str,
+    action: str,
+    audit_extra: dict,
+) -> None:
+    """Make the locked pending request a grant now: the trust must fit; its
+    clock starts now (or at its scheduled start); it replaces the person's
+    current grant of the role (an extension); audited; the role re-synced."""
+    role = (
+        OperationRole.objects.select_for_update(of=("self",))
+        .select_related("account", "project")
+        .get(pk=req.role_id)
+    )
+    current = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
+        .first()
+    )
+    trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=req.requester)
+    before = _snapshot(req)
+    now = timezone.now()
+    req.transition_to(RequestStatus.APPROVED)
+    req.decided_by, req.decided_at, req.decision_comment = decided_by, now, comment
+    req.expires_at = (
+        now + timedelta(hours=req.duration_hours) if req.duration_hours else None
+    )
+    if req.starts_at is not None:
+        _scheduled_check(req, current, now)
+        req.expires_at = req.starts_at + req.duration if req.duration else None
+    if current is not None:
+        # An extension: the new grant replaces the current one; when both
+        # are time-bound, it never ends earlier than the current one.
+        if req.expires_at and current.expires_at:
+            req.expires_at = max(req.expires_at, current.expires_at)
+        _grant_replace(current, by=req, actor=actor, now=now)
+    req.save(
+        update_fields=[
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+            "expires_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=req,
+        project=role.project,
+        before=before,
+        after={**_snapshot(req), **audit_extra},
+    )
+    desired_changed(role)
+
+
+def _auto_approved(req: AccessRequest, actor: Any) -> bool:
+    """When a rule of the role lists the requester and allows the duration,
+    the request is a grant at once and the approvers are told. When it cannot
+    be (the role's trust is full, a scheduled grant exists), it stays pending
+    for the approvers, as without the rule."""
+    rule = approval_rules.auto_rule_for(req)
+    if rule is None:
+        return False
+    try:
+        with transaction.atomic():
+            _auto_approve(req, rule, actor)
+    except ValidationError:
+        req.refresh_from_db()
+        return False
+    return True
+
+
+def _auto_approve(req: AccessRequest, rule, actor: Any) -> None:
+    req.auto_approved, req.auto_rule = True, rule
+    req.save(update_fields=["auto_approved", "auto_rule"])
+    _grant(
+        req,
+        actor=actor,
+        decided_by=None,
+        comment=f"Auto-approved by rule {rule.name}.",
+        action="request.auto_approve",
+        audit_extra={**_rules_snapshot(req), "rule": rule.name},
+    )
+    notifications.on_commit(notifications.request_auto_approved, req.pk)
 
 
 def _scheduled_check(req: AccessRequest, current, now) -> None:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts_app import approval_rules, chat
 from accounts_app.audit import audit_record
-from accounts_app.models import OperationRole, Project
+from accounts_app.models import AutoApprovalRule, OperationRole, Project
 from accounts_app.services.projects import MAX_APPROVERS
 from accounts_app.validation import field_error
 
@@ -181,3 +181,55 @@ def project_webhooks_set(
             after=changes,
         )
     return project
+
+
+def auto_rule_add(
+    *, actor: Any, role: OperationRole, name: str, people: list, max_hours: Any
+) -> AutoApprovalRule:
+    """Requests of `people` for `role` for at most `max_hours` become grants
+    at once (typically read-only roles)."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise field_error("name", "Name the rule (at most 100 characters).")
+    if AutoApprovalRule.objects.filter(role=role, name=name).exists():
+        raise field_error("name", f"{role.role_name} has a rule named {name!r}.")
+    try:
+        hours = int(max_hours)
+    except (TypeError, ValueError):
+        raise field_error("max_hours", "Whole hours, 1 to 8784.") from None
+    if not 1 <= hours <= 24 * 366:
+        raise field_error("max_hours", f"1 to 8784 hours (not {hours}).")
+    people = list({p.pk: p for p in people}.values())
+    if not people:
+        raise field_error("people", "List the people the rule approves.")
+    if len(people) > MAX_APPROVERS:
+        raise field_error("people", f"At most {MAX_APPROVERS} people per rule.")
+    with transaction.atomic():
+        rule = AutoApprovalRule.objects.create(role=role, name=name, max_hours=hours)
+        rule.people.set(people)
+        audit_record(
+            actor=actor,
+            action="role.auto_rule_add",
+            obj=role,
+            project=role.project,
+            after={
+                "rule": name,
+                "people": sorted(p.get_username() for p in people),
+                "max_hours": hours,
+            },
+        )
+    return rule
+
+
+def auto_rule_remove(*, actor: Any, rule: AutoApprovalRule) -> None:
+    """Grants it made stay (the worker re-checks those not provisioned yet)."""
+    with transaction.atomic():
+        role = rule.role
+        audit_record(
+            actor=actor,
+            action="role.auto_rule_remove",
+            obj=role,
+            project=role.project,
+            before={"rule": rule.name, "max_hours": rule.max_hours},
+        )
+        rule.delete()
