@@ -113,3 +113,16 @@ def test_the_horizon_is_the_projects(payments, alice, carol, deploy_role):
     )
     req = scheduled(carol, deploy_role, timezone.now() + timedelta(days=45))
     assert req.starts_at is not None
+
+
+def test_the_admins_person_page_shows_the_scheduled_window(
+    login, alice, carol, bob, deploy_role
+):
+    from django.urls import reverse
+
+    start = timezone.now() + timedelta(days=3)
+    req = scheduled(carol, deploy_role, start)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
+    text = login(alice).get(reverse("person_detail", args=[carol.pk])).content
+    assert b"badge-scheduled" in text
+    assert f"from {start:%-d %b %H:%M}".encode() in text
