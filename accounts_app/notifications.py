@@ -126,7 +126,10 @@ def approval_partial(request_id: int) -> int:
 def _admins_and_approvers(req: AccessRequest) -> list[str]:
     admins = get_user_model().objects.filter(is_active=True, is_staff=True)
     approvers = approval_rules.role_approvers(req.role)
-    return [u.email for u in [*admins, *approvers] if u.pk != req.requester.user_id]
+    # The project's approvers too, even where the role has its own.
+    project = req.role.project.approvers.filter(is_active=True)
+    everyone = [*admins, *approvers, *project]
+    return [u.email for u in everyone if u.pk != req.requester.user_id]
 
 
 def break_glass_used(request_id: int) -> int:

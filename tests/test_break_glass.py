@@ -230,3 +230,24 @@ def test_break_glass_after_an_unmarked_expiry_ends_the_old_grant_first(
     new = activate(carol, deploy_role)
     assert AccessRequest.objects.get(pk=old.pk).status == RequestStatus.EXPIRED
     assert new.status == RequestStatus.APPROVED
+
+
+def test_break_glass_also_mails_the_project_approvers_where_the_role_has_its_own(
+    glass, alice, carol, dave, deploy_role, django_capture_on_commit_callbacks
+):
+    from accounts_app.services import rules
+
+    rules.role_rules_set(
+        actor=alice.user,
+        role=deploy_role,
+        approvers=[dave.user],
+        approvers_replace_project=True,
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        activate(carol, deploy_role)
+    assert set(mail.outbox[0].to) == {
+        "alice@example.com",
+        "bob@example.com",
+        "dave@example.com",
+    }
