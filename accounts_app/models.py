@@ -561,6 +561,8 @@ class AccessReview(models.Model):
         max_length=8, choices=[(REVOKE, "Revoke"), (REPORT, "Report")], default=REPORT
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the approvers were reminded of the deadline (once, a day before).
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

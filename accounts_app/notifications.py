@@ -176,20 +176,25 @@ def break_glass_flagged(request_id: int) -> int:
     )
 
 
-def review_started(review_id: int) -> int:
-    """An access review started → the approvers of the grants under review."""
+def review_started(review_id: int, *, template: str = "review_started") -> int:
+    """An access review started → the approvers of the grants under review
+    (for the reminder: of those still undecided)."""
     review = AccessReview.objects.get(pk=review_id)
-    roles = OperationRole.objects.filter(
-        requests__review_items__review=review
-    ).distinct()
+    items = review.items.all()
+    if template == "review_reminder":
+        items = items.filter(decision="")
+    roles = OperationRole.objects.filter(requests__review_items__in=items).distinct()
     emails = set()
     for role in roles.select_related("project"):
         emails |= {u.email for u in approval_rules.role_approvers(role)}
     return _send(
-        "review_started",
-        {"review": review, "url": _url("access_reviews")},
-        sorted(emails),
+        template, {"review": review, "url": _url("access_reviews")}, sorted(emails)
     )
+
+
+def review_reminder(review_id: int) -> int:
+    """A day before the deadline → the approvers with undecided grants."""
+    return review_started(review_id, template="review_reminder")
 
 
 def request_decided(request_id: int) -> int:

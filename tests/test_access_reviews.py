@@ -176,3 +176,20 @@ def test_only_an_admin_starts_a_review(bob, two_grants):
     with pytest.raises(PermissionDenied):
         access_reviews.review_start(actor=bob.user, deadline=soon())
     assert not AccessReview.objects.exists()
+
+
+def test_approvers_with_undecided_grants_are_reminded_once_a_day_before(
+    alice, bob, two_grants, django_capture_on_commit_callbacks
+):
+    review = access_reviews.review_start(actor=alice.user, deadline=soon(3))
+    access_reviews.review_decide(
+        item=review.items.get(grant=two_grants[0]), actor=bob.user, decision="confirmed"
+    )
+    assert access_reviews.reviews_remind(now=soon(1)) == 0  # two days before
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert access_reviews.reviews_remind(now=soon(2) + timedelta(hours=1)) == 1
+    # Only erin (dave's grant) still has something to decide.
+    assert [m.to for m in mail.outbox] == [["erin@example.com"]]
+    assert "Reminder" in mail.outbox[0].subject
+    assert access_reviews.reviews_remind(now=soon(2) + timedelta(hours=2)) == 0

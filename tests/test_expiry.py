@@ -149,6 +149,7 @@ def test_expire_access_task_runs_the_lifecycle(carol, bob, deploy_role):
         "pending": 0,
         "scheduled_started": 0,
         "break_glass_overdue": 0,
+        "reviews_reminded": 0,
         "reviews_closed": 0,
         "reminders": 0,
         "session_denies": 0,

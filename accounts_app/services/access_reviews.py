@@ -160,6 +160,43 @@ def review_decide(
     return item
 
 
+REMIND_BEFORE = timedelta(hours=24)
+
+
+def reviews_remind(*, now: datetime | None = None) -> int:
+    """A day before an open review's deadline, remind (once) the approvers
+    whose grants are still undecided, by e-mail and on the projects' chat."""
+    now = now or timezone.now()
+    due = AccessReview.objects.filter(
+        closed_at__isnull=True,
+        reminded_at__isnull=True,
+        deadline__gt=now,
+        deadline__lte=now + REMIND_BEFORE,
+    )
+    reminded = 0
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            review = due.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if review is None:
+                continue
+            review.reminded_at = now
+            review.save(update_fields=["reminded_at"])
+            open_items = review.items.filter(decision="")
+            projects = Project.objects.filter(
+                roles__requests__review_items__in=open_items
+            ).distinct()
+            for project in projects:
+                chat.post(
+                    project,
+                    f"[opsgate] Access review #{review.pk} ends "
+                    f"{review.deadline:%Y-%m-%d %H:%M} UTC: grants of "
+                    f"{project.name} are still to confirm or revoke.",
+                )
+            notifications.on_commit(notifications.review_reminder, review.pk)
+        reminded += 1
+    return reminded
+
+
 def reviews_close_due(*, now: datetime | None = None) -> int:
     """Close the reviews past their deadline: undecided grants are revoked or
     reported, as the review says. Run by the periodic lifecycle task."""

@@ -198,6 +198,7 @@ def lifecycle_run(*, now: datetime | None = None) -> dict[str, int]:
     done = access_requests_expire(now=now)
     done["scheduled_started"] = scheduled_grants_start(now=now)
     done["break_glass_overdue"] = break_glass_overdue_notify(now=now)
+    done["reviews_reminded"] = access_reviews.reviews_remind(now=now)
     done["reviews_closed"] = access_reviews.reviews_close_due(now=now)
     done["reminders"] = grant_expiry_reminders_send(now=now)
     done["session_denies"] = revoked_sessions_shrink(now=now)
