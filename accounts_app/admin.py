@@ -86,6 +86,21 @@ class AwsAccountAdmin(SyncBadgeAdmin):
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("name", "account", "allow_permanent")
     filter_horizontal = ("approvers",)
+    # Approval rules change through the portal's project page (validated and
+    # audited by accounts_app.services.rules).
+    exclude = (
+        "approvals_required",
+        "ticket_pattern",
+        "ticket_url_template",
+        "allow_break_glass",
+        "break_glass_people",
+        "break_glass_hours",
+        "break_glass_daily_cap",
+        "break_glass_review_hours",
+        "schedule_horizon_days",
+        "slack_webhook_url",
+        "teams_webhook_url",
+    )
     search_fields = ("name",)
 
 

@@ -3,10 +3,15 @@ projects, operation roles, access requests and the audit log. The worker
 (provisioning) makes AWS match it."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -120,6 +125,36 @@ class Project(models.Model):
     allow_permanent = models.BooleanField(default=False)
     # Approvers must give a reason to reject unless the project says otherwise.
     rejection_reason_optional = models.BooleanField(default=False)
+    # Approval rules (issue 13, accounts_app/services/rules.py). The defaults
+    # keep the plain behaviour: one approver decides, no ticket.
+    approvals_required = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    ticket_pattern = models.CharField(max_length=200, blank=True)
+    ticket_url_template = models.CharField(max_length=500, blank=True)
+    # Break-glass: the people marked here self-activate a role at once, for
+    # at most break_glass_hours, at most break_glass_daily_cap times a day;
+    # an approver reviews each use within break_glass_review_hours.
+    allow_break_glass = models.BooleanField(default=False)
+    break_glass_people = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="break_glass_for"
+    )
+    break_glass_hours = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(24)]
+    )
+    break_glass_daily_cap = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    break_glass_review_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 14)]
+    )
+    # Scheduled access: how far ahead a request may start.
+    schedule_horizon_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    # Chat notifications (accounts_app/chat.py): secrets, never shown again.
+    slack_webhook_url = models.CharField(max_length=500, blank=True)
+    teams_webhook_url = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     DEFAULT_DURATIONS = [1, 8, 24, 72, 168]
@@ -160,6 +195,17 @@ class OperationRole(SyncState):
     # When opsgate found the role, or a policy it needs, missing in AWS; cleared
     # by the next successful sync. Its grants are not shown as active meanwhile.
     missing_since = models.DateTimeField(null=True, blank=True)
+    # Approval rules per role: its own approvers (in addition to the project's,
+    # or instead of them) and a quorum overriding the project's.
+    approvers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="role_approver_of"
+    )
+    approvers_replace_project = models.BooleanField(default=False)
+    approvals_required = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -226,6 +272,34 @@ class IamUser(SyncState):
                 condition=Q(state="active"),
                 name="one_iam_user_per_person_account",
             ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AutoApprovalRule(models.Model):
+    """A role's auto-approval: requests by the listed people for at most
+    max_hours become grants at once (issue 13)."""
+
+    role = models.ForeignKey(
+        OperationRole, on_delete=models.CASCADE, related_name="auto_rules"
+    )
+    name = models.CharField(max_length=100)
+    people = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+"
+    )
+    max_hours = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 366)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role", "name"], name="unique_auto_rule_name_per_role"
+            )
         ]
 
     def __str__(self) -> str:
@@ -302,6 +376,27 @@ class AccessRequest(models.Model):
     # When the worker applied the end of this grant to AWS (trust rewritten,
     # sessions denied and terminated): the cutoff for the session deny.
     trust_removed_at = models.DateTimeField(null=True, blank=True)
+    # Distinct approvals this request needs (the role's or project's quorum
+    # when it was made); the Approval rows record who gave them.
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    ticket = models.CharField(max_length=100, blank=True)
+    # A self-activated emergency grant (no approval; reviewed afterwards).
+    break_glass = models.BooleanField(default=False)
+    # Approved at once by an auto-approval rule (kept when the rule is gone,
+    # so the worker's re-check still knows nobody approved it).
+    auto_approved = models.BooleanField(default=False)
+    auto_rule = models.ForeignKey(
+        AutoApprovalRule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="grants",
+    )
+    # Scheduled access: the grant starts here (None: when approved) and the
+    # trust lists the person only from then; start_applied_at records when
+    # the lifecycle run asked the worker to add them.
+    starts_at = models.DateTimeField(null=True, blank=True)
+    start_applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -348,9 +443,36 @@ class AccessRequest(models.Model):
         self.status = status
 
     @property
+    def ticket_url(self) -> str:
+        """The ticket as a link, when its project gives a link template."""
+        template = self.role.project.ticket_url_template
+        if not (self.ticket and template):
+            return ""
+        return template.replace("{ticket}", quote(self.ticket, safe=""))
+
+    @property
     def is_active_grant(self) -> bool:
-        return self.status == RequestStatus.APPROVED and (
-            self.expires_at is None or self.expires_at > timezone.now()
+        now = timezone.now()
+        return (
+            self.status == RequestStatus.APPROVED
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.expires_at is None or self.expires_at > now)
+        )
+
+    @property
+    def window_end(self):
+        """When a scheduled request's window ends (start + duration)."""
+        if self.starts_at is None or self.duration_hours is None:
+            return self.expires_at
+        return self.starts_at + timedelta(hours=self.duration_hours)
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Approved ahead of its start: not in the trust yet."""
+        return (
+            self.status == RequestStatus.APPROVED
+            and self.starts_at is not None
+            and self.starts_at > timezone.now()
         )
 
     @property
@@ -375,9 +497,147 @@ class AccessRequest(models.Model):
     @classmethod
     def active_grants(cls, now=None):
         now = now or timezone.now()
-        return cls.objects.filter(status=RequestStatus.APPROVED).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        return cls.objects.filter(
+            Q(status=RequestStatus.APPROVED),
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            Q(starts_at__isnull=True) | Q(starts_at__lte=now),
         )
+
+
+class Approval(models.Model):
+    """One approver's yes to a pending request; a quorum of them approves it."""
+
+    access_request = models.ForeignKey(
+        AccessRequest, on_delete=models.CASCADE, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_request", "approver"], name="one_approval_per_person"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved #{self.access_request_id}"
+
+
+class ReviewOutcome(models.TextChoices):
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    FLAGGED = "flagged", "Flagged"
+
+
+class BreakGlassReview(models.Model):
+    """Each break-glass use waits for an approver to acknowledge or flag it."""
+
+    access_request = models.OneToOneField(
+        AccessRequest, on_delete=models.CASCADE, related_name="break_glass_review"
+    )
+    due_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=ReviewOutcome.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    # When the approvers were told the review is overdue (once).
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"break-glass review of #{self.access_request_id}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return not self.outcome and self.due_at <= timezone.now()
+
+
+class AccessReview(models.Model):
+    """An admin's review of standing grants (issue 13): each approver confirms
+    or revokes the grants of their projects by the deadline; what is left is
+    revoked or reported (on_deadline)."""
+
+    REVOKE, REPORT = "revoke", "report"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    deadline = models.DateTimeField()
+    # Scope: grants older than this many days (None: any age), in these
+    # projects (none: every project).
+    min_age_days = models.PositiveIntegerField(null=True, blank=True)
+    projects = models.ManyToManyField(Project, blank=True, related_name="+")
+    on_deadline = models.CharField(
+        max_length=8, choices=[(REVOKE, "Revoke"), (REPORT, "Report")], default=REPORT
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # When the approvers were reminded of the deadline (once, a day before).
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"access review #{self.pk} (deadline {self.deadline:%Y-%m-%d})"
+
+
+class ReviewDecision(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    REVOKED = "revoked", "Revoked"
+    # At the deadline, with nobody's decision:
+    REVOKED_UNREVIEWED = "revoked_unreviewed", "Revoked (not reviewed)"
+    UNREVIEWED = "unreviewed", "Not reviewed"
+    # The grant ended on its own before anyone decided.
+    ENDED = "ended", "Ended meanwhile"
+
+
+class AccessReviewItem(models.Model):
+    review = models.ForeignKey(
+        AccessReview, on_delete=models.CASCADE, related_name="items"
+    )
+    grant = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, related_name="review_items"
+    )
+    decision = models.CharField(
+        max_length=20, choices=ReviewDecision.choices, blank=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review", "grant"], name="one_item_per_review_grant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"review #{self.review_id} item for grant #{self.grant_id}"
 
 
 class AuditEvent(models.Model):

@@ -8,13 +8,14 @@ import logging
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts_app import selectors
-from accounts_app.models import AccessRequest
+from accounts_app import approval_rules, chat, selectors
+from accounts_app.models import AccessRequest, AccessReview, OperationRole
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ def _send(template: str, context: dict, recipients: list[str]) -> int:
         return 0
 
 
+def _chat(req: AccessRequest, text: str, url: str) -> None:
+    """The same news to the project's chat webhooks, if it has any."""
+    if req.ticket:
+        text += f" Ticket: {req.ticket_url or req.ticket}."
+    chat.post(req.role.project, f"[opsgate] {text} {url}")
+
+
+def _who(req: AccessRequest) -> str:
+    return f"{req.role.project.name} as {req.role.os_user}"
+
+
 def _requester_email(req: AccessRequest) -> str:
     return req.requester.user.email or req.requester.email
 
@@ -53,9 +65,17 @@ def _load(request_id: int) -> AccessRequest:
 
 
 def request_created(request_id: int) -> int:
-    """New request → the project's approvers (never the requester)."""
+    """New request → the role's approvers (never the requester)."""
     req = _load(request_id)
-    approvers = req.role.project.approvers.exclude(pk=req.requester.user_id)
+    approvers = approval_rules.role_approvers(req.role).exclude(
+        pk=req.requester.user_id
+    )
+    hours = f"{req.duration_hours} h" if req.duration_hours else "no time limit"
+    _chat(
+        req,
+        f"{req.requester.name} asks for {_who(req)} ({hours}): {req.reason}",
+        _url("approvals"),
+    )
     return _send(
         "request_created",
         {"req": req, "url": _url("approvals")},
@@ -63,12 +83,143 @@ def request_created(request_id: int) -> int:
     )
 
 
+def request_auto_approved(request_id: int) -> int:
+    """Auto-approved → the role's approvers are told (no decision needed)."""
+    req = _load(request_id)
+    rule = req.auto_rule.name if req.auto_rule else "an auto-approval rule"
+    _chat(
+        req,
+        f"{req.requester.name} got {_who(req)} for {req.duration_hours} h, "
+        f"auto-approved by rule {rule}: {req.reason}",
+        _url("approvals"),
+    )
+    approvers = approval_rules.role_approvers(req.role).exclude(
+        pk=req.requester.user_id
+    )
+    return _send(
+        "request_auto_approved",
+        {"req": req, "rule": rule, "url": _url("approvals")},
+        [a.email for a in approvers],
+    )
+
+
+def approval_partial(request_id: int) -> int:
+    """One approval of several → the requester and the approvers who have not
+    approved yet ("1 of 2 approvals, by alice")."""
+    req = _load(request_id)
+    given = list(req.approvals.select_related("approver"))
+    others = approval_rules.role_approvers(req.role).exclude(
+        pk__in=[req.requester.user_id, *(a.approver_id for a in given)]
+    )
+    return _send(
+        "approval_partial",
+        {
+            "req": req,
+            "count": len(given),
+            "by": [a.approver.get_username() for a in given],
+            "url": _url("approvals"),
+        },
+        [_requester_email(req), *(a.email for a in others)],
+    )
+
+
+def _admins_and_approvers(req: AccessRequest) -> list[str]:
+    admins = get_user_model().objects.filter(is_active=True, is_staff=True)
+    approvers = approval_rules.role_approvers(req.role)
+    # The project's approvers too, even where the role has its own.
+    project = req.role.project.approvers.filter(is_active=True)
+    everyone = [*admins, *approvers, *project]
+    return [u.email for u in everyone if u.pk != req.requester.user_id]
+
+
+def break_glass_used(request_id: int) -> int:
+    """A break-glass use → every approver of the role and every admin, at once."""
+    req = _load(request_id)
+    _chat(
+        req,
+        f"BREAK-GLASS: {req.requester.name} activated {_who(req)} until "
+        f"{req.expires_at:%H:%M} UTC without approval: {req.reason}. An approver "
+        f"must review it by {req.break_glass_review.due_at:%Y-%m-%d %H:%M} UTC.",
+        _url("approvals"),
+    )
+    return _send(
+        "break_glass_used",
+        {"req": req, "review": req.break_glass_review, "url": _url("approvals")},
+        _admins_and_approvers(req),
+    )
+
+
+def break_glass_overdue(request_id: int) -> int:
+    """A break-glass use nobody reviewed in time → approvers and admins."""
+    req = _load(request_id)
+    _chat(
+        req,
+        f"Break-glass review overdue: {req.requester.name}'s use of {_who(req)} "
+        f"was due for review at {req.break_glass_review.due_at:%Y-%m-%d %H:%M} UTC.",
+        _url("approvals"),
+    )
+    return _send(
+        "break_glass_overdue",
+        {"req": req, "review": req.break_glass_review, "url": _url("approvals")},
+        _admins_and_approvers(req),
+    )
+
+
+def break_glass_flagged(request_id: int) -> int:
+    """An approver flagged a break-glass use → the admins."""
+    req = _load(request_id)
+    admins = get_user_model().objects.filter(is_active=True, is_staff=True)
+    return _send(
+        "break_glass_flagged",
+        {"req": req, "review": req.break_glass_review, "url": _url("dashboard")},
+        [a.email for a in admins],
+    )
+
+
+def review_started(review_id: int, *, template: str = "review_started") -> int:
+    """An access review started → the approvers of the grants under review
+    (for the reminder: of those still undecided)."""
+    review = AccessReview.objects.get(pk=review_id)
+    items = review.items.all()
+    if template == "review_reminder":
+        items = items.filter(decision="")
+    roles = OperationRole.objects.filter(requests__review_items__in=items).distinct()
+    emails = set()
+    for role in roles.select_related("project"):
+        emails |= {u.email for u in approval_rules.role_approvers(role)}
+    return _send(
+        template, {"review": review, "url": _url("access_reviews")}, sorted(emails)
+    )
+
+
+def review_reminder(review_id: int) -> int:
+    """A day before the deadline → the approvers with undecided grants."""
+    return review_started(review_id, template="review_reminder")
+
+
 def request_decided(request_id: int) -> int:
     """Approved or rejected → the requester."""
     req = _load(request_id)
+    by = req.decided_by.get_username() if req.decided_by else "opsgate"
+    _chat(
+        req,
+        f"{by} {req.get_status_display().lower()} {req.requester.name}'s "
+        f"request for {_who(req)}.",
+        _url("approvals"),
+    )
     return _send(
         "request_decided",
         {"req": req, "url": _url("home")},
+        [_requester_email(req)],
+    )
+
+
+def grant_ended(request_id: int) -> int:
+    """A grant was revoked or expired → the requester (issue 13)."""
+    req = _load(request_id)
+    return _send(
+        "grant_ended",
+        {"req": req, "url": _url("request_access")},
         [_requester_email(req)],
     )
 

@@ -26,6 +26,8 @@ def request_display(req: AccessRequest) -> Display:
     role's trust lists the requester, then "active" (or the worker's error).
     A grant whose role is known to be missing in AWS is "being restored"."""
     if req.status == RequestStatus.APPROVED:
+        if req.is_scheduled:
+            return Display("scheduled", "Scheduled", scheduled_window(req))
         if not req.is_active_grant:
             return Display("expired", "Expired")
         if req.provisioned_at and req.role.missing_since:
@@ -42,7 +44,14 @@ def request_display(req: AccessRequest) -> Display:
             )
         return Display("provisioning", "Provisioning", role.last_error)
     if req.status == RequestStatus.PENDING:
-        return Display("pending", "Waiting for approval")
+        parts = []
+        if req.approvals_required > 1:
+            by = [a.approver.get_username() for a in req.approvals.all()]
+            count = f"{len(by)} of {req.approvals_required} approvals"
+            parts.append(f"{count}, by {', '.join(by)}" if by else count)
+        if req.starts_at:
+            parts.append(f"scheduled {scheduled_window(req)}")
+        return Display("pending", "Waiting for approval", "; ".join(parts))
     if req.status == RequestStatus.REVOKED and ended_by_requester(req):
         return Display("done", "Ended")
     return Display(req.status, req.get_status_display())
@@ -89,6 +98,18 @@ def request_note(req: AccessRequest, viewer=None) -> str:
     if by_viewer:
         return _with("You revoked it", req.end_comment)
     return _with(f"Revoked by {_name(ended, viewer)}", req.end_comment)
+
+
+def scheduled_window(req: AccessRequest) -> str:
+    """ "from 5 Dec 02:00 to 5 Dec 06:00 UTC" for a request with a start."""
+    if req.starts_at is None:
+        return ""
+    start = f"{req.starts_at:%-d %b %H:%M}"
+    end = req.expires_at or (
+        req.starts_at + req.duration if req.duration_hours else None
+    )
+    until = f" to {end:%-d %b %H:%M}" if end else ", no end"
+    return f"from {start}{until} UTC"
 
 
 def _being_restored(role: OperationRole) -> Display:

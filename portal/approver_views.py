@@ -13,16 +13,27 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts_app import selectors, trust
-from accounts_app.models import AccessRequest, Project, RequestStatus
-from accounts_app.services import access_requests
+from accounts_app import approval_rules, selectors, trust
+from accounts_app.models import (
+    AccessRequest,
+    Approval,
+    BreakGlassReview,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import access_requests, access_reviews, break_glass
 from portal import params
-from portal.forms import ApprovalFilterForm, DecisionForm
+from portal.forms import (
+    ApprovalFilterForm,
+    BreakGlassReviewForm,
+    DecisionForm,
+    ReviewItemForm,
+)
 
 
 def _in_my_projects(request: HttpRequest):
     return AccessRequest.objects.filter(
-        role__project__approvers=request.user
+        approval_rules.decidable_by(request.user)
     ).select_related("role__project", "role__account", "requester__user")
 
 
@@ -31,7 +42,14 @@ GRANTS_SHOWN = 100
 
 
 def _approvals_context(request: HttpRequest) -> dict:
-    projects = list(request.user.approver_of.select_related("account"))
+    projects = list(
+        Project.objects.filter(
+            Q(approvers=request.user) | Q(roles__approvers=request.user)
+        )
+        .distinct()
+        .select_related("account")
+        .order_by("name")
+    )
     if not projects:
         raise PermissionDenied("You approve no project.")
     filters = ApprovalFilterForm(request.GET or None, projects=projects)
@@ -45,13 +63,18 @@ def _approvals_context(request: HttpRequest) -> dict:
         age, status = filters.hours(), data["status"]
     elif filters.is_bound:
         scope = Q(pk__in=[])
-    waiting = _in_my_projects(request).filter(scope, status=RequestStatus.PENDING)
+    waiting = (
+        _in_my_projects(request)
+        .filter(scope, status=RequestStatus.PENDING)
+        .distinct()
+    )
     if age:
         waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
     page = Paginator(waiting.order_by("created_at", "pk"), PENDING_PAGE).get_page(
         params.page(request)
     )
     pending = list(page.object_list)
+    _approvals_load(pending)
     holders = trust.grant_holders({req.role_id for req in pending})
     own = {
         req.role.project_id
@@ -79,6 +102,7 @@ def _approvals_context(request: HttpRequest) -> dict:
         # Set here: a missing attribute costs the template a dir() per lookup.
         req.form = None
         req.undecidable = req.own and req.role.project_id not in others
+        _quorum_progress(req, request.user)
     decided = (
         AccessRequest.objects.filter(scope, decided_by=request.user)
         .filter(**({"status": status} if status else {}))
@@ -88,12 +112,23 @@ def _approvals_context(request: HttpRequest) -> dict:
     for req in decided:
         req.display = selectors.request_display(req)
         req.note = selectors.request_note(req, request.user)
+    # Active grants, and scheduled ones (shown with their window).
     grants = (
-        AccessRequest.active_grants()
-        .filter(scope, role__project__in=projects)
+        AccessRequest.objects.filter(status=RequestStatus.APPROVED)
+        .exclude(expires_at__lte=timezone.now())
+        .filter(approval_rules.decidable_by(request.user))
+        .filter(scope)
+        .distinct()
         .select_related("role__project", "requester")
         .order_by("expires_at")
     )
+    reviews = []
+    if any(p.allow_break_glass for p in projects):
+        reviews = list(
+            break_glass.reviews_open()
+            .filter(access_request__in=_in_my_projects(request))
+            .exclude(access_request__requester__user=request.user)
+        )
     query = request.GET.copy()
     query.pop("page", None)
     return {
@@ -101,6 +136,7 @@ def _approvals_context(request: HttpRequest) -> dict:
         "filtered": filters.is_bound
         and any(request.GET.get(f) for f in filters.fields),
         "query": query.urlencode(),
+        "reviews": reviews,
         "projects": projects,
         "pending": pending,
         "page": page,
@@ -108,6 +144,27 @@ def _approvals_context(request: HttpRequest) -> dict:
         "grants": grants[:GRANTS_SHOWN],
         "grants_total": grants.count(),
     }
+
+
+def _approvals_load(pending: list) -> None:
+    """The approvals of the requests that need several, in one query (none
+    when no project uses a quorum)."""
+    quorum = {req.pk: req for req in pending if req.approvals_required > 1}
+    for req in pending:
+        req.given = []
+    if quorum:
+        given = Approval.objects.filter(access_request__in=quorum).select_related(
+            "approver"
+        )
+        for approval in given:
+            quorum[approval.access_request_id].given.append(approval)
+
+
+def _quorum_progress(req: AccessRequest, user) -> None:
+    """ "1 of 2 approvals, by alice" and whether this approver gave one."""
+    given = req.given
+    req.approved_by = [a.approver.get_username() for a in given]
+    req.approved_by_me = any(a.approver_id == user.pk for a in given)
 
 
 @login_required
@@ -134,12 +191,20 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     who = f"{req.requester.name}'s request for {req.role.project.name}"
     try:
         if form.cleaned_data["decision"] == "approve":
-            access_requests.access_request_approve(
+            req = access_requests.access_request_approve(
                 access_request=req, approver=request.user, comment=comment
             )
-            messages.success(
-                request, f"Approved {who}. opsgate is updating the role's trust."
-            )
+            if req.status == RequestStatus.PENDING:
+                given = req.approvals.count()
+                messages.success(
+                    request,
+                    f"Approved {who}: {given} of {req.approvals_required} "
+                    "approvals; it waits for another approver.",
+                )
+            else:
+                messages.success(
+                    request, f"Approved {who}. opsgate is updating the role's trust."
+                )
         else:
             access_requests.access_request_reject(
                 access_request=req, approver=request.user, comment=comment
@@ -169,3 +234,65 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Revoked {req.requester.name}'s access to {req.role.role_name}."
         )
     return redirect("approvals")
+
+
+@login_required
+@require_POST
+def break_glass_review(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(
+        BreakGlassReview.objects.filter(
+            access_request__in=_in_my_projects(request)
+        ).distinct(),
+        pk=pk,
+    )
+    form = BreakGlassReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for e in form.errors.values() for m in e))
+        return redirect("approvals")
+    try:
+        break_glass.break_glass_review(
+            review=review,
+            actor=request.user,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+    else:
+        messages.success(request, f"Break-glass use {form.cleaned_data['outcome']}.")
+    return redirect("approvals")
+
+
+@login_required
+@require_GET
+def access_reviews_page(request: HttpRequest) -> HttpResponse:
+    """Every grant of the approver's projects under review, on one page."""
+    items = list(access_reviews.items_for(request.user)[:500])
+    return render(request, "access_reviews.html", {"items": items})
+
+
+@login_required
+@require_POST
+def review_item_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(access_reviews.items_for(request.user), pk=pk)
+    form = ReviewItemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Confirm or revoke.")
+        return redirect("access_reviews")
+    try:
+        access_reviews.review_decide(
+            item=item,
+            actor=request.user,
+            decision=form.cleaned_data["decision"],
+            note=form.cleaned_data["note"],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+    else:
+        word = form.cleaned_data["decision"]
+        messages.success(
+            request,
+            f"{item.grant.requester.name}'s access to "
+            f"{item.grant.role.project.name} {word}.",
+        )
+    return redirect("access_reviews")

@@ -1,6 +1,9 @@
+from accounts_app import approval_rules
+
+
 def nav(request) -> dict:
     """What the top bar shows: the approvals link only for approvers."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"nav_is_approver": user.approver_of.exists()}
+    return {"nav_is_approver": approval_rules.is_approver(user)}

@@ -86,14 +86,37 @@ class AccessRequestForm(Form):
         label="For how long",
         help_text="Access ends by itself after this time.",
     )
+    ticket = forms.CharField(required=False, max_length=100)
+    starts_at = forms.DateTimeField(
+        label="Start later (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Optional: a maintenance window. Empty: as soon as approved.",
+        error_messages={"invalid": "Give a date and time, e.g. 2026-12-05 02:00."},
+    )
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].queryset = project.roles.all()
+        if project.ticket_pattern:
+            # Checked against the pattern by the service (one rule for all).
+            self.fields[
+                "ticket"
+            ].help_text = (
+                f"{project.name} requires a ticket matching {project.ticket_pattern}."
+            )
+        else:
+            del self.fields["ticket"]
         choices = [(str(h), _hours(h)) for h in project.durations]
         if project.allow_permanent:
             choices.append((PERMANENT, "No time limit"))
         self.fields["duration"].choices = choices
+
+    def ticket_value(self) -> str:
+        return self.cleaned_data.get("ticket", "")
+
+    def starts_at_value(self):
+        return self.cleaned_data.get("starts_at")
 
     def duration_hours(self) -> int | None:
         value = self.cleaned_data["duration"]
@@ -194,6 +217,28 @@ def _shown(name: str, limit: int = 80) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def people_named(text: str) -> list:
+    """People by e-mail or user name, found in one query: a text field,
+    because a list of every person to tick does not scale past a few
+    hundred people."""
+    names = list(
+        {n.strip().lower(): n.strip() for n in text.split(",") if n.strip()}.values()
+    )
+    if len(names) > MAX_APPROVERS:
+        raise ValidationError(
+            f"At most {MAX_APPROVERS} approvers per project; this list names "
+            f"{len(names):,}. Choose the people who decide, not everyone."
+        )
+    found = approvers_by_name(names)
+    unknown = [_shown(n) for n in names if n.lower() not in found]
+    if unknown:
+        raise ValidationError(
+            f"Nobody in opsgate is called {', '.join(unknown)}: add them as "
+            "people first, or check the spelling."
+        )
+    return list({u.pk: u for u in (found[n.lower()] for n in names)}.values())
+
+
 class ProjectForm(Form):
     name = forms.CharField(
         max_length=256,
@@ -228,29 +273,7 @@ class ProjectForm(Form):
         return name
 
     def clean_approvers(self) -> list:
-        """People by e-mail or user name, found in one query: a text field,
-        because a list of every person to tick does not scale past a few
-        hundred people."""
-        names = list(
-            {
-                n.strip().lower(): n.strip()
-                for n in self.cleaned_data["approvers"].split(",")
-                if n.strip()
-            }.values()
-        )
-        if len(names) > MAX_APPROVERS:
-            raise ValidationError(
-                f"At most {MAX_APPROVERS} approvers per project; this list names "
-                f"{len(names):,}. Choose the people who decide, not everyone."
-            )
-        found = approvers_by_name(names)
-        unknown = [_shown(n) for n in names if n.lower() not in found]
-        if unknown:
-            raise ValidationError(
-                f"Nobody in opsgate is called {', '.join(unknown)}: add them as "
-                "people first, or check the spelling."
-            )
-        return list({u.pk: u for u in (found[n.lower()] for n in names)}.values())
+        return people_named(self.cleaned_data["approvers"])
 
     def clean_allowed_durations(self) -> list[int]:
         raw = [p.strip() for p in self.cleaned_data["allowed_durations"].split(",")]
@@ -472,3 +495,175 @@ class ApprovalFilterForm(Form):
 
     def hours(self) -> int | None:
         return AGES.get(self.cleaned_data.get("age") or "")
+
+
+class ProjectRulesForm(Form):
+    """A project's approval rules (issue 13); the service validates them."""
+
+    approvals_required = forms.CharField(
+        label="Approvals needed",
+        initial="1",
+        max_length=3,
+        help_text="Distinct approvers who must approve each request, 1 to 3. "
+        "The requester never counts.",
+    )
+    ticket_pattern = forms.CharField(
+        label="Ticket format",
+        required=False,
+        max_length=200,
+        strip=False,
+        help_text="A regular expression every request's ticket must match, "
+        "e.g. ^OPS-[0-9]+$. Empty: no ticket asked.",
+    )
+    ticket_url_template = forms.CharField(
+        label="Ticket link",
+        required=False,
+        max_length=500,
+        help_text="e.g. https://tracker.example.com/browse/{ticket}",
+    )
+    schedule_horizon_days = forms.CharField(
+        label="Scheduled requests up to (days ahead)",
+        initial="30",
+        max_length=3,
+        help_text="A request may name a start time at most this far ahead.",
+    )
+
+
+class RoleRulesForm(Form):
+    approvers = forms.CharField(
+        required=False,
+        help_text="E-mail addresses or user names of the role's own approvers, "
+        "separated by commas.",
+    )
+    approvers_replace_project = forms.BooleanField(
+        label="Only these approvers decide (instead of the project's)",
+        required=False,
+    )
+    approvals_required = forms.CharField(
+        label="Approvals needed",
+        required=False,
+        max_length=3,
+        help_text="1 to 3; empty: the project's number.",
+    )
+
+    def clean_approvers(self) -> list:
+        return people_named(self.cleaned_data["approvers"])
+
+
+class BreakGlassSettingsForm(Form):
+    allow_break_glass = forms.BooleanField(
+        label="Allow break-glass access", required=False
+    )
+    people = forms.CharField(
+        label="People who may break glass",
+        required=False,
+        help_text="E-mail addresses or user names, separated by commas.",
+    )
+    break_glass_hours = forms.CharField(
+        label="Duration (hours)", initial="1", max_length=3, help_text="1 to 24."
+    )
+    break_glass_daily_cap = forms.CharField(
+        label="Uses per person per 24 hours", initial="2", max_length=3
+    )
+    break_glass_review_hours = forms.CharField(
+        label="Review within (hours)", initial="24", max_length=4
+    )
+
+    def clean_people(self) -> list:
+        return people_named(self.cleaned_data["people"])
+
+
+class BreakGlassForm(Form):
+    role = RoleChoiceField(
+        queryset=OperationRole.objects.none(),
+        label="Run as (OS user)",
+        empty_label=None,
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        help_text="The emergency. Every approver and admin reads it at once.",
+        error_messages={"required": "Say what the emergency is."},
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        kwargs.setdefault("prefix", "bg")
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = project.roles.all()
+
+
+class BreakGlassReviewForm(Form):
+    outcome = forms.ChoiceField(
+        choices=[("acknowledged", "Acknowledge"), ("flagged", "Flag")],
+        error_messages={"required": "Acknowledge or flag."},
+    )
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class WebhooksForm(Form):
+    """Write-only: the current URLs are never sent back to the browser."""
+
+    slack_webhook_url = forms.CharField(
+        label="New Slack incoming-webhook URL",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Empty keeps the current one.",
+    )
+    remove_slack = forms.BooleanField(label="Remove the Slack webhook", required=False)
+    teams_webhook_url = forms.CharField(
+        label="New Microsoft Teams incoming-webhook URL",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Empty keeps the current one.",
+    )
+    remove_teams = forms.BooleanField(label="Remove the Teams webhook", required=False)
+
+
+class AccessReviewForm(Form):
+    deadline = forms.DateTimeField(
+        label="Deadline (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        error_messages={"invalid": "Give a date and time, e.g. 2026-12-31 17:00."},
+    )
+    min_age_days = forms.IntegerField(
+        label="Grants older than (days)",
+        required=False,
+        min_value=0,
+        max_value=3650,
+        help_text="Empty: grants of any age.",
+    )
+    projects = forms.ModelMultipleChoiceField(
+        queryset=Project.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every project.",
+    )
+    on_deadline = forms.ChoiceField(
+        label="At the deadline, grants nobody reviewed are",
+        choices=[("report", "reported"), ("revoke", "revoked")],
+    )
+
+
+class ReviewItemForm(Form):
+    decision = forms.ChoiceField(
+        choices=[("confirmed", "Confirm"), ("revoked", "Revoke")],
+        error_messages={"required": "Confirm or revoke."},
+    )
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class AutoRuleForm(Form):
+    name = forms.CharField(label="Rule name", max_length=100)
+    people = forms.CharField(
+        help_text="E-mail addresses or user names, separated by commas."
+    )
+    max_hours = forms.CharField(
+        label="Up to (hours)",
+        max_length=4,
+        help_text="Longer requests wait for approval.",
+    )
+
+    def clean_people(self) -> list:
+        return people_named(self.cleaned_data["people"])

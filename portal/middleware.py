@@ -11,12 +11,14 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from accounts_app import approval_rules
+
 # Signing out, setting a password and setting up MFA stay reachable.
 ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz")
 
 
 def mfa_required(user) -> bool:
-    return user.is_staff or user.approver_of.exists()
+    return user.is_staff or approval_rules.is_approver(user)
 
 
 class RequireMfaMiddleware:

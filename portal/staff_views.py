@@ -6,12 +6,13 @@ import re
 from collections import Counter
 from datetime import datetime, time
 from functools import wraps
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Count, Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts_app import invitations, selectors, sync_requests, trust
 from accounts_app.models import (
     AccessRequest,
+    AccessReview,
     AuditEvent,
     AwsAccount,
     IamUser,
@@ -28,20 +30,27 @@ from accounts_app.models import (
     OperationRole,
     Project,
 )
-from accounts_app.services import accounts, people
+from accounts_app.services import access_reviews, accounts, break_glass, people
 from accounts_app.services import projects as project_services
 from accounts_app.services import roles as role_services
+from accounts_app.services import rules as rules_services
 from portal import params
 from portal.forms import (
+    AccessReviewForm,
     AuditFilterForm,
+    AutoRuleForm,
+    BreakGlassSettingsForm,
     DriftFilterForm,
     OffboardForm,
     PersonForm,
     ProjectEditForm,
     ProjectFilterForm,
     ProjectForm,
+    ProjectRulesForm,
     RoleForm,
     RolePrincipalsForm,
+    RoleRulesForm,
+    WebhooksForm,
     add_service_errors,
 )
 from provisioning import direct
@@ -338,8 +347,44 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Role {role.role_name} added.")
             return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, form=form)
+
+
+def _project_detail_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form=None,
+    rules_form=None,
+    glass_form=None,
+    webhooks_form=None,
+) -> HttpResponse:
+    form = form or RoleForm()
+    webhooks_form = webhooks_form or WebhooksForm()
+    glass_form = glass_form or BreakGlassSettingsForm(
+        initial={
+            "allow_break_glass": project.allow_break_glass,
+            "people": ", ".join(
+                p.get_username() for p in project.break_glass_people.all()
+            ),
+            "break_glass_hours": project.break_glass_hours,
+            "break_glass_daily_cap": project.break_glass_daily_cap,
+            "break_glass_review_hours": project.break_glass_review_hours,
+        }
+    )
+    rules_form = rules_form or ProjectRulesForm(
+        initial={
+            "approvals_required": project.approvals_required,
+            "ticket_pattern": project.ticket_pattern,
+            "ticket_url_template": project.ticket_url_template,
+            "schedule_horizon_days": project.schedule_horizon_days,
+        }
+    )
     page = Paginator(
-        project.roles.select_related("account").order_by("os_user", "pk"), PAGE_SIZE
+        project.roles.select_related("account")
+        .prefetch_related("approvers")
+        .order_by("os_user", "pk"),
+        PAGE_SIZE,
     ).get_page(params.page(request))
     roles = list(page.object_list)
     grants = Counter(
@@ -354,7 +399,127 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "staff/project_detail.html",
-        {"project": project, "roles": roles, "page": page, "form": form},
+        {
+            "project": project,
+            "roles": roles,
+            "page": page,
+            "form": form,
+            "rules_form": rules_form,
+            "glass_form": glass_form,
+            "webhooks_form": webhooks_form,
+        },
+    )
+
+
+@staff_required
+@require_POST
+def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = ProjectRulesForm(request.POST)
+    if form.is_valid():
+        try:
+            rules_services.project_rules_set(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Approval rules of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, rules_form=form)
+
+
+@staff_required
+@require_POST
+def project_break_glass(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = BreakGlassSettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            break_glass.break_glass_set(
+                actor=request.user,
+                project=project,
+                allow=data["allow_break_glass"],
+                people=data["people"],
+                hours=data["break_glass_hours"],
+                daily_cap=data["break_glass_daily_cap"],
+                review_hours=data["break_glass_review_hours"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Break-glass of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, glass_form=form)
+
+
+@staff_required
+@require_POST
+def project_webhooks(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    form = WebhooksForm(request.POST)
+    if form.is_valid():
+        try:
+            rules_services.project_webhooks_set(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Chat webhooks of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, webhooks_form=form)
+
+
+@staff_required
+def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(OperationRole.objects.select_related("project"), pk=pk)
+    initial = {
+        "approvers": ", ".join(a.get_username() for a in role.approvers.all()),
+        "approvers_replace_project": role.approvers_replace_project,
+        "approvals_required": role.approvals_required or "",
+    }
+    form = RoleRulesForm(
+        request.POST if "save_rules" in request.POST else None, initial=initial
+    )
+    auto_form = AutoRuleForm(request.POST if "add_rule" in request.POST else None)
+    if "remove_rule" in request.POST:
+        rule = get_object_or_404(
+            role.auto_rules, pk=params.integer(request.POST.get("remove_rule"))
+        )
+        rules_services.auto_rule_remove(actor=request.user, rule=rule)
+        messages.success(request, f"Auto-approval rule {rule.name} removed.")
+        return redirect("role_rules", pk=pk)
+    if auto_form.is_bound and auto_form.is_valid():
+        try:
+            rule = rules_services.auto_rule_add(
+                actor=request.user, role=role, **auto_form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(auto_form, exc)
+        else:
+            messages.success(request, f"Auto-approval rule {rule.name} added.")
+            return redirect("role_rules", pk=pk)
+    if form.is_bound and form.is_valid():
+        try:
+            rules_services.role_rules_set(
+                actor=request.user, role=role, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Approval rules of {role.role_name} saved.")
+            return redirect("project_detail", pk=role.project_id)
+    return render(
+        request,
+        "staff/role_rules.html",
+        {
+            "role": role,
+            "form": form,
+            "auto_form": auto_form,
+            "auto_rules": role.auto_rules.prefetch_related("people"),
+        },
     )
 
 
@@ -443,7 +608,9 @@ def account_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/dashboard.html", sync_status.dashboard())
+    context = sync_status.dashboard()
+    context["break_glass_reviews"] = list(break_glass.reviews_open()[:100])
+    return render(request, "staff/dashboard.html", context)
 
 
 @staff_required
@@ -534,6 +701,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 50).get_page(params.page(request))
     for event in page.object_list:
         event.changes = audit_changes(event.before, event.after)
+        event.ticket, event.ticket_url = _audit_ticket(event)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -587,6 +755,16 @@ def audit_changes(before, after) -> list[dict]:
     return rows
 
 
+def _audit_ticket(event: AuditEvent) -> tuple[str, str]:
+    """The ticket a request's audit row names, and its link (issue 13)."""
+    after = event.after if isinstance(event.after, dict) else {}
+    ticket = str(after.get("ticket") or "")
+    template = event.project.ticket_url_template if event.project else ""
+    if not (ticket and template):
+        return ticket, ""
+    return ticket, template.replace("{ticket}", quote(ticket, safe=""))
+
+
 def _audit_csv(events) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="opsgate-audit.csv"'
@@ -611,3 +789,54 @@ def _cell(value) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas."""
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+# --- Access reviews (issue 13) ------------------------------------------------
+
+
+@staff_required
+def reviews(request: HttpRequest) -> HttpResponse:
+    form = AccessReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            review = access_reviews.review_start(
+                actor=request.user,
+                deadline=data["deadline"],
+                min_age_days=data["min_age_days"],
+                projects=list(data["projects"]),
+                on_deadline=data["on_deadline"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Access review #{review.pk} started with "
+                f"{review.items.count()} grants.",
+            )
+            return redirect("review_detail", pk=review.pk)
+    rows = AccessReview.objects.annotate(
+        total=Count("items"),
+        open=Count("items", filter=Q(items__decision="")),
+    ).order_by("-created_at")[:50]
+    return render(request, "staff/reviews.html", {"form": form, "reviews": rows})
+
+
+@staff_required
+@require_GET
+def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(AccessReview, pk=pk)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(
+            access_reviews.review_csv(review), content_type="text/csv; charset=utf-8"
+        )
+        name = f"opsgate-access-review-{review.pk}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    items = review.items.select_related(
+        "grant__role__project", "grant__requester", "decided_by"
+    )
+    return render(
+        request, "staff/review_detail.html", {"review": review, "items": items}
+    )

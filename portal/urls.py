@@ -7,12 +7,32 @@ from portal.api.views import api
 urlpatterns = [
     path("", views.home, name="home"),
     path("request/", views.request_access, name="request_access"),
+    path(
+        "request/break-glass",
+        views.break_glass_activate,
+        name="break_glass_activate",
+    ),
     path("requests/status.json", views.request_status, name="request_status"),
     path("requests/<int:pk>/cancel", views.request_cancel, name="request_cancel"),
     path("requests/<int:pk>/done", views.request_done, name="request_done"),
     path("approvals/", approver_views.approvals, name="approvals"),
     path("approvals/<int:pk>/decide", approver_views.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approver_views.revoke, name="approver_revoke"),
+    path(
+        "approvals/reviews/", approver_views.access_reviews_page, name="access_reviews"
+    ),
+    path(
+        "approvals/reviews/items/<int:pk>",
+        approver_views.review_item_decide,
+        name="review_item_decide",
+    ),
+    path("reviews/", staff_views.reviews, name="reviews"),
+    path("reviews/<int:pk>/", staff_views.review_detail, name="review_detail"),
+    path(
+        "approvals/break-glass/<int:pk>/review",
+        approver_views.break_glass_review,
+        name="break_glass_review",
+    ),
     path("dashboard/", staff_views.dashboard, name="dashboard"),
     path("drift/", staff_views.drift, name="drift"),
     path("drift/reconcile", staff_views.reconcile_now, name="reconcile_now"),
@@ -39,6 +59,18 @@ urlpatterns = [
     path("projects/<int:pk>/edit", staff_views.project_edit, name="project_edit"),
     path("roles/<int:pk>/edit", staff_views.role_edit, name="role_edit"),
     path("roles/<int:pk>/retry", staff_views.role_retry, name="role_retry"),
+    path("projects/<int:pk>/rules", staff_views.project_rules, name="project_rules"),
+    path("roles/<int:pk>/rules", staff_views.role_rules, name="role_rules"),
+    path(
+        "projects/<int:pk>/webhooks",
+        staff_views.project_webhooks,
+        name="project_webhooks",
+    ),
+    path(
+        "projects/<int:pk>/break-glass",
+        staff_views.project_break_glass,
+        name="project_break_glass",
+    ),
     path("audit/", staff_views.audit, name="audit"),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke", token_views.token_revoke, name="token_revoke"),

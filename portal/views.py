@@ -16,9 +16,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import selectors
 from accounts_app.models import AccessRequest, IamUser, IamUserState, RequestStatus
-from accounts_app.services import access_requests
+from accounts_app.services import access_requests, break_glass
 from portal import params
-from portal.forms import AccessRequestForm, ProjectChoiceForm, add_service_errors
+from portal.forms import (
+    AccessRequestForm,
+    BreakGlassForm,
+    ProjectChoiceForm,
+    add_service_errors,
+)
 from provisioning import direct
 
 
@@ -100,6 +105,8 @@ def request_access(request: HttpRequest) -> HttpResponse:
                     reason=form.cleaned_data["reason"],
                     duration_hours=form.duration_hours(),
                     actor=request.user,
+                    ticket=form.ticket_value(),
+                    starts_at=form.starts_at_value(),
                 )
             except ValidationError as exc:
                 add_service_errors(form, exc)
@@ -117,6 +124,9 @@ def request_access(request: HttpRequest) -> HttpResponse:
             for a in project.approvers.filter(is_active=True)
             if a.pk != request.user.pk
         ]
+    glass = None
+    if project is not None and break_glass.may_break_glass(request.user, project):
+        glass = BreakGlassForm(project=project)
     return render(
         request,
         "request_access.html",
@@ -127,7 +137,52 @@ def request_access(request: HttpRequest) -> HttpResponse:
             # Nobody decides their own request: none left, it waits for ever.
             "nobody_decides": project is not None and not deciders,
             "deciders": deciders,
+            "glass": glass,
         },
+    )
+
+
+@login_required
+@require_POST
+def break_glass_activate(request: HttpRequest) -> HttpResponse:
+    """Self-activation at once (issue 13): the rules are in the service."""
+    person = current_person(request)
+    chooser = ProjectChoiceForm(request.GET)
+    if person is None or not chooser.is_valid():
+        messages.error(request, "Pick a project first.")
+        return redirect("request_access")
+    project = chooser.cleaned_data["project"]
+    glass = BreakGlassForm(request.POST, project=project)
+    if glass.is_valid():
+        try:
+            grant = break_glass.break_glass_activate(
+                requester=person,
+                role=glass.cleaned_data["role"],
+                reason=glass.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except PermissionDenied as exc:
+            glass.add_error(None, str(exc))
+        except ValidationError as exc:
+            add_service_errors(glass, exc)
+        else:
+            messages.success(
+                request,
+                f"Break-glass access to {project.name} is being activated until "
+                f"{grant.expires_at:%H:%M} UTC. Every approver and admin has been "
+                "told.",
+            )
+            return redirect("home")
+    return render(
+        request,
+        "request_access.html",
+        {
+            "chooser": chooser,
+            "project": project,
+            "form": AccessRequestForm(project=project),
+            "glass": glass,
+        },
+        status=400,
     )
 
 

@@ -4,7 +4,7 @@ ProvisioningConfig.ready. provisioning.tasks is imported when the first request
 arrives, not while a web worker starts (so a worker answers as soon as Django
 is loaded, as before)."""
 
-from accounts_app import sync_requests
+from accounts_app import chat, sync_requests
 from provisioning import recovery
 
 
@@ -26,7 +26,14 @@ def _reconcile_needed(sender, account_id: int, **kwargs) -> None:
     tasks.enqueue_reconcile(account_id)
 
 
+def _chat_requested(sender, **kwargs) -> None:
+    from provisioning import chat as chat_tasks
+
+    chat_tasks.on_chat_requested(sender, **kwargs)
+
+
 def connect() -> None:
+    chat.chat_requested.connect(_chat_requested, dispatch_uid="opsgate-chat")
     sync_requests.sync_requested.connect(_sync_requested, dispatch_uid="opsgate-sync")
     sync_requests.reconcile_requested.connect(
         _reconcile_requested, dispatch_uid="opsgate-reconcile"

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from accounts_app import notifications, trust
+from accounts_app import approval_rules, notifications, trust
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     AccessRequest,
@@ -408,28 +408,69 @@ def _role_missing_note(role: OperationRole, exc: AwsError) -> None:
         )
 
 
+def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
+    """Why `grant` may no longer reach AWS ("" when it may): its approvals
+    must still come from enough people who may approve it now (the quorum; a
+    grant approved before quorums existed has only its decider)."""
+    project = grant.role.project.name
+    if grant.break_glass:
+        if grant.role.project.allow_break_glass and (
+            grant.role.project.break_glass_people.filter(
+                pk=grant.requester.user_id, is_active=True
+            ).exists()
+        ):
+            return ""
+        return f"{grant.requester.name} may no longer use break-glass on {project}."
+    if grant.auto_approved:
+        if approval_rules.auto_rule_still_allows(grant):
+            return ""
+        return f"the auto-approval rule no longer lists {grant.requester.name}."
+    given = list(grant.approvals.select_related("approver"))
+    if not given:
+        if grant.decided_by_id in approvers:
+            return ""
+        return f"{grant.decided_by.get_username()} may no longer approve {project}."
+    valid = [
+        a
+        for a in given
+        if a.approver_id in approvers and a.approver_id != grant.requester.user_id
+    ]
+    if len(valid) >= grant.approvals_required:
+        return ""
+    if grant.approvals_required == 1:
+        return f"{given[-1].approver.get_username()} may no longer approve {project}."
+    return (
+        f"only {len(valid)} of the {grant.approvals_required} approvals it "
+        f"needs are by people who may still approve {project}."
+    )
+
+
 def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     """Re-check, at provisioning time, grants not provisioned yet: their
-    approver must still be an active approver of the project. A grant that
-    fails is revoked (with an audit row) instead of reaching AWS."""
-    approvers = set(
-        role.project.approvers.filter(is_active=True).values_list("pk", flat=True)
-    )
+    approvals must still be by active approvers of the role, enough of them
+    for its quorum. A grant that fails is revoked (with an audit row) instead
+    of reaching AWS."""
+    approvers = set(approval_rules.role_approvers(role).values_list("pk", flat=True))
     kept = []
     for grant in grants:
-        decided_by = grant.decided_by_id
-        if grant.provisioned_at or decided_by is None or decided_by in approvers:
+        unchecked = grant.decided_by_id is None and not (
+            grant.break_glass or grant.auto_approved
+        )
+        if grant.provisioned_at or unchecked:
             kept.append(grant)
             continue
         grant.role = role
+        why = _approvals_hold(grant, approvers)
+        if not why:
+            kept.append(grant)
+            continue
         request_end(
             grant,
             status=RequestStatus.REVOKED,
             actor=None,
             action="request.revoke",
             comment=(
-                f"Not provisioned: {grant.decided_by.get_username()} may no "
-                f"longer approve {role.project.name}."
+                f"Not provisioned: {why}"
             ),
             audit_extra={"reason": "approver no longer allowed"},
             # This sync is writing the role's trust without the grant.

@@ -20,6 +20,7 @@ from accounts_app.models import AwsAccount, IamUser, OperationRole
 from accounts_app.services import lifecycle
 from provisioning import baseline, reconcile, sync
 from provisioning.aws import AwsError, PermanentError, RetryLater
+from provisioning.chat import post_chat  # noqa: F401 - the worker registers it here
 
 log = logging.getLogger(__name__)
 

@@ -147,6 +147,10 @@ def test_expire_access_task_runs_the_lifecycle(carol, bob, deploy_role):
     assert tasks.expire_access.apply().get() == {
         "grants": 1,
         "pending": 0,
+        "scheduled_started": 0,
+        "break_glass_overdue": 0,
+        "reviews_reminded": 0,
+        "reviews_closed": 0,
         "reminders": 0,
         "session_denies": 0,
     }

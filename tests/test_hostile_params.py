@@ -93,6 +93,14 @@ ARGUMENTS = {
     "person_offboard": lambda w: {"pk": w["carol"].pk},
     "project_edit": lambda w: {"pk": w["role"].project_id},
     "role_edit": lambda w: {"pk": w["role"].pk},
+    # Issue 13 (approval rules); break-glass reviews: none in this world.
+    "project_rules": lambda w: {"pk": w["role"].project_id},
+    "project_break_glass": lambda w: {"pk": w["role"].project_id},
+    "project_webhooks": lambda w: {"pk": w["role"].project_id},
+    "role_rules": lambda w: {"pk": w["role"].pk},
+    "break_glass_review": lambda w: {"pk": 1},
+    "review_detail": lambda w: {"pk": 1},
+    "review_item_decide": lambda w: {"pk": 1},
 }
 GENERIC_ARGUMENTS = {
     "key": "nonsense-key",

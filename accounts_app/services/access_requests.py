@@ -1,17 +1,18 @@
 """Access requests and grants: create, approve (or extend), reject, cancel,
 revoke, and the one way every end of a request is written (request_end)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts_app import notifications, trust
+from accounts_app import approval_rules, notifications, trust
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     AccessRequest,
+    Approval,
     IamUser,
     IamUserState,
     OperationRole,
@@ -26,6 +27,19 @@ def can_approve(user: Any, project: Project) -> bool:
     return bool(
         user and user.is_active and project.approvers.filter(pk=user.pk).exists()
     )
+
+
+def _rules_snapshot(req: AccessRequest) -> dict:
+    """What the approval rules add to a request's audit rows (nothing when
+    the project uses none of them)."""
+    extra: dict = {}
+    if req.ticket:
+        extra["ticket"] = req.ticket
+    if req.approvals_required > 1:
+        extra["approvals_required"] = req.approvals_required
+    if req.starts_at:
+        extra["starts_at"] = req.starts_at.isoformat()
+    return extra
 
 
 def _snapshot(req: AccessRequest) -> dict:
@@ -73,6 +87,10 @@ def request_end(
     if was_grant and resync_role:
         role = OperationRole.objects.select_for_update(of=("self",)).get(pk=req.role_id)
         desired_changed(role)
+    by_requester = getattr(actor, "pk", None) == req.requester.user_id
+    if was_grant and action != "request.extend" and not by_requester:
+        # The requester hears of a revoke or expiry (not of their own "done").
+        notifications.on_commit(notifications.grant_ended, req.pk)
 
 
 def access_request_create(
@@ -82,6 +100,8 @@ def access_request_create(
     reason: str,
     duration_hours: int | None,
     actor: Any,
+    ticket: str = "",
+    starts_at: datetime | None = None,
 ) -> AccessRequest:
     reason = (reason or "").strip()
     if not reason:
@@ -98,6 +118,14 @@ def access_request_create(
     elif duration_hours not in project.durations:
         allowed = ", ".join(f"{h} h" for h in project.durations)
         raise field_error("duration_hours", f"Pick one of {allowed}.")
+    try:
+        ticket = approval_rules.ticket_clean(project, ticket)
+    except ValidationError as exc:
+        raise field_error("ticket", exc.messages[0]) from None
+    try:
+        approval_rules.schedule_check(project, starts_at, duration_hours)
+    except ValidationError as exc:
+        raise field_error("starts_at", exc.messages[0]) from None
     if requester.state != IamUserState.ACTIVE:
         raise ValidationError("This person has been offboarded.")
     if requester.account_id != role.account_id:
@@ -117,6 +145,9 @@ def access_request_create(
                 reason=reason,
                 duration_hours=duration_hours,
                 created_by=actor,
+                ticket=ticket,
+                approvals_required=approval_rules.quorum(role),
+                starts_at=starts_at,
             )
             audit_record(
                 actor=actor,
@@ -127,9 +158,11 @@ def access_request_create(
                     "role": role.role_name,
                     "reason": reason,
                     "duration_hours": duration_hours,
+                    **_rules_snapshot(req),
                 },
             )
-            notifications.on_commit(notifications.request_created, req.pk)
+            if not _auto_approved(req, actor):
+                notifications.on_commit(notifications.request_created, req.pk)
     except IntegrityError:
         raise field_error(
             "role", "You already have a pending request for this role."
@@ -148,7 +181,7 @@ def _lock(access_request: AccessRequest) -> AccessRequest:
 
 
 def _decide_check(req: AccessRequest, approver: Any) -> None:
-    if not can_approve(approver, req.role.project):
+    if not approval_rules.can_decide(approver, req.role):
         raise PermissionDenied(
             f"Only an approver of {req.role.project.name} can decide this."
         )
@@ -167,54 +200,153 @@ def access_request_approve(
     with transaction.atomic():
         req = _lock(access_request)
         _decide_check(req, approver)
-        role = (
-            OperationRole.objects.select_for_update(of=("self",))
-            .select_related("account")
-            .get(pk=req.role_id)
+        if req.approvals.filter(approver=approver).exists():
+            raise ValidationError(
+                "You have approved this request already: it waits for another approver."
+            )
+        Approval.objects.create(
+            access_request=req, approver=approver, comment=comment.strip()
         )
-        current = (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
-            .first()
-        )
-        trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=req.requester)
-        before = _snapshot(req)
-        now = timezone.now()
-        req.transition_to(RequestStatus.APPROVED)
-        req.decided_by, req.decided_at, req.decision_comment = (
-            approver,
-            now,
-            comment.strip(),
-        )
-        req.expires_at = (
-            now + timedelta(hours=req.duration_hours) if req.duration_hours else None
-        )
-        if current is not None:
-            # An extension: the new grant replaces the current one; when both
-            # are time-bound, it never ends earlier than the current one.
-            if req.expires_at and current.expires_at:
-                req.expires_at = max(req.expires_at, current.expires_at)
-            _grant_replace(current, by=req, actor=approver, now=now)
-        req.save(
-            update_fields=[
-                "status",
-                "decided_by",
-                "decided_at",
-                "decision_comment",
-                "expires_at",
-            ]
-        )
-        audit_record(
+        given = approval_rules.valid_approvals(req)
+        if len(given) < req.approvals_required:
+            _approval_partial(req, approver, given)
+            return req
+        _grant(
+            req,
             actor=approver,
+            decided_by=approver,
+            comment=comment.strip(),
             action="request.approve",
-            obj=req,
-            project=role.project,
-            before=before,
-            after=_snapshot(req),
+            audit_extra=_approvals_snapshot(req, given),
         )
-        desired_changed(role)
         notifications.on_commit(notifications.request_decided, req.pk)
     return req
+
+
+def _grant(
+    req: AccessRequest,
+    *,
+    actor: Any,
+    decided_by: Any,
+    comment: str,
+    action: str,
+    audit_extra: dict,
+) -> None:
+    """Make the locked pending request a grant now: the trust must fit; its
+    clock starts now (or at its scheduled start); it replaces the person's
+    current grant of the role (an extension); audited; the role re-synced."""
+    role = (
+        OperationRole.objects.select_for_update(of=("self",))
+        .select_related("account", "project")
+        .get(pk=req.role_id)
+    )
+    current = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
+        .first()
+    )
+    trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=req.requester)
+    before = _snapshot(req)
+    now = timezone.now()
+    req.transition_to(RequestStatus.APPROVED)
+    req.decided_by, req.decided_at, req.decision_comment = decided_by, now, comment
+    req.expires_at = (
+        now + timedelta(hours=req.duration_hours) if req.duration_hours else None
+    )
+    if req.starts_at is not None:
+        _scheduled_check(req, current, now)
+        req.expires_at = req.starts_at + req.duration if req.duration else None
+    if current is not None:
+        # An extension: the new grant replaces the current one; when both
+        # are time-bound, it never ends earlier than the current one.
+        if req.expires_at and current.expires_at:
+            req.expires_at = max(req.expires_at, current.expires_at)
+        _grant_replace(current, by=req, actor=actor, now=now)
+    req.save(
+        update_fields=[
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+            "expires_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=req,
+        project=role.project,
+        before=before,
+        after={**_snapshot(req), **audit_extra},
+    )
+    desired_changed(role)
+
+
+def _auto_approved(req: AccessRequest, actor: Any) -> bool:
+    """When a rule of the role lists the requester and allows the duration,
+    the request is a grant at once and the approvers are told. When it cannot
+    be (the role's trust is full, a scheduled grant exists), it stays pending
+    for the approvers, as without the rule."""
+    rule = approval_rules.auto_rule_for(req)
+    if rule is None:
+        return False
+    try:
+        with transaction.atomic():
+            _auto_approve(req, rule, actor)
+    except ValidationError:
+        req.refresh_from_db()
+        return False
+    return True
+
+
+def _auto_approve(req: AccessRequest, rule, actor: Any) -> None:
+    req.auto_approved, req.auto_rule = True, rule
+    req.save(update_fields=["auto_approved", "auto_rule"])
+    _grant(
+        req,
+        actor=actor,
+        decided_by=None,
+        comment=f"Auto-approved by rule {rule.name}.",
+        action="request.auto_approve",
+        audit_extra={**_rules_snapshot(req), "rule": rule.name},
+    )
+    notifications.on_commit(notifications.request_auto_approved, req.pk)
+
+
+def _scheduled_check(req: AccessRequest, current, now) -> None:
+    """A scheduled grant runs from its start to start + duration; it cannot
+    replace a current grant (that would end the access before the start)."""
+    if current is not None:
+        raise ValidationError(
+            f"{req.requester.name} has access to this role now: approve the "
+            "scheduled request once that grant has ended."
+        )
+    if req.duration and req.starts_at + req.duration <= now:
+        raise ValidationError("The scheduled window of this request has passed.")
+
+
+def _approvals_snapshot(req: AccessRequest, given: list) -> dict:
+    extra = _rules_snapshot(req)
+    if req.approvals_required > 1:
+        extra["approved_by"] = [a.approver.get_username() for a in given]
+    return extra
+
+
+def _approval_partial(req: AccessRequest, approver: Any, given: list) -> None:
+    """One approval of several: recorded and audited; the request stays
+    pending and the grant (its clock included) starts at the last one."""
+    audit_record(
+        actor=approver,
+        action="request.approval",
+        obj=req,
+        project=req.role.project,
+        after={
+            "status": req.status,
+            "approvals": len(given),
+            **_approvals_snapshot(req, given),
+        },
+    )
+    notifications.on_commit(notifications.approval_partial, req.pk)
 
 
 def _grant_replace(grant: AccessRequest, *, by: AccessRequest, actor: Any, now) -> None:
@@ -289,7 +421,7 @@ def access_request_revoke(
         allowed = (
             req.requester.user_id == actor.pk
             or actor.is_staff
-            or can_approve(actor, req.role.project)
+            or approval_rules.can_decide(actor, req.role)
         )
         if not allowed:
             raise PermissionDenied(

@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from accounts_app import notifications
 from accounts_app.audit import audit_record
-from accounts_app.models import AccessRequest, OperationRole, RequestStatus
+from accounts_app.models import (
+    AccessRequest,
+    BreakGlassReview,
+    OperationRole,
+    RequestStatus,
+)
+from accounts_app.services import access_reviews
 from accounts_app.services.access_requests import request_end
 from accounts_app.sync_requests import desired_changed
 
@@ -119,9 +125,81 @@ def revoked_sessions_shrink(*, now: datetime | None = None) -> int:
     return count
 
 
+def scheduled_grants_start(*, now: datetime | None = None) -> int:
+    """Scheduled grants whose start has come: ask the worker to rewrite the
+    role's trust (which lists the person only from now on), once each."""
+    now = now or timezone.now()
+    due = AccessRequest.objects.filter(
+        status=RequestStatus.APPROVED,
+        starts_at__lte=now,
+        start_applied_at__isnull=True,
+    )
+    started = 0
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            req = (
+                due.select_for_update(of=("self",), skip_locked=True)
+                .select_related("role__project")
+                .filter(pk=pk)
+                .first()
+            )
+            if req is None:
+                continue
+            req.start_applied_at = now
+            req.save(update_fields=["start_applied_at"])
+            audit_record(
+                actor=None,
+                action="request.start",
+                obj=req,
+                project=req.role.project,
+                after={
+                    "starts_at": req.starts_at.isoformat(),
+                    "expires_at": req.expires_at.isoformat()
+                    if req.expires_at
+                    else None,
+                },
+            )
+            role = OperationRole.objects.select_for_update(of=("self",)).get(
+                pk=req.role_id
+            )
+            desired_changed(role)
+        started += 1
+    return started
+
+
+def break_glass_overdue_notify(*, now: datetime | None = None) -> int:
+    """Tell approvers and admins, once, of each break-glass use whose review
+    is overdue (the dashboard shows it in red meanwhile)."""
+    now = now or timezone.now()
+    due = BreakGlassReview.objects.filter(
+        outcome="", due_at__lte=now, overdue_notified_at__isnull=True
+    )
+    told = 0
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            review = (
+                due.select_for_update(of=("self",), skip_locked=True)
+                .filter(pk=pk)
+                .first()
+            )
+            if review is None:
+                continue
+            review.overdue_notified_at = now
+            review.save(update_fields=["overdue_notified_at"])
+            notifications.on_commit(
+                notifications.break_glass_overdue, review.access_request_id
+            )
+        told += 1
+    return told
+
+
 def lifecycle_run(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     done = access_requests_expire(now=now)
+    done["scheduled_started"] = scheduled_grants_start(now=now)
+    done["break_glass_overdue"] = break_glass_overdue_notify(now=now)
+    done["reviews_reminded"] = access_reviews.reviews_remind(now=now)
+    done["reviews_closed"] = access_reviews.reviews_close_due(now=now)
     done["reminders"] = grant_expiry_reminders_send(now=now)
     done["session_denies"] = revoked_sessions_shrink(now=now)
     return done

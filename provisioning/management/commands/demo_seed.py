@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts_app.models import IamUser, OperationRole, Project
-from accounts_app.services import access_requests, people
+from accounts_app.services import access_requests, break_glass, people, rules
 from accounts_app.services import projects as project_services
 from accounts_app.services import roles as role_services
 from provisioning import aws, direct
@@ -26,7 +26,21 @@ PEOPLE = [
 PROJECTS = {
     "payments": (["deploy", "readonly"], ["bob"]),
     "Data Platform": (["analyst"], ["bob"]),
+    # Approval rules (issue 13): one project each (see RULES below).
+    "ledger": (["deploy"], ["bob", "admin"]),
+    "incident": (["oncall"], ["bob"]),
+    "infrastructure": (["ops"], ["bob"]),
 }
+# ledger needs two approvals; dave may break glass on incident; infrastructure
+# requires a ticket like OPS-123.
+RULES = {
+    "ledger": {"approvals_required": 2},
+    "infrastructure": {
+        "ticket_pattern": r"^OPS-[0-9]+$",
+        "ticket_url_template": "https://tracker.example.com/browse/{ticket}",
+    },
+}
+BREAK_GLASS = {"incident": ["dave"]}
 
 
 class Command(BaseCommand):
@@ -63,6 +77,17 @@ class Command(BaseCommand):
                         account=account,
                         approvers=[by_name[a] for a in approvers],
                     )
+                    if name in RULES:
+                        rules.project_rules_set(
+                            actor=admin, project=project, **RULES[name]
+                        )
+                    if name in BREAK_GLASS:
+                        break_glass.break_glass_set(
+                            actor=admin,
+                            project=project,
+                            allow=True,
+                            people=[by_name[p] for p in BREAK_GLASS[name]],
+                        )
                 for os_user in os_users:
                     if not OperationRole.objects.filter(
                         project=project, os_user=os_user
@@ -113,6 +138,17 @@ class Command(BaseCommand):
         )
         access_requests.access_request_approve(
             access_request=grant, approver=by_name["bob"], comment="ok for today"
+        )
+        # ledger needs two approvals: the admin gave one, bob's is missing.
+        ledger = access_requests.access_request_create(
+            requester=carol,
+            role=OperationRole.objects.get(project__name="ledger", os_user="deploy"),
+            reason="Month-end close: rerun the ledger export",
+            duration_hours=8,
+            actor=carol.user,
+        )
+        access_requests.access_request_approve(
+            access_request=ledger, approver=by_name["admin"]
         )
 
     def _instances(self) -> None:

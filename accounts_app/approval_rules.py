@@ -1,0 +1,184 @@
+"""The approval rules of a project or role (issue 13), read in one place by
+the services, the pages and the worker's re-check: who may decide a role's
+requests, how many distinct approvals a request needs, and the ticket a
+project may require."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts_app.models import (
+    AccessRequest,
+    AutoApprovalRule,
+    OperationRole,
+    Project,
+)
+
+MAX_QUORUM = 3
+TICKET_MAX_LENGTH = 100
+
+
+def approvers_q(role: OperationRole) -> Q:
+    """People (a filter on the user model) who decide `role`'s requests: its
+    own approvers, plus the project's unless the role replaces them."""
+    q = Q(role_approver_of=role)
+    if not role.approvers_replace_project:
+        q |= Q(approver_of=role.project_id)
+    return q
+
+
+def role_approvers(role: OperationRole):
+    return get_user_model().objects.filter(approvers_q(role), is_active=True).distinct()
+
+
+def can_decide(user: Any, role: OperationRole) -> bool:
+    if not (user and user.is_active):
+        return False
+    return role_approvers(role).filter(pk=user.pk).exists()
+
+
+def decidable_by(user: Any) -> Q:
+    """Access requests (a filter on AccessRequest) that `user` may decide."""
+    return Q(role__approvers=user) | Q(
+        role__approvers_replace_project=False, role__project__approvers=user
+    )
+
+
+def is_approver(user: Any) -> bool:
+    """Approves a project or a role (one query)."""
+    return (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .filter(Q(approver_of__isnull=False) | Q(role_approver_of__isnull=False))
+        .exists()
+    )
+
+
+def quorum(role: OperationRole) -> int:
+    return role.approvals_required or role.project.approvals_required
+
+
+def valid_approvals(req: AccessRequest) -> list:
+    """The request's approvals that still count: given by someone who may
+    still decide it (active, still an approver), never by the requester."""
+    allowed = set(role_approvers(req.role).values_list("pk", flat=True))
+    return [
+        a
+        for a in req.approvals.select_related("approver")
+        if a.approver_id in allowed and a.approver_id != req.requester.user_id
+    ]
+
+
+# --- Validation of the settings ---------------------------------------------
+
+
+def validate_quorum(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("A number of approvals from 1 to 3.") from None
+    if not 1 <= number <= MAX_QUORUM:
+        raise ValidationError(f"Between 1 and {MAX_QUORUM} approvals (not {number}).")
+    return number
+
+
+def validate_ticket_pattern(pattern: str) -> None:
+    if len(pattern) > 200:
+        raise ValidationError("At most 200 characters.")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValidationError(f"Not a valid regular expression: {exc}.") from None
+
+
+def validate_ticket_url_template(template: str) -> None:
+    if not template:
+        return
+    if len(template) > 500:
+        raise ValidationError("At most 500 characters.")
+    if not re.match(r"https?://[^\s/{}]+", template, re.ASCII):
+        raise ValidationError(
+            "Start with https:// and a host name, e.g. "
+            "https://tracker.example.com/browse/{ticket}."
+        )
+    if template.count("{ticket}") != 1:
+        raise ValidationError("Put {ticket} exactly once where the ticket goes.")
+    if re.search(r"\s", template):
+        raise ValidationError("No spaces in a link.")
+
+
+# --- Tickets on requests -------------------------------------------------------
+
+
+def ticket_clean(project: Project, ticket: str) -> str:
+    """The ticket a request names: required and matched against the project's
+    pattern when it has one; optional free text (bounded) otherwise."""
+    ticket = (ticket or "").strip()
+    if len(ticket) > TICKET_MAX_LENGTH:
+        raise ValidationError(f"At most {TICKET_MAX_LENGTH} characters.")
+    if not project.ticket_pattern:
+        return ticket
+    if not ticket:
+        raise ValidationError(f"{project.name} requires a ticket reference.")
+    if not re.fullmatch(project.ticket_pattern, ticket):
+        raise ValidationError(
+            f"{ticket!r} does not match {project.name}'s ticket format "
+            f"{project.ticket_pattern}."
+        )
+    return ticket
+
+
+# --- Scheduled access -----------------------------------------------------------
+
+
+def schedule_check(project: Project, starts_at, duration_hours) -> None:
+    """A start is in the future and within the project's horizon."""
+    if starts_at is None:
+        return
+    if timezone.is_naive(starts_at):
+        raise ValidationError("Give the start with its time zone.")
+    now = timezone.now()
+    if starts_at <= now:
+        raise ValidationError("The start is in the past: pick a later time.")
+    horizon = now + timedelta(days=project.schedule_horizon_days)
+    if starts_at > horizon:
+        raise ValidationError(
+            f"{project.name} takes requests at most "
+            f"{project.schedule_horizon_days} days ahead (until "
+            f"{horizon:%Y-%m-%d %H:%M} UTC)."
+        )
+    if duration_hours is None:
+        raise ValidationError("A scheduled request needs a duration.")
+
+
+# --- Auto-approval ---------------------------------------------------------------
+
+
+def auto_rule_for(req: AccessRequest) -> AutoApprovalRule | None:
+    """The first rule of the request's role that lists its requester and
+    allows its duration (never a permanent or scheduled request)."""
+    if req.duration_hours is None or req.starts_at is not None:
+        return None
+    return (
+        AutoApprovalRule.objects.filter(
+            role_id=req.role_id,
+            people=req.requester.user_id,
+            max_hours__gte=req.duration_hours,
+        )
+        .order_by("name")
+        .first()
+    )
+
+
+def auto_rule_still_allows(req: AccessRequest) -> bool:
+    rule = req.auto_rule
+    return bool(
+        rule
+        and rule.max_hours >= (req.duration_hours or 10**6)
+        and rule.people.filter(pk=req.requester.user_id, is_active=True).exists()
+    )
