@@ -65,13 +65,15 @@ def break_glass_activate(
         person = IamUser.objects.select_for_update(of=("self",)).get(pk=requester.pk)
         if person.state != IamUserState.ACTIVE:
             raise ValidationError("This person has been offboarded.")
+        now = timezone.now()
+        # The person's current grant is locked before the role, in the order
+        # revoke and expiry take them (request, then role): no deadlock.
+        _no_extension(person, role, now)
         role = (
             OperationRole.objects.select_for_update(of=("self",))
             .select_related("account", "project")
             .get(pk=role.pk)
         )
-        now = timezone.now()
-        _no_extension(person, role, now)
         _under_cap(person, project, now)
         trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=person)
         req = AccessRequest.objects.create(
