@@ -81,6 +81,11 @@ def request_note(req: AccessRequest, viewer=None) -> str:
     if status == RequestStatus.REJECTED:
         return _with(f"Rejected by {_name(decided, viewer)}", req.decision_comment)
     if status == RequestStatus.APPROVED:
+        if req.break_glass:
+            return _with("Break-glass, self-activated", "")
+        if req.auto_approved:
+            rule = req.auto_rule.name if req.auto_rule_id else "a rule"
+            return _with(f"Auto-approved by rule {rule}", "")
         if decided is None:
             return _with("Imported", "")
         return _with(f"Approved by {_name(decided, viewer)}", req.decision_comment)

@@ -106,7 +106,9 @@ def _approvals_context(request: HttpRequest) -> dict:
     decided = (
         AccessRequest.objects.filter(scope, decided_by=request.user)
         .filter(**({"status": status} if status else {}))
-        .select_related("role__project", "requester", "decided_by", "ended_by")
+        .select_related(
+            "role__project", "requester", "decided_by", "ended_by", "auto_rule"
+        )
         .order_by("-decided_at")[:50]
     )
     for req in decided:

@@ -158,7 +158,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(IamUser.objects.select_related("user", "account"), pk=pk)
     requests = list(
         AccessRequest.objects.filter(requester=person)
-        .select_related("role__project", "requester", "decided_by", "ended_by")
+        .select_related(
+            "role__project", "requester", "decided_by", "ended_by", "auto_rule"
+        )
         .order_by("-created_at")[:50]
     )
     for req in requests:

@@ -37,7 +37,12 @@ def current_person(request: HttpRequest) -> IamUser | None:
 
 def my_requests(request: HttpRequest):
     return AccessRequest.objects.filter(requester__user=request.user).select_related(
-        "role__project", "role__account", "requester", "decided_by", "ended_by"
+        "role__project",
+        "role__account",
+        "requester",
+        "decided_by",
+        "ended_by",
+        "auto_rule",
     )
 
 
