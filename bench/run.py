@@ -299,6 +299,31 @@ def section_reconcile(moto_url: str, quick: bool) -> None:
     print(f"AWS calls by operation: {calls}\n")
 
 
+def section_accounts(moto_url: str, quick: bool) -> None:
+    from bench import reconcile_accounts
+
+    workloads, roles, users = (4, 20, 30) if quick else (20, 100, 100)
+    workers = 4
+    print(
+        f"## Reconcile across accounts: {workloads} workload accounts x {roles} "
+        f"roles, {users} people in the identity account (target: parallel about "
+        "the slowest account, not the sum; calls per account O(pages))\n"
+    )
+    fresh(moto_url)
+    started = time.monotonic()
+    accounts = reconcile_accounts.seed(workloads, roles, users)
+    seeded = round(time.monotonic() - started, 1)
+    figures = {"seed_s": seeded, **reconcile_accounts.serial(accounts)}
+    procs = [start_worker(f"acct{i}", concurrency=1) for i in range(workers)]
+    try:
+        figures.update(reconcile_accounts.parallel(accounts))
+    finally:
+        for proc in procs:
+            finish(proc)
+    figures["workers"] = workers
+    print(table([figures], list(figures)) + "\n")
+
+
 def section_web(moto_url: str, quick: bool) -> None:
     import shutil
 
@@ -343,6 +368,7 @@ SECTIONS = {
     "latency": section_latency,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
+    "accounts": section_accounts,
     "web": section_web,
 }
 

@@ -19,7 +19,9 @@ from portal.forms import DecisionForm
 def _in_my_projects(request: HttpRequest):
     return AccessRequest.objects.filter(
         role__project__approvers=request.user
-    ).select_related("role__project", "role__account", "requester__user")
+    ).select_related(
+        "role__project", "role__account", "requester__user", "requester__account"
+    )
 
 
 PENDING_PAGE = 25
@@ -46,7 +48,7 @@ def _approvals_context(request: HttpRequest) -> dict:
         req.own = req.requester.user_id == request.user.pk
     decided = (
         AccessRequest.objects.filter(decided_by=request.user)
-        .select_related("role__project", "requester")
+        .select_related("role__project", "role__account", "requester")
         .order_by("-decided_at")[:50]
     )
     for req in decided:
@@ -54,7 +56,7 @@ def _approvals_context(request: HttpRequest) -> dict:
     grants = (
         AccessRequest.active_grants()
         .filter(role__project__in=projects)
-        .select_related("role__project", "requester")
+        .select_related("role__project", "role__account", "requester")
         .order_by("expires_at")
     )
     return {

@@ -31,6 +31,17 @@ urlpatterns = [
     path("projects/<int:pk>/", staff_views.project_detail, name="project_detail"),
     path("roles/<int:pk>/retry", staff_views.role_retry, name="role_retry"),
     path("audit/", staff_views.audit, name="audit"),
+    path("aws-accounts/", staff_views.aws_accounts, name="aws_accounts"),
+    path(
+        "aws-accounts/discover",
+        staff_views.aws_accounts_discover,
+        name="aws_accounts_discover",
+    ),
+    path(
+        "aws-accounts/<int:pk>/check",
+        staff_views.aws_account_check,
+        name="aws_account_check",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     # The Django admin's own login form would skip allauth's TOTP step.

@@ -207,8 +207,10 @@ def _config() -> Config:
     )
 
 
-def _session(account: Any) -> boto3.Session:
-    region = settings.OPSGATE["REGION"]
+def _session(account: Any, region: str = "") -> boto3.Session:
+    """opsgate's own credentials, or (the account names a provisioner role)
+    temporary credentials of that role, assumed with its external id."""
+    region = region or settings.OPSGATE["REGION"]
     if account is None or not account.assume_role_arn:
         return boto3.Session(region_name=region)
     base = boto3.Session(region_name=region)
@@ -226,8 +228,9 @@ def _session(account: Any) -> boto3.Session:
     )
 
 
-def client(service: str, account: Any = None) -> Any:
-    """A boto3 client for the account, built on first use and kept per thread.
+def client(service: str, account: Any = None, *, region: str = "") -> Any:
+    """A boto3 client for the account (in `region`, default OPSGATE_REGION),
+    built on first use and kept per thread.
 
     Clients for assumed-role accounts are rebuilt every 45 minutes, before the
     temporary credentials run out."""
@@ -239,10 +242,12 @@ def client(service: str, account: Any = None) -> Any:
         service,
         getattr(account, "pk", None),
         getattr(account, "assume_role_arn", ""),
+        getattr(account, "external_id", ""),
+        region,
     )
     entry = cache.get(key)
     if entry is None or (key[2] and time.monotonic() - entry[1] > 45 * 60):
-        built = _session(account).client(service, config=_config())
+        built = _session(account, region).client(service, config=_config())
         built.meta.events.register("before-call", _notify)
         entry = (built, time.monotonic())
         cache[key] = entry
@@ -257,3 +262,11 @@ def reset_clients() -> None:
 def caller_account_id() -> str:
     with aws_action("sts:GetCallerIdentity"):
         return client("sts").get_caller_identity()["Account"]
+
+
+def account_identity(account: Any) -> str:
+    """The account id opsgate acts in through its way into `account` (the
+    provisioner role, or its own credentials): sts:GetCallerIdentity. Raises
+    AwsError with AWS's message when the account cannot be reached."""
+    with aws_action("sts:GetCallerIdentity"):
+        return client("sts", account).get_caller_identity()["Account"]
