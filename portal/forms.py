@@ -257,6 +257,13 @@ class RoleForm(Form):
         strip=False,
         help_text="Leave empty to derive it from the project and OS user.",
     )
+    account = forms.ModelChoiceField(
+        label="AWS account",
+        queryset=AwsAccount.objects.filter(holds_roles=True),
+        required=False,
+        empty_label="The project's account",
+        help_text="Where the role lives (a project may have roles in several).",
+    )
     extra_principal_arns = forms.CharField(
         label="Cross-account IAM users",
         required=False,

@@ -224,6 +224,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 os_user=data["os_user"],
                 role_name=data["role_name"],
                 extra_principal_arns=data["extra_principal_arns"],
+                account=data.get("account"),
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

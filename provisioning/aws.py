@@ -219,7 +219,20 @@ def _session(account: Any, region: str = "") -> boto3.Session:
     if account.external_id:
         kwargs["ExternalId"] = account.external_id
     with aws_action("sts:AssumeRole"):
-        creds = sts.assume_role(**kwargs)["Credentials"]
+        assumed = sts.assume_role(**kwargs)
+    creds = assumed["Credentials"]
+    # Never act in another account than the one named (a role ARN typed
+    # wrong in the Django admin, which skips the services' checks).
+    arn = assumed.get("AssumedRoleUser", {}).get("Arn", "")
+    acting_in = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    if acting_in and acting_in != account.account_id:
+        raise PermanentError(
+            f"sts:AssumeRole failed: WrongAccount: {account.assume_role_arn} acts "
+            f"in account {acting_in}, not {account.account_id}. Fix the "
+            "account's provisioner role ARN.",
+            action="sts:AssumeRole",
+            code="WrongAccount",
+        )
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],

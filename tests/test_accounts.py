@@ -546,3 +546,116 @@ def test_the_provisioner_role_trusts_opsgate_only_with_the_external_id():
             "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}},
         }
     ]
+
+
+# --- Real workers: reconcile in parallel, one account unreachable ------------
+
+
+def test_a_role_arn_of_another_account_is_never_used_to_act_in_it(hub):
+    """The Django admin skips the services' checks: an account whose role ARN
+    names another account is refused at AssumeRole, not written into."""
+    people_account, staging, _ = hub
+    AwsAccount.objects.filter(pk=staging.pk).update(
+        assume_role_arn=provisioner(PROD_ID)
+    )
+    staging.refresh_from_db()
+    aws.reset_clients()
+    with pytest.raises(aws.PermanentError) as refused:
+        aws.account_identity(staging)
+    assert refused.value.code == "WrongAccount"
+    assert f"acts in account {PROD_ID}, not {STAGING_ID}" in refused.value.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_reconcile_each_account_in_its_own_task_and_report_the_unreachable(
+    aws_env,
+):
+    from provisioning import tasks
+    from tests.workers import Worker, reset_broker, wait_for
+
+    people_account, staging, prod = _accounts()
+    broken = AwsAccount.objects.create(
+        account_id="333333333333",
+        name="broken",
+        holds_people=False,
+        identity_account=people_account,
+        assume_role_arn=provisioner("444444444444"),  # typed wrong in the admin
+    )
+    reset_broker()
+    env = {"OPSGATE_RECONCILE_REPAIR": "false"}
+    workers = [Worker(f"acct{i}", concurrency=1, env=env) for i in range(2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+        tasks.reconcile_accounts.delay()
+        everyone = [people_account, staging, prod, broken]
+
+        def all_checked() -> bool:
+            rows = AwsAccount.objects.filter(pk__in=[a.pk for a in everyone])
+            return all(a.reach_checked_at for a in rows)
+
+        assert wait_for(all_checked, timeout=240)
+        logs = "".join(w.log() for w in workers)
+    finally:
+        for w in workers:
+            w.kill()
+        moto_reset(aws_env)
+    rows = {a.name: a for a in AwsAccount.objects.all()}
+    assert "WrongAccount" in rows["broken"].reach_error
+    assert rows["broken"].last_reconciled_at is None
+    for name in ("people", "staging", "prod"):
+        assert rows[name].reach_error == ""
+        assert rows[name].last_reconciled_at is not None
+    # Each account was its own reconcile_account task.
+    assert logs.count("provisioning.tasks.reconcile_account[") >= 4 * 2
+
+
+# --- Connection kit across accounts ------------------------------------------
+
+
+def test_the_connection_kit_uses_the_identity_accounts_profile_and_device():
+    from accounts_app import instructions
+
+    kit = instructions.connection(
+        account_id=PROD_ID,
+        partition="aws",
+        path=PATH,
+        role_name="checkout-deploy",
+        role_arn=f"arn:aws:iam::{PROD_ID}:role/opsgate/checkout-deploy",
+        iam_user_name="carol",
+        display_name="checkout as deploy",
+        region="eu-west-1",
+        identity_account_id=ACCOUNT_ID,
+    )
+    assert kit.aws_config == "\n".join(
+        [
+            "[profile opsgate]",
+            "# your own access keys: aws configure --profile opsgate "
+            f"(IAM user carol in {ACCOUNT_ID})",
+            "region = eu-west-1",
+            "",
+            "[profile opsgate-checkout-deploy]",
+            f"role_arn = arn:aws:iam::{PROD_ID}:role/opsgate/checkout-deploy",
+            f"mfa_serial = arn:aws:iam::{ACCOUNT_ID}:mfa/carol",
+            "source_profile = opsgate",
+            "role_session_name = carol",
+            "region = eu-west-1",
+        ]
+    )
+    assert f"account={PROD_ID}" in kit.switch_role_url
+    assert "roleName=opsgate/checkout-deploy" in kit.switch_role_url
+
+
+def test_a_grants_connection_points_at_the_workload_account(rows):
+    from accounts_app import selectors
+
+    people_account, staging, _ = rows
+    carol = person(people_account, "carol")
+    payments = projects.project_create(actor=None, name="payments", account=staging)
+    role = roles.role_create(actor=None, project=payments, os_user="deploy")
+    req = AccessRequest(requester=carol, role=role)
+    kit = selectors.grant_connection(req)
+    assert kit.role_arn == f"arn:aws:iam::{STAGING_ID}:role/opsgate/payments-deploy"
+    assert f"mfa_serial = arn:aws:iam::{ACCOUNT_ID}:mfa/carol" in kit.aws_config
+    # staging's first SSM region is the profile's region.
+    assert kit.aws_config.endswith("region = eu-west-1")
