@@ -51,6 +51,9 @@ def connection(
     profile holds and whose MFA device signs (default: the same account)."""
     identity_account_id = identity_account_id or account_id
     profile = f"opsgate-{role_name}"
+    if identity_account_id != account_id:
+        # The same role name may live in several workload accounts.
+        profile = f"{profile}-{account_id}"
     mfa_serial = f"arn:{partition}:iam::{identity_account_id}:mfa/{iam_user_name}"
     source_comment = "# your own access keys: aws configure --profile opsgate"
     if identity_account_id != account_id:

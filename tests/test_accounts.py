@@ -634,7 +634,7 @@ def test_the_connection_kit_uses_the_identity_accounts_profile_and_device():
             f"(IAM user carol in {ACCOUNT_ID})",
             "region = eu-west-1",
             "",
-            "[profile opsgate-checkout-deploy]",
+            f"[profile opsgate-checkout-deploy-{PROD_ID}]",
             f"role_arn = arn:aws:iam::{PROD_ID}:role/opsgate/checkout-deploy",
             f"mfa_serial = arn:aws:iam::{ACCOUNT_ID}:mfa/carol",
             "source_profile = opsgate",
@@ -642,6 +642,7 @@ def test_the_connection_kit_uses_the_identity_accounts_profile_and_device():
             "region = eu-west-1",
         ]
     )
+    assert kit.ssm_command.endswith(f"--profile opsgate-checkout-deploy-{PROD_ID}")
     assert f"account={PROD_ID}" in kit.switch_role_url
     assert "roleName=opsgate/checkout-deploy" in kit.switch_role_url
 
