@@ -5,6 +5,7 @@ the identity account. Measured: the AWS calls and wall time of each account's
 reconcile one after the other, then the periodic task fanning out one
 reconcile_account task per account to the running Celery workers."""
 
+import contextlib
 import json
 import time
 from datetime import timedelta
@@ -148,14 +149,56 @@ def seed(workloads: int, roles: int, users: int) -> list[AwsAccount]:
     return [seed_workload(i, hub, people, roles) for i in range(workloads)]
 
 
-def serial(workloads: list[AwsAccount]) -> dict:
+# Real IAM answers in tens to hundreds of milliseconds; moto on loopback in
+# about one. The latency runs add this much to each read a reconcile makes
+# (the workers get it through tests/slowaws/sitecustomize.py).
+LATENCY_SECONDS = 0.25
+LATENCY_OPS = "AssumeRole,GetAccountAuthorizationDetails,GetAccountSummary"
+
+
+def latency_env() -> dict[str, str]:
+    import os
+    from pathlib import Path
+
+    slow = str(Path(__file__).resolve().parents[1] / "tests" / "slowaws")
+    return {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (slow, os.environ.get("PYTHONPATH")) if p
+        ),
+        "OPSGATE_TEST_SLOW_AWS_OPS": LATENCY_OPS,
+        "OPSGATE_TEST_SLOW_AWS_SECONDS": str(LATENCY_SECONDS),
+    }
+
+
+@contextlib.contextmanager
+def latency(seconds: float):
+    """The same delay in this process (the serial runs)."""
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+    ops = set(LATENCY_OPS.split(","))
+
+    def slow(self, operation_name, api_params):
+        if seconds and operation_name in ops:
+            time.sleep(seconds)
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = slow
+    try:
+        yield
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+
+
+def serial(workloads: list[AwsAccount], delay: float = 0.0) -> dict:
     """Each workload account's reconcile in turn, in this process."""
     from provisioning import reconcile
 
     per_account = []
+    aws.reset_clients()  # every account assumes its role again, as a task does
     for account in workloads:
         started = time.monotonic()
-        with aws.observe_calls() as calls:
+        with aws.observe_calls() as calls, latency(delay):
             report = reconcile.reconcile_account(account, repair=False)
         per_account.append(
             {
@@ -171,6 +214,19 @@ def serial(workloads: list[AwsAccount]) -> dict:
         "slowest_account_s": round(max(seconds), 2),
         "calls_per_account": f"{min(calls)}-{max(calls)}",
         "findings": sum(a["findings"] for a in per_account),
+    }
+
+
+def fan_out(workloads: list[AwsAccount]) -> dict:
+    """parallel() twice: the first run also pays each worker process's first
+    boto3 clients (service models loaded, roles assumed); the second is the
+    steady state of an hourly reconcile."""
+    cold = parallel(workloads)
+    warm = parallel(workloads)
+    return {
+        "parallel_first_s": cold["parallel_s"],
+        "parallel_s": warm["parallel_s"],
+        "unreachable": warm["unreachable"],
     }
 
 

@@ -303,7 +303,7 @@ def section_accounts(moto_url: str, quick: bool) -> None:
     from bench import reconcile_accounts
 
     workloads, roles, users = (4, 20, 30) if quick else (20, 100, 100)
-    workers = 4
+    workers, slots = 2, (2 if quick else 11)  # prefork processes: one per account
     print(
         f"## Reconcile across accounts: {workloads} workload accounts x {roles} "
         f"roles, {users} people in the identity account (target: parallel about "
@@ -312,16 +312,25 @@ def section_accounts(moto_url: str, quick: bool) -> None:
     fresh(moto_url)
     started = time.monotonic()
     accounts = reconcile_accounts.seed(workloads, roles, users)
-    seeded = round(time.monotonic() - started, 1)
-    figures = {"seed_s": seeded, **reconcile_accounts.serial(accounts)}
-    procs = [start_worker(f"acct{i}", concurrency=1) for i in range(workers)]
-    try:
-        figures.update(reconcile_accounts.parallel(accounts))
-    finally:
-        for proc in procs:
-            finish(proc)
-    figures["workers"] = workers
-    print(table([figures], list(figures)) + "\n")
+    print(f"seeded in {time.monotonic() - started:.0f} s\n")
+    rows = []
+    for delay in (0.0, reconcile_accounts.LATENCY_SECONDS):
+        env = reconcile_accounts.latency_env() if delay else {}
+        figures = {
+            "added_latency_s": delay,
+            **reconcile_accounts.serial(accounts, delay),
+        }
+        procs = [
+            start_worker(f"acct{i}", concurrency=slots, env=env) for i in range(workers)
+        ]
+        try:
+            figures.update(reconcile_accounts.fan_out(accounts))
+        finally:
+            for proc in procs:
+                finish(proc)
+        figures["worker_slots"] = workers * slots
+        rows.append(figures)
+    print(table(rows, list(rows[0])) + "\n")
 
 
 def section_web(moto_url: str, quick: bool) -> None:

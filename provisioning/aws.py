@@ -207,14 +207,37 @@ def _config() -> Config:
     )
 
 
-def _session(account: Any, region: str = "") -> boto3.Session:
+class _Bound:
+    """Where a client is built: this thread's boto3 session (its service
+    models are loaded once, not once per account) with the account's
+    credentials (none: the default chain)."""
+
+    def __init__(self, region: str, credentials: dict[str, str]) -> None:
+        self.region = region
+        self.credentials = credentials
+
+    def client(self, service: str, config: Config) -> Any:
+        return _base_session().client(
+            service, region_name=self.region, config=config, **self.credentials
+        )
+
+
+def _base_session() -> boto3.Session:
+    base = getattr(_local, "session", None)
+    if base is None:
+        base = _local.session = boto3.Session()
+    return base
+
+
+def _session(account: Any, region: str = "") -> _Bound:
     """opsgate's own credentials, or (the account names a provisioner role)
     temporary credentials of that role, assumed with its external id."""
     region = region or settings.OPSGATE["REGION"]
     if account is None or not account.assume_role_arn:
-        return boto3.Session(region_name=region)
-    base = boto3.Session(region_name=region)
-    sts = base.client("sts", config=_config())
+        return _Bound(region, {})
+    sts = _base_session().client(
+        "sts", region_name=settings.OPSGATE["REGION"], config=_config()
+    )
     kwargs = {"RoleArn": account.assume_role_arn, "RoleSessionName": "opsgate"}
     if account.external_id:
         kwargs["ExternalId"] = account.external_id
@@ -233,11 +256,13 @@ def _session(account: Any, region: str = "") -> boto3.Session:
             action="sts:AssumeRole",
             code="WrongAccount",
         )
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+    return _Bound(
+        region,
+        {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        },
     )
 
 
@@ -268,8 +293,10 @@ def client(service: str, account: Any = None, *, region: str = "") -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints and credentials)."""
+    """Forget cached clients and the session (tests switch endpoints and
+    credentials)."""
     _local.clients = {}
+    _local.session = None
 
 
 def caller_account_id() -> str:

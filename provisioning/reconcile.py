@@ -203,22 +203,30 @@ def reconcile_account(
 
 
 def reconcile_or_report(
-    account: AwsAccount, *, repair: bool | None = None
+    account: AwsAccount, *, repair: bool | None = None, retry_later: bool = True
 ) -> dict[str, Any]:
     """One account's summary; an account opsgate cannot read (its provisioner
     role cannot be assumed, access denied) is reported in it and recorded on
-    the account, instead of stopping the reconcile of the others."""
+    the account, instead of stopping the reconcile of the others. A transient
+    error (throttling, AWS not answering) is raised for the task to retry,
+    unless `retry_later` is False (then reported too)."""
     try:
         summary = reconcile_account(account, repair=repair).summary()
-    except aws.RetryLater:
-        raise
+    except aws.RetryLater as exc:
+        if retry_later:
+            raise
+        return _unreachable(account, exc)
     except AwsError as exc:
-        log.warning("reconcile of %s failed: %s", account, exc.message)
-        reach_record(account, error=exc.message)
-        report = Report(account=str(account), errors=[exc.message])
-        return {**report.summary(), "unreachable": True}
+        return _unreachable(account, exc)
     reach_record(account, error="")
     return summary
+
+
+def _unreachable(account: AwsAccount, exc: AwsError) -> dict[str, Any]:
+    log.warning("reconcile of %s failed: %s", account, exc.message)
+    reach_record(account, error=exc.message)
+    report = Report(account=str(account), errors=[exc.message])
+    return {**report.summary(), "unreachable": True}
 
 
 def reach_record(account: AwsAccount, *, error: str) -> None:
@@ -231,6 +239,6 @@ def reconcile_all(*, repair: bool | None = None) -> list[dict[str, Any]]:
     """Every account in turn (the periodic task runs them in parallel:
     provisioning.tasks.reconcile_accounts)."""
     return [
-        reconcile_or_report(account, repair=repair)
+        reconcile_or_report(account, repair=repair, retry_later=False)
         for account in AwsAccount.objects.all()
     ]
