@@ -78,6 +78,8 @@ class AwsAccountAdmin(SyncBadgeAdmin):
         "baseline_fingerprint",
         "last_reconciled_at",
         "objects_missing_at",
+        "reach_checked_at",
+        "reach_error",
     )
     actions = [retry_sync, reconcile_now]
 

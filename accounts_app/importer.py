@@ -65,10 +65,12 @@ def validate(data: Any, account: AwsAccount, path: str) -> list[str]:
     users, roles = data.get("users", []), data.get("roles", [])
     if not isinstance(users, list) or not isinstance(roles, list):
         return ["top level: users and roles must be lists"]
+    if not account.holds_roles:
+        return [f"account {account}: holds no roles; import into an account that does"]
     known: dict[str, str] = {
         n.lower(): n
         for n in IamUser.objects.filter(
-            account=account, state=IamUserState.ACTIVE
+            account=account.identity, state=IamUserState.ACTIVE
         ).values_list("name", flat=True)
     }
     in_file: set[str] = set()
@@ -175,9 +177,15 @@ def validate(data: Any, account: AwsAccount, path: str) -> list[str]:
 
 
 def _role_for(
-    project: Project, os_user: str, role_name: str | None, result: ImportResult
+    project: Project,
+    os_user: str,
+    role_name: str | None,
+    result: ImportResult,
+    account: AwsAccount,
 ) -> OperationRole:
-    role = OperationRole.objects.filter(project=project, os_user=os_user).first()
+    role = OperationRole.objects.filter(
+        project=project, account=account, os_user=os_user
+    ).first()
     if role is not None:
         if role_name and role.role_name != role_name:
             raise ValidationError(
@@ -186,7 +194,11 @@ def _role_for(
             )
         return role
     role = roles.role_create(
-        actor="import", project=project, os_user=os_user, role_name=role_name or ""
+        actor="import",
+        project=project,
+        os_user=os_user,
+        role_name=role_name or "",
+        account=account,
     )
     result.created.append(f"role {role.role_name}")
     return role
@@ -219,31 +231,41 @@ def apply(data: Any, *, account: AwsAccount, path: str) -> ImportResult:
 
 
 def _apply(data: dict, account: AwsAccount, path: str, result: ImportResult) -> None:
+    """The file's roles go into `account`, its users into the identity account
+    that `account` trusts: the stacks of several accounts imported into one
+    hub make each person one IAM user, whatever the number of files naming
+    them."""
+    identity = account.identity
     people_by_name: dict[str, IamUser] = {
         u.name.lower(): u
-        for u in IamUser.objects.filter(account=account, state=IamUserState.ACTIVE)
+        for u in IamUser.objects.filter(account=identity, state=IamUserState.ACTIVE)
     }
     for user in data.get("users", []):
         name, email = user["userName"], user.get("emailAddress") or ""
         if name.lower() in people_by_name:
             continue
         person = people.person_add(
-            actor="import", account=account, iam_user_name=name, email=email
+            actor="import", account=identity, iam_user_name=name, email=email
         )
         people_by_name[name.lower()] = person
         result.created.append(f"user {name}")
     now = timezone.now()
     for j, role_data in enumerate(data.get("roles", [])):
-        project = Project.objects.filter(
-            account=account, name=role_data["projectName"]
-        ).first()
+        # A project of that name in another account gets a role here too
+        # (payments in prod and in staging is one project).
+        named = Project.objects.filter(name=role_data["projectName"])
+        project = named.filter(account=account).first() or named.order_by("pk").first()
         if project is None:
             project = projects.project_create(
                 actor="import", account=account, name=role_data["projectName"]
             )
             result.created.append(f"project {project.name}")
         role = _role_for(
-            project, role_data["ssmSessionRunAs"], role_data.get("roleName"), result
+            project,
+            role_data["ssmSessionRunAs"],
+            role_data.get("roleName"),
+            result,
+            account,
         )
         changed = False
         extra = sorted(

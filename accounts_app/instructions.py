@@ -44,13 +44,24 @@ def connection(
     display_name: str,
     region: str,
     instance_id: str = "",
+    identity_account_id: str = "",
 ) -> Connection:
+    """`account_id` is the role's (workload) account; `identity_account_id`
+    the account of the person's IAM user, whose access keys the source
+    profile holds and whose MFA device signs (default: the same account)."""
+    identity_account_id = identity_account_id or account_id
     profile = f"opsgate-{role_name}"
-    mfa_serial = f"arn:{partition}:iam::{account_id}:mfa/{iam_user_name}"
+    if identity_account_id != account_id:
+        # The same role name may live in several workload accounts.
+        profile = f"{profile}-{account_id}"
+    mfa_serial = f"arn:{partition}:iam::{identity_account_id}:mfa/{iam_user_name}"
+    source_comment = "# your own access keys: aws configure --profile opsgate"
+    if identity_account_id != account_id:
+        source_comment += f" (IAM user {iam_user_name} in {identity_account_id})"
     config = "\n".join(
         [
             "[profile opsgate]",
-            "# your own access keys: aws configure --profile opsgate",
+            source_comment,
             f"region = {region}",
             "",
             f"[profile {profile}]",

@@ -88,20 +88,57 @@ class AwsAccount(SyncState):
     # AssumeRolePolicySizeQuota as provisioning last read it (baseline sync,
     # reconcile); empty until then: OPSGATE_DEFAULT_TRUST_POLICY_QUOTA.
     trust_policy_quota = models.PositiveIntegerField(null=True, blank=True)
+    # What the account holds (DESIGN §1.5): people (the operators group, its
+    # policies, IAM users), roles (role policies, operation roles), or both.
+    holds_people = models.BooleanField(default=True)
+    holds_roles = models.BooleanField(default=True)
+    # The account whose IAM users this account's roles trust; empty: itself.
+    identity_account = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="trusting_accounts",
+    )
+    # Where its SSM sessions run; empty: OPSGATE_REGION.
+    regions = models.JSONField(default=list, blank=True)
+    # The last look through opsgate's way in (sts:GetCallerIdentity): when,
+    # and the AWS error ("" when it answered).
+    reach_checked_at = models.DateTimeField(null=True, blank=True)
+    reach_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(holds_people=True) | Q(holds_roles=True),
+                name="account_holds_something",
+            ),
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="one_default_account",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
+
+    @property
+    def identity(self) -> "AwsAccount":
+        """The account whose IAM users this account's roles trust."""
+        return self.identity_account or self
+
+    @property
+    def session_regions(self) -> list[str]:
+        return list(self.regions) or [settings.OPSGATE["REGION"]]
+
+    @property
+    def kind_label(self) -> str:
+        if self.holds_people and self.holds_roles:
+            return "people and roles"
+        return "people" if self.holds_people else "roles"
 
     @property
     def trust_quota(self) -> int:
@@ -212,7 +249,8 @@ class OperationRole(SyncState):
         ordering = ["project__name", "os_user"]
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "os_user"], name="one_role_per_project_os_user"
+                fields=["project", "account", "os_user"],
+                name="one_role_per_project_account_os_user",
             ),
             models.UniqueConstraint(
                 Lower("role_name"), "account", name="role_name_unique_ci"
@@ -223,12 +261,10 @@ class OperationRole(SyncState):
         return f"{self.role_name} ({self.project.name} as {self.os_user})"
 
     def clean(self) -> None:
-        if (
-            self.project_id
-            and self.account_id
-            and self.project.account_id != self.account_id
-        ):
-            raise ValidationError("A role belongs to its project's account.")
+        if self.account_id and not self.account.holds_roles:
+            raise ValidationError(
+                f"{self.account} holds no roles: pick an account that holds roles."
+            )
 
 
 class IamUserState(models.TextChoices):

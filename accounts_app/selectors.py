@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts_app import instructions
-from accounts_app.models import AccessRequest, OperationRole, RequestStatus
+from accounts_app.models import (
+    AccessRequest,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
 from provisioning import policies
 
 
@@ -157,6 +163,19 @@ def grant_connection(
         role_arn=arn,
         iam_user_name=grant.requester.name,
         display_name=f"{role.project.name} as {role.os_user}",
-        region=settings.OPSGATE["REGION"],
+        region=account.session_regions[0],
         instance_id=instance_id,
+        identity_account_id=grant.requester.account.account_id,
+    )
+
+
+def person_for_role(user, role: OperationRole) -> IamUser | None:
+    """The person's active IAM user in the identity account the role's
+    account trusts (the one a request for that role is made as)."""
+    return (
+        IamUser.objects.filter(
+            user=user, account=role.account.identity, state=IamUserState.ACTIVE
+        )
+        .select_related("account")
+        .first()
     )

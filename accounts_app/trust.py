@@ -30,23 +30,23 @@ def grant_holders(role_ids) -> dict[int, list[IamUser]]:
     grants = AccessRequest.active_grants().filter(
         role_id__in=holders, requester__state=IamUserState.ACTIVE
     )
-    for g in grants.select_related("requester"):
+    for g in grants.select_related("requester__account"):
         holders[g.role_id].append(g.requester)
     return holders
 
 
 def principal_arns(role: OperationRole, users) -> list[str]:
-    """The trust's principals: each person's IAM user ARN (derived from the
-    name until the worker has created the user), and the cross-account users
-    an admin attached."""
+    """The trust's principals: each person's IAM user ARN in the identity
+    account the role's account trusts (derived from the name until the worker
+    has created the user), and the cross-account users an admin attached."""
     path = settings.OPSGATE["IAM_PATH"]
     arns = {
         u.arn
         or policies.user_arn(
-            account_id=role.account.account_id,
+            account_id=u.account.account_id,
             path=path,
             name=u.name,
-            partition=role.account.partition,
+            partition=u.account.partition,
         )
         for u in users
     }

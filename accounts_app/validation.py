@@ -135,6 +135,66 @@ def validate_principal_arn(value: str) -> None:
         )
 
 
+_ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
+_ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws(?:-cn|-us-gov)?):iam::(?P<account>\d{12}):role"
+    r"(?:/[A-Za-z0-9_+=,.@-]+)*/(?P<name>[A-Za-z0-9_+=,.@-]{1,64})",
+    re.ASCII,
+)
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_+=,.@:/-]{2,1224}", re.ASCII)
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", re.ASCII)
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+
+
+def validate_account_id(value: str) -> None:
+    if not _ACCOUNT_ID.fullmatch(value or ""):
+        raise ValidationError(
+            "An AWS account id has exactly 12 digits, such as 111122223333.",
+            code="account_id",
+        )
+
+
+def validate_provisioner_role_arn(
+    value: str, *, account_id: str, partition: str = "aws"
+) -> None:
+    """The role opsgate assumes to reach an account: a role of that account."""
+    match = _ROLE_ARN.fullmatch(value)
+    if not match:
+        raise ValidationError(
+            "Give an IAM role ARN such as "
+            "arn:aws:iam::111122223333:role/opsgate-provisioner.",
+            code="arn",
+        )
+    if match["account"] != account_id:
+        raise ValidationError(
+            f"This role is in account {match['account']}, not {account_id}: "
+            "give the provisioner role of this account.",
+            code="arn_account",
+        )
+    if match["partition"] != partition:
+        raise ValidationError(
+            f"This role is in partition {match['partition']}, not {partition}.",
+            code="arn_partition",
+        )
+
+
+def validate_external_id(value: str) -> None:
+    if not _EXTERNAL_ID.fullmatch(value):
+        raise ValidationError(
+            "An external id has 2 to 1,224 characters: letters, digits and _+=,.@:/-.",
+            code="external_id",
+        )
+
+
+def validate_regions(values: list[str]) -> None:
+    for value in values:
+        if not _REGION.fullmatch(value):
+            raise ValidationError(
+                f"{value!r} is not an AWS region name such as eu-west-1.",
+                code="region",
+            )
+
+
 def validate_email(value: str) -> None:
     from django.core.validators import validate_email as django_validate_email
 

@@ -299,6 +299,40 @@ def section_reconcile(moto_url: str, quick: bool) -> None:
     print(f"AWS calls by operation: {calls}\n")
 
 
+def section_accounts(moto_url: str, quick: bool) -> None:
+    from bench import reconcile_accounts
+
+    workloads, roles, users = (4, 20, 30) if quick else (20, 100, 100)
+    workers, slots = 2, (2 if quick else 11)  # prefork processes: one per account
+    print(
+        f"## Reconcile across accounts: {workloads} workload accounts x {roles} "
+        f"roles, {users} people in the identity account (target: parallel about "
+        "the slowest account, not the sum; calls per account O(pages))\n"
+    )
+    fresh(moto_url)
+    started = time.monotonic()
+    accounts = reconcile_accounts.seed(workloads, roles, users)
+    print(f"seeded in {time.monotonic() - started:.0f} s\n")
+    rows = []
+    for delay in (0.0, reconcile_accounts.LATENCY_SECONDS):
+        env = reconcile_accounts.latency_env() if delay else {}
+        figures = {
+            "added_latency_s": delay,
+            **reconcile_accounts.serial(accounts, delay),
+        }
+        procs = [
+            start_worker(f"acct{i}", concurrency=slots, env=env) for i in range(workers)
+        ]
+        try:
+            figures.update(reconcile_accounts.fan_out(accounts))
+        finally:
+            for proc in procs:
+                finish(proc)
+        figures["worker_slots"] = workers * slots
+        rows.append(figures)
+    print(table(rows, list(rows[0])) + "\n")
+
+
 def section_web(moto_url: str, quick: bool) -> None:
     import shutil
 
@@ -367,6 +401,7 @@ SECTIONS = {
     "latency": section_latency,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
+    "accounts": section_accounts,
     "web": section_web,
     "api": section_api,
 }

@@ -34,7 +34,9 @@ from portal.forms import (
 def _in_my_projects(request: HttpRequest):
     return AccessRequest.objects.filter(
         approval_rules.decidable_by(request.user)
-    ).select_related("role__project", "role__account", "requester__user")
+    ).select_related(
+        "role__project", "role__account", "requester__user", "requester__account"
+    )
 
 
 PENDING_PAGE = 25
@@ -107,7 +109,12 @@ def _approvals_context(request: HttpRequest) -> dict:
         AccessRequest.objects.filter(scope, decided_by=request.user)
         .filter(**({"status": status} if status else {}))
         .select_related(
-            "role__project", "requester", "decided_by", "ended_by", "auto_rule"
+            "role__project",
+            "role__account",
+            "requester",
+            "decided_by",
+            "ended_by",
+            "auto_rule",
         )
         .order_by("-decided_at")[:50]
     )
@@ -121,7 +128,7 @@ def _approvals_context(request: HttpRequest) -> dict:
         .filter(approval_rules.decidable_by(request.user))
         .filter(scope)
         .distinct()
-        .select_related("role__project", "requester")
+        .select_related("role__project", "role__account", "requester")
         .order_by("expires_at")
     )
     reviews = []

@@ -66,7 +66,10 @@ class ProjectChoiceForm(Form):
 
 class RoleChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: OperationRole) -> str:
-        return f"{obj.os_user} (role {obj.role_name})"
+        label = f"{obj.os_user} (role {obj.role_name})"
+        if obj.account_id != obj.project.account_id:  # a project in several
+            label = f"{obj.os_user} in {obj.account} (role {obj.role_name})"
+        return label
 
 
 class AccessRequestForm(Form):
@@ -97,7 +100,9 @@ class AccessRequestForm(Form):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = project.roles.all()
+        self.fields["role"].queryset = project.roles.select_related(
+            "account", "project"
+        )
         if project.ticket_pattern:
             # Checked against the pattern by the service (one rule for all).
             self.fields[
@@ -352,6 +357,13 @@ class RoleForm(Form):
         max_length=128,
         strip=False,
         help_text="Leave empty to derive it from the project and OS user.",
+    )
+    account = forms.ModelChoiceField(
+        label="AWS account",
+        queryset=AwsAccount.objects.filter(holds_roles=True),
+        required=False,
+        empty_label="The project's account",
+        help_text="Where the role lives (a project may have roles in several).",
     )
     extra_principal_arns = forms.CharField(
         label="Cross-account IAM users",
@@ -667,3 +679,52 @@ class AutoRuleForm(Form):
 
     def clean_people(self) -> list:
         return people_named(self.cleaned_data["people"])
+
+
+class AwsAccountForm(Form):
+    """An AWS account added by hand (or enabled after discovery); the rules
+    are in accounts_app.services.accounts."""
+
+    account_id = forms.CharField(
+        label="Account id", max_length=12, help_text="12 digits."
+    )
+    name = forms.CharField(max_length=100, help_text="Such as prod or staging.")
+    holds_people = forms.BooleanField(
+        label="Holds people", required=False, help_text="The IAM users live here."
+    )
+    holds_roles = forms.BooleanField(
+        label="Holds roles", required=False, help_text="Operation roles live here."
+    )
+    identity_account = forms.CharField(
+        label="Identity account",
+        max_length=12,
+        required=False,
+        help_text="Id of the account whose IAM users its roles trust. Empty: "
+        "this account itself.",
+    )
+    assume_role_arn = forms.CharField(
+        label="Provisioner role ARN",
+        max_length=200,
+        required=False,
+        help_text="The role opsgate assumes here (deploy/cloudformation/"
+        "opsgate-provisioner.json). Empty: opsgate's own credentials.",
+    )
+    external_id = forms.CharField(label="External id", max_length=1224, required=False)
+    regions = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Where its SSM sessions run, comma-separated. Empty: the "
+        "default region.",
+    )
+
+    def region_list(self) -> list[str]:
+        return [r for r in self.cleaned_data.get("regions", "").split(",") if r.strip()]
+
+
+class DiscoverForm(Form):
+    ou = forms.CharField(
+        label="Organizational unit",
+        max_length=100,
+        required=False,
+        help_text="An OU id (ou-…) to list only its accounts. Empty: all.",
+    )

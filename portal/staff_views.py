@@ -39,7 +39,9 @@ from portal.forms import (
     AccessReviewForm,
     AuditFilterForm,
     AutoRuleForm,
+    AwsAccountForm,
     BreakGlassSettingsForm,
+    DiscoverForm,
     DriftFilterForm,
     OffboardForm,
     PersonForm,
@@ -53,7 +55,7 @@ from portal.forms import (
     WebhooksForm,
     add_service_errors,
 )
-from provisioning import direct
+from provisioning import direct, organizations
 from provisioning import status as sync_status
 from provisioning.aws import AwsError
 
@@ -343,6 +345,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 os_user=data["os_user"],
                 role_name=data["role_name"],
                 extra_principal_arns=data["extra_principal_arns"],
+                account=data.get("account"),
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -823,6 +826,89 @@ def reviews(request: HttpRequest) -> HttpResponse:
         open=Count("items", filter=Q(items__decision="")),
     ).order_by("-created_at")[:50]
     return render(request, "staff/reviews.html", {"form": form, "reviews": rows})
+
+
+# --- AWS accounts ---------------------------------------------------------------
+
+
+def _account_form_add(request: HttpRequest, form) -> AwsAccount | None:
+    data = form.cleaned_data
+    try:
+        return accounts.account_add(
+            actor=request.user,
+            account_id=data["account_id"],
+            name=data["name"],
+            holds_people=data["holds_people"],
+            holds_roles=data["holds_roles"],
+            identity_account_id=data["identity_account"],
+            assume_role_arn=data["assume_role_arn"],
+            external_id=data["external_id"],
+            regions=form.region_list(),
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+
+
+@staff_required
+def aws_accounts(request: HttpRequest) -> HttpResponse:
+    """Every account: what it holds, whose users its roles trust, how opsgate
+    reaches it (and whether it can), its baseline; adding one by hand."""
+    initial = {"holds_people": True, "holds_roles": True}
+    for key in ("account_id", "name"):  # "Enable" from the discovery list
+        if params.text(request, key):
+            initial[key] = params.text(request, key)
+    form = AwsAccountForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        account = _account_form_add(request, form)
+        if account is not None:
+            messages.success(
+                request,
+                f"Added {account}. opsgate is setting up its baseline; use "
+                "“Check access” to see whether it can reach it.",
+            )
+            return redirect("aws_accounts")
+    rows = list(AwsAccount.objects.select_related("identity_account").order_by("name"))
+    return render(
+        request,
+        "staff/aws_accounts.html",
+        {"rows": rows, "form": form},
+    )
+
+
+@staff_required
+@require_POST
+def aws_account_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """sts:GetCallerIdentity through opsgate's way into the account, now."""
+    account = get_object_or_404(AwsAccount, pk=pk)
+    error = direct.account_reach_check(account)
+    if error:
+        messages.error(request, f"opsgate cannot reach {account}: {error}")
+    else:
+        messages.success(request, f"opsgate reaches {account}.")
+    return redirect("aws_accounts")
+
+
+@staff_required
+@require_GET
+def aws_accounts_discover(request: HttpRequest) -> HttpResponse:
+    """The Organization's accounts (organizations:ListAccounts, or one OU's),
+    each with an "Enable" link that fills the add form."""
+    form = DiscoverForm(request.GET or None)
+    found, error = [], ""
+    if form.is_valid():
+        try:
+            found = organizations.organization_accounts(ou_id=form.cleaned_data["ou"])
+        except AwsError as exc:
+            error = exc.message
+    return render(
+        request,
+        "staff/aws_accounts_discover.html",
+        {"form": form, "found": found, "error": error},
+    )
+
+
+# --- Access reviews (continued) --------------------------------------------------
 
 
 @staff_required

@@ -76,6 +76,17 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke", token_views.token_revoke, name="token_revoke"),
     path("device/", token_views.device, name="device"),
     path("api/v1/", api.urls),
+    path("aws-accounts/", staff_views.aws_accounts, name="aws_accounts"),
+    path(
+        "aws-accounts/discover",
+        staff_views.aws_accounts_discover,
+        name="aws_accounts_discover",
+    ),
+    path(
+        "aws-accounts/<int:pk>/check",
+        staff_views.aws_account_check,
+        name="aws_account_check",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     # The Django admin's own login form would skip allauth's TOTP step.

@@ -39,7 +39,7 @@ def my_requests(request: HttpRequest):
     return AccessRequest.objects.filter(requester__user=request.user).select_related(
         "role__project",
         "role__account",
-        "requester",
+        "requester__account",
         "decided_by",
         "ended_by",
         "auto_rule",
@@ -58,14 +58,15 @@ def home(request: HttpRequest) -> HttpResponse:
     for req in requests:
         req.display = selectors.request_display(req)
         req.note = selectors.request_note(req, request.user)
-    projects = {r.role.project for r in requests if r.is_active_grant}
+    roles = {r.role for r in requests if r.is_active_grant}
     # The exception to "views do no AWS": the instances are read while the
-    # page waits (cached briefly), one EC2 read per account, however many grants.
-    instances = direct.instances_by_project(sorted(projects, key=lambda p: p.pk))
+    # page waits (cached briefly), one EC2 read per account, however many
+    # grants; each role's in its own account.
+    instances = direct.instances_by_role(sorted(roles, key=lambda r: r.pk))
     grants = []
     for req in requests:
         if req.is_active_grant:
-            found, error = instances[req.role.project_id]
+            found, error = instances[req.role_id]
             running = [i for i in found if i.state == "running"]
             target = (running or found or [None])[0]
             req.connection = selectors.grant_connection(
@@ -103,10 +104,11 @@ def request_access(request: HttpRequest) -> HttpResponse:
     if project is not None:
         form = AccessRequestForm(request.POST or None, project=project)
         if request.method == "POST" and form.is_valid():
+            role = form.cleaned_data["role"]
             try:
                 access_requests.access_request_create(
-                    requester=person,
-                    role=form.cleaned_data["role"],
+                    requester=selectors.person_for_role(request.user, role) or person,
+                    role=role,
                     reason=form.cleaned_data["reason"],
                     duration_hours=form.duration_hours(),
                     actor=request.user,

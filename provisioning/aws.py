@@ -207,27 +207,68 @@ def _config() -> Config:
     )
 
 
-def _session(account: Any) -> boto3.Session:
-    region = settings.OPSGATE["REGION"]
+class _Bound:
+    """Where a client is built: this thread's boto3 session (its service
+    models are loaded once, not once per account) with the account's
+    credentials (none: the default chain)."""
+
+    def __init__(self, region: str, credentials: dict[str, str]) -> None:
+        self.region = region
+        self.credentials = credentials
+
+    def client(self, service: str, config: Config) -> Any:
+        return _base_session().client(
+            service, region_name=self.region, config=config, **self.credentials
+        )
+
+
+def _base_session() -> boto3.Session:
+    base = getattr(_local, "session", None)
+    if base is None:
+        base = _local.session = boto3.Session()
+    return base
+
+
+def _session(account: Any, region: str = "") -> _Bound:
+    """opsgate's own credentials, or (the account names a provisioner role)
+    temporary credentials of that role, assumed with its external id."""
+    region = region or settings.OPSGATE["REGION"]
     if account is None or not account.assume_role_arn:
-        return boto3.Session(region_name=region)
-    base = boto3.Session(region_name=region)
-    sts = base.client("sts", config=_config())
+        return _Bound(region, {})
+    sts = _base_session().client(
+        "sts", region_name=settings.OPSGATE["REGION"], config=_config()
+    )
     kwargs = {"RoleArn": account.assume_role_arn, "RoleSessionName": "opsgate"}
     if account.external_id:
         kwargs["ExternalId"] = account.external_id
     with aws_action("sts:AssumeRole"):
-        creds = sts.assume_role(**kwargs)["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+        assumed = sts.assume_role(**kwargs)
+    creds = assumed["Credentials"]
+    # Never act in another account than the one named (a role ARN typed
+    # wrong in the Django admin, which skips the services' checks).
+    arn = assumed.get("AssumedRoleUser", {}).get("Arn", "")
+    acting_in = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    if acting_in and acting_in != account.account_id:
+        raise PermanentError(
+            f"sts:AssumeRole failed: WrongAccount: {account.assume_role_arn} acts "
+            f"in account {acting_in}, not {account.account_id}. Fix the "
+            "account's provisioner role ARN.",
+            action="sts:AssumeRole",
+            code="WrongAccount",
+        )
+    return _Bound(
+        region,
+        {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        },
     )
 
 
-def client(service: str, account: Any = None) -> Any:
-    """A boto3 client for the account, built on first use and kept per thread.
+def client(service: str, account: Any = None, *, region: str = "") -> Any:
+    """A boto3 client for the account (in `region`, default OPSGATE_REGION),
+    built on first use and kept per thread.
 
     Clients for assumed-role accounts are rebuilt every 45 minutes, before the
     temporary credentials run out."""
@@ -239,10 +280,12 @@ def client(service: str, account: Any = None) -> Any:
         service,
         getattr(account, "pk", None),
         getattr(account, "assume_role_arn", ""),
+        getattr(account, "external_id", ""),
+        region,
     )
     entry = cache.get(key)
     if entry is None or (key[2] and time.monotonic() - entry[1] > 45 * 60):
-        built = _session(account).client(service, config=_config())
+        built = _session(account, region).client(service, config=_config())
         built.meta.events.register("before-call", _notify)
         entry = (built, time.monotonic())
         cache[key] = entry
@@ -250,10 +293,20 @@ def client(service: str, account: Any = None) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints and credentials)."""
+    """Forget cached clients and the session (tests switch endpoints and
+    credentials)."""
     _local.clients = {}
+    _local.session = None
 
 
 def caller_account_id() -> str:
     with aws_action("sts:GetCallerIdentity"):
         return client("sts").get_caller_identity()["Account"]
+
+
+def account_identity(account: Any) -> str:
+    """The account id opsgate acts in through its way into `account` (the
+    provisioner role, or its own credentials): sts:GetCallerIdentity. Raises
+    AwsError with AWS's message when the account cannot be reached."""
+    with aws_action("sts:GetCallerIdentity"):
+        return client("sts", account).get_caller_identity()["Account"]

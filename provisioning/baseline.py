@@ -23,14 +23,30 @@ def baseline_documents(account: AwsAccount) -> dict[str, dict]:
         "path": _conf("IAM_PATH"),
         "partition": account.partition,
     }
-    return {
-        **policies.group_policies(prefix=_conf("POLICY_PREFIX"), **where),
-        **policies.role_policies(
-            prefix=_conf("POLICY_PREFIX"),
-            session_documents=_conf("SESSION_DOCUMENTS"),
-            partition=account.partition,
-        ),
-    }
+    documents: dict[str, dict] = {}
+    if account.holds_people:
+        documents.update(
+            policies.group_policies(prefix=_conf("POLICY_PREFIX"), **where)
+        )
+    if account.holds_roles:
+        documents.update(
+            policies.role_policies(
+                prefix=_conf("POLICY_PREFIX"),
+                session_documents=_conf("SESSION_DOCUMENTS"),
+                partition=account.partition,
+            )
+        )
+    return documents
+
+
+def boundary_arns(account: AwsAccount) -> list[str]:
+    """The deployment's boundaries this account needs, by what it holds."""
+    arns = []
+    if account.holds_roles:
+        arns.append(boundary_arn(account))
+    if account.holds_people:
+        arns.append(user_boundary_arn(account))
+    return arns
 
 
 def boundary_arn(account: AwsAccount) -> str:
@@ -84,6 +100,10 @@ def baseline_fingerprint(account: AwsAccount) -> str:
         "group_policies": group_policy_arns(account),
         "path": _conf("IAM_PATH"),
     }
+    if not (account.holds_people and account.holds_roles):
+        # Only a one-kind account's fingerprint says so: the ones holding both
+        # (every install before kinds existed) keep theirs.
+        material["holds"] = [account.holds_people, account.holds_roles]
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 

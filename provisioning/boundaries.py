@@ -39,19 +39,22 @@ def documents(*, account_id: str, partition: str = "aws") -> dict[str, dict]:
     }
 
 
-def caller() -> tuple[str, str]:
-    """(account id, partition) of the credentials in use."""
+def caller(account: Any = None) -> tuple[str, str]:
+    """(account id, partition) of the credentials in use (through `account`'s
+    provisioner role when given)."""
     with aws.aws_action("sts:GetCallerIdentity"):
-        identity = aws.client("sts").get_caller_identity()
+        identity = aws.client("sts", account).get_caller_identity()
     return identity["Account"], identity["Arn"].split(":")[1]
 
 
-def apply(client: Any = None) -> dict[str, str]:
+def apply(client: Any = None, *, account: Any = None) -> dict[str, str]:
     """Create or update both boundaries in the caller's account with the
     caller's credentials (an administrator's, never opsgate's). Idempotent.
-    Returns what happened to each, by ARN: created, updated or unchanged."""
-    account_id, partition = caller()
-    client = client or aws.client("iam")
+    Returns what happened to each, by ARN: created, updated or unchanged.
+    `account`: reach it the way opsgate does (tests and the demo only: a
+    real provisioner role may not write the boundaries)."""
+    account_id, partition = caller(account)
+    client = client or aws.client("iam", account)
     path = settings.OPSGATE["IAM_PATH"]
     descriptions = [ROLE_DESCRIPTION, USER_DESCRIPTION]
     outcome = {}

@@ -128,7 +128,59 @@ def _instances_cache_key(chunk: list[Project]) -> str:
     return f"opsgate:instances:{chunk[0].account_id}:{digest}"
 
 
+@dataclass(frozen=True)
+class _ProjectIn:
+    """A project as seen in one account (its roles may be in several)."""
+
+    pk: tuple[int, int]
+    name: str
+    account: AwsAccount
+    account_id: int
+
+
+def instances_by_role(roles: list[Any]) -> dict[int, tuple[list[Instance], str]]:
+    """EC2 instances tagged with each role's project, in the role's account:
+    instances_by_project, per (project, account) pair."""
+    places = {
+        (r.project_id, r.account_id): _ProjectIn(
+            pk=(r.project_id, r.account_id),
+            name=r.project.name,
+            account=r.account,
+            account_id=r.account_id,
+        )
+        for r in roles
+    }
+    found = instances_by_project(sorted(places.values(), key=lambda p: p.pk))
+    return {r.pk: found[(r.project_id, r.account_id)] for r in roles}
+
+
 def project_instances(project: Project) -> tuple[list[Instance], str]:
     """EC2 instances tagged Project=<name> in the project's account and the
     configured region, and an error message instead when AWS cannot be read."""
     return instances_by_project([project])[project.pk]
+
+
+def account_reach_check(account: AwsAccount) -> str:
+    """Can opsgate reach the account its way (the provisioner role with its
+    external id, or its own credentials)? sts:GetCallerIdentity through it;
+    the answer is recorded on the account for its page. Returns the AWS error
+    ("" when reached)."""
+    from django.utils import timezone
+
+    from provisioning.aws import AwsError
+
+    try:
+        seen = aws.account_identity(account)
+    except AwsError as exc:
+        error = exc.message
+    else:
+        error = (
+            ""
+            if seen == account.account_id
+            else f"The credentials act in account {seen}, not "
+            f"{account.account_id}: check the provisioner role ARN."
+        )
+    AwsAccount.objects.filter(pk=account.pk).update(
+        reach_error=error[:2000], reach_checked_at=timezone.now()
+    )
+    return error

@@ -202,8 +202,43 @@ def reconcile_account(
     return report
 
 
+def reconcile_or_report(
+    account: AwsAccount, *, repair: bool | None = None, retry_later: bool = True
+) -> dict[str, Any]:
+    """One account's summary; an account opsgate cannot read (its provisioner
+    role cannot be assumed, access denied) is reported in it and recorded on
+    the account, instead of stopping the reconcile of the others. A transient
+    error (throttling, AWS not answering) is raised for the task to retry,
+    unless `retry_later` is False (then reported too)."""
+    try:
+        summary = reconcile_account(account, repair=repair).summary()
+    except aws.RetryLater as exc:
+        if retry_later:
+            raise
+        return _unreachable(account, exc)
+    except AwsError as exc:
+        return _unreachable(account, exc)
+    reach_record(account, error="")
+    return summary
+
+
+def _unreachable(account: AwsAccount, exc: AwsError) -> dict[str, Any]:
+    log.warning("reconcile of %s failed: %s", account, exc.message)
+    reach_record(account, error=exc.message)
+    report = Report(account=str(account), errors=[exc.message])
+    return {**report.summary(), "unreachable": True}
+
+
+def reach_record(account: AwsAccount, *, error: str) -> None:
+    AwsAccount.objects.filter(pk=account.pk).update(
+        reach_error=error[:2000], reach_checked_at=timezone.now()
+    )
+
+
 def reconcile_all(*, repair: bool | None = None) -> list[dict[str, Any]]:
+    """Every account in turn (the periodic task runs them in parallel:
+    provisioning.tasks.reconcile_accounts)."""
     return [
-        reconcile_account(account, repair=repair).summary()
+        reconcile_or_report(account, repair=repair, retry_later=False)
         for account in AwsAccount.objects.all()
     ]

@@ -84,11 +84,18 @@ def account_baseline_check(*, account_id: int, settle: timedelta) -> bool:
         return True  # the worker converges it anyway
     if account.last_synced_at and account.last_synced_at > started - settle:
         return True
-    if iam.group_exists(aws.client("iam", account), name=_conf("GROUP_NAME")):
-        return True
+    client = aws.client("iam", account)
+    if account.holds_people:
+        if iam.group_exists(client, name=_conf("GROUP_NAME")):
+            return True
+        reason = f"the group {_conf('GROUP_NAME')} is missing in AWS"
+    else:  # a roles-only account has no group: look at a role policy
+        arn = baseline.role_policy_arns(account)[0]
+        if iam.policy_exists(client, arn=arn):
+            return True
+        reason = f"the policy {arn} is missing in AWS"
     if recovery.baseline_mark_missing(account_id=account_id, since=started):
         request_sync(account)
-    reason = f"the group {_conf('GROUP_NAME')} is missing in AWS"
     recovery.account_reconcile_request(account_id=account_id, reason=reason)
     return False
 
@@ -173,7 +180,7 @@ def _require_boundaries(client: Any, account: AwsAccount) -> None:
 
     missing = [
         arn
-        for arn in (baseline.boundary_arn(account), baseline.user_boundary_arn(account))
+        for arn in baseline.boundary_arns(account)
         if not iam.policy_exists(client, arn=arn)
     ]
     if missing:
@@ -210,12 +217,13 @@ def account_baseline_sync(*, account_id: int) -> None:
                     path=_conf("IAM_PATH"),
                     document=document,
                 )
-            iam.ensure_group(
-                client,
-                name=_conf("GROUP_NAME"),
-                path=_conf("IAM_PATH"),
-                policy_arns=baseline.group_policy_arns(account),
-            )
+            if account.holds_people:
+                iam.ensure_group(
+                    client,
+                    name=_conf("GROUP_NAME"),
+                    path=_conf("IAM_PATH"),
+                    policy_arns=baseline.group_policy_arns(account),
+                )
             _record_success(
                 account,
                 version,
@@ -503,6 +511,8 @@ def role_sync(*, role_id: int) -> None:
             ]
             for user in users:
                 if not user.arn or user.applied_version < user.desired_version:
+                    if user.account_id != role.account_id:
+                        _ensure_baseline(user.account)  # the identity account
                     locked = (
                         IamUser.objects.select_for_update(of=("self",))
                         .select_related("account")
@@ -591,15 +601,17 @@ def _revoke_sessions(
         ended.filter(trust_removed_at__isnull=True).select_related("requester")
     )
     if newly and _conf("TERMINATE_SSM_SESSIONS"):
-        ssm_client = aws.client("ssm", role.account)
-        for name in sorted({g.requester.name for g in newly}):
-            owner = policies.assumed_role_session_arn(
-                account_id=role.account.account_id,
-                role_name=role.role_name,
-                session_name=name,
-                partition=role.account.partition,
-            )
-            ssm.terminate_sessions(ssm_client, owner=owner)
+        # In every region where the role's account runs sessions.
+        for region in role.account.session_regions:
+            ssm_client = aws.client("ssm", role.account, region=region)
+            for name in sorted({g.requester.name for g in newly}):
+                owner = policies.assumed_role_session_arn(
+                    account_id=role.account.account_id,
+                    role_name=role.role_name,
+                    session_name=name,
+                    partition=role.account.partition,
+                )
+                ssm.terminate_sessions(ssm_client, owner=owner)
     if newly:
         ended.filter(pk__in=[g.pk for g in newly]).update(trust_removed_at=now)
     if client is None:

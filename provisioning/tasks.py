@@ -155,16 +155,24 @@ def expire_access() -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def reconcile_accounts() -> list[dict]:
-    """Compare every account with the database; record and repair drift."""
-    return reconcile.reconcile_all()
+    """Compare every account with the database; record and repair drift.
+    One account is reconciled here; several are fanned out as one
+    reconcile_account task each, so they run in parallel on the workers and
+    the whole takes about the time of the slowest account."""
+    pks = list(AwsAccount.objects.values_list("pk", flat=True))
+    if len(pks) <= 1:
+        return reconcile.reconcile_all()
+    return [{"account_id": pk, "queued": _publish(reconcile_account, pk)} for pk in pks]
 
 
 @shared_task(bind=True, acks_late=True)
 def reconcile_account(self, account_id: int) -> dict:
-    """One account, at once: a sync found opsgate's objects missing there."""
+    """One account: its share of the periodic reconcile, or at once when a
+    sync found opsgate's objects missing there. An unreachable account is
+    reported in the summary and on the account page."""
     account = AwsAccount.objects.get(pk=account_id)
     try:
-        return reconcile.reconcile_account(account).summary()
+        return reconcile.reconcile_or_report(account)
     except RetryLater as exc:
         raise self.retry(
             exc=exc,

@@ -260,8 +260,8 @@ def ssm_sessions(monkeypatch):
     fake = FakeSsm()
     real = aws.client
 
-    def client(service, account=None):
-        return fake if service == "ssm" else real(service, account)
+    def client(service, account=None, **kwargs):
+        return fake if service == "ssm" else real(service, account, **kwargs)
 
     monkeypatch.setattr(aws, "client", client)
     return fake

@@ -78,6 +78,7 @@ ARGUMENTS = {
     "person_console_password": lambda w: {"pk": w["carol"].pk},
     "role_retry": lambda w: {"pk": w["role"].pk},
     "account_retry": lambda w: {"pk": w["role"].account_id},
+    "aws_account_check": lambda w: {"pk": w["role"].account_id},
     "request_cancel": lambda w: {"pk": w["pending"].pk},
     "request_done": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},

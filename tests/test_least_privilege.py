@@ -83,8 +83,8 @@ def recorded():
 
     original = aws.client
 
-    def client(service, account=None):
-        built = original(service, account)
+    def client(service, account=None, **kwargs):
+        built = original(service, account, **kwargs)
         if hasattr(built, "meta"):  # not the fake SSM client (see conftest)
             built.meta.events.register_first(
                 "provide-client-params", record, unique_id="test-recorder"

@@ -45,6 +45,10 @@ MATRIX = [
     ("audit", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("dashboard", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("account_retry", "post", "account", [LOGIN, 403, 403, 403, 403, 302]),
+    ("aws_accounts", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
+    ("aws_accounts", "post", None, [LOGIN, 403, 403, 403, 403, 200]),
+    ("aws_accounts_discover", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
+    ("aws_account_check", "post", "account", [LOGIN, 403, 403, 403, 403, 302]),
     ("drift", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("reconcile_now", "post", None, [LOGIN, 403, 403, 403, 403, 302]),
 ]
@@ -125,6 +129,7 @@ def test_view_permissions(
         ("person_console_password", "person"),
         ("role_retry", "role"),
         ("account_retry", "account"),
+        ("aws_account_check", "account"),
         ("reconcile_now", None),
     ],
 )

@@ -128,9 +128,12 @@ def access_request_create(
         raise field_error("starts_at", exc.messages[0]) from None
     if requester.state != IamUserState.ACTIVE:
         raise ValidationError("This person has been offboarded.")
-    if requester.account_id != role.account_id:
+    if requester.account_id != role.account.identity.pk:
+        identity = role.account.identity
         raise field_error(
-            "role", "This role is in another AWS account than your IAM user."
+            "role",
+            f"This role in {role.account} trusts the IAM users of {identity}; "
+            "you have none there. Ask an admin to add you.",
         )
     open_request = AccessRequest.objects.filter(
         requester=requester, role=role, status=RequestStatus.PENDING

@@ -53,6 +53,12 @@ def person_add(
             validation.validate_email(email)
         except ValidationError as exc:
             raise _field("email", validation.first_message(exc)) from None
+    if not account.holds_people:
+        raise _field(
+            "account",
+            f"{account} holds no people: add the person to its identity "
+            f"account {account.identity}.",
+        )
     if iam_user_name_taken(account, iam_user_name):
         raise _field(
             "iam_user_name",

@@ -29,10 +29,12 @@ def iam_path() -> str:
     return settings.OPSGATE["IAM_PATH"]
 
 
-def role_name_free(project: Project, os_user: str) -> str:
+def role_name_free(
+    project: Project, os_user: str, account: AwsAccount | None = None
+) -> str:
     """The derived role name, or its second choice after a case-insensitive
     clash in the account."""
-    taken = OperationRole.objects.filter(account=project.account)
+    taken = OperationRole.objects.filter(account=account or project.account)
     name = naming.derive_role_name(project.name, os_user, path=iam_path())
     if taken.filter(role_name__iexact=name).exists():
         name = naming.derive_role_name(project.name, os_user, path=iam_path(), salt="1")
@@ -46,7 +48,16 @@ def role_create(
     os_user: str,
     role_name: str = "",
     extra_principal_arns: list[str] = (),
+    account: AwsAccount | None = None,
 ) -> OperationRole:
+    """A role of the project in `account` (default: the project's own); a
+    project may have roles in several accounts, each with the same Project
+    tag."""
+    account = account or project.account
+    if not account.holds_roles:
+        raise field_error(
+            "account", f"{account} holds no roles: pick an account that does."
+        )
     check_field("os_user", validation.validate_os_user, os_user)
     if role_name:
         check_field(
@@ -55,14 +66,17 @@ def role_create(
             role_name,
         )
     else:
-        role_name = role_name_free(project, os_user)
+        role_name = role_name_free(project, os_user, account)
     extra = _principals_valid(extra_principal_arns)
-    if OperationRole.objects.filter(project=project, os_user=os_user).exists():
+    if OperationRole.objects.filter(
+        project=project, account=account, os_user=os_user
+    ).exists():
+        where = "" if account == project.account else f" in {account}"
         raise field_error(
-            "os_user", f"{project.name} already has a role for {os_user}."
+            "os_user", f"{project.name} already has a role for {os_user}{where}."
         )
     if OperationRole.objects.filter(
-        account=project.account, role_name__iexact=role_name
+        account=account, role_name__iexact=role_name
     ).exists():
         raise field_error(
             "role_name",
@@ -73,7 +87,7 @@ def role_create(
         _principals_fit(
             OperationRole(
                 project=project,
-                account=project.account,
+                account=account,
                 os_user=os_user,
                 role_name=role_name,
                 extra_principal_arns=extra,
@@ -83,7 +97,7 @@ def role_create(
     with transaction.atomic():
         role = OperationRole.objects.create(
             project=project,
-            account=project.account,
+            account=account,
             os_user=os_user,
             role_name=role_name,
             extra_principal_arns=extra,
@@ -97,6 +111,7 @@ def role_create(
             obj=role,
             project=project,
             after={
+                "account": account.account_id,
                 "role_name": role_name,
                 "os_user": os_user,
                 "extra_principal_arns": role.extra_principal_arns,

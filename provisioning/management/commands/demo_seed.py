@@ -41,6 +41,12 @@ RULES = {
     },
 }
 BREAK_GLASS = {"incident": ["dave"]}
+# Hub and spoke (DESIGN §1.5): the default account holds the people (and the
+# roles above); two workload accounts hold roles that trust its IAM users,
+# reached through their provisioner roles (moto acts in any account id).
+WORKLOADS = [("111111111111", "staging"), ("222222222222", "prod")]
+# A project with a role in each workload account.
+CROSS_ACCOUNT_PROJECT = ("checkout", "deploy", ["bob"])
 
 
 class Command(BaseCommand):
@@ -95,10 +101,63 @@ class Command(BaseCommand):
                         role_services.role_create(
                             actor=admin, project=project, os_user=os_user
                         )
+        workloads = self._workloads(account, admin, by_name)
         self._totp(by_name)
         self._requests(by_name)
         self._instances()
+        self._workload_instances(workloads)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
+
+    def _workloads(self, hub, admin, by_name) -> list:
+        """staging and prod, each with a checkout role trusting the hub's
+        users; their permissions boundaries deployed (the administrator's
+        step, played by the demo)."""
+        from accounts_app.models import AwsAccount
+        from accounts_app.services import accounts
+        from provisioning import boundaries
+
+        name, os_user, approvers = CROSS_ACCOUNT_PROJECT
+        found = []
+        for account_id, label in WORKLOADS:
+            workload = AwsAccount.objects.filter(account_id=account_id).first()
+            if workload is None:
+                workload = accounts.account_add(
+                    actor=admin,
+                    account_id=account_id,
+                    name=label,
+                    holds_people=False,
+                    identity_account_id=hub.account_id,
+                    assume_role_arn=(
+                        f"arn:aws:iam::{account_id}:role/opsgate-provisioner"
+                    ),
+                    external_id=f"opsgate-demo-{label}",
+                )
+            boundaries.apply(account=workload)
+            found.append(workload)
+        with transaction.atomic():
+            project = Project.objects.filter(name=name).first()
+            if project is None:
+                project = project_services.project_create(
+                    actor=admin,
+                    name=name,
+                    account=found[0],
+                    approvers=[by_name[a] for a in approvers],
+                )
+            for workload in found:
+                if not OperationRole.objects.filter(
+                    project=project, account=workload, os_user=os_user
+                ).exists():
+                    role_services.role_create(
+                        actor=admin, project=project, os_user=os_user, account=workload
+                    )
+        return found
+
+    def _workload_instances(self, workloads) -> None:
+        name = CROSS_ACCOUNT_PROJECT[0]
+        for workload in workloads:
+            self._run_instances(
+                aws.client("ec2", workload), {name: [f"{name}-{workload.name}-1"]}
+            )
 
     def _totp(self, by_name) -> None:
         from allauth.mfa.models import Authenticator
@@ -150,20 +209,50 @@ class Command(BaseCommand):
         access_requests.access_request_approve(
             access_request=ledger, approver=by_name["admin"]
         )
+        # Across accounts: carol deploys checkout in staging; dave asks for prod.
+        name, os_user, _ = CROSS_ACCOUNT_PROJECT
+        checkout = {
+            r.account.name: r
+            for r in OperationRole.objects.filter(
+                project__name=name, os_user=os_user
+            ).select_related("account")
+        }
+        staging = access_requests.access_request_create(
+            requester=carol,
+            role=checkout["staging"],
+            reason="Try the checkout release candidate in staging",
+            duration_hours=8,
+            actor=carol.user,
+        )
+        access_requests.access_request_approve(
+            access_request=staging, approver=by_name["bob"]
+        )
+        access_requests.access_request_create(
+            requester=dave,
+            role=checkout["prod"],
+            reason="Look at the checkout error rate in prod",
+            duration_hours=1,
+            actor=dave.user,
+        )
 
     def _instances(self) -> None:
-        ec2 = aws.client("ec2")
+        self._run_instances(
+            aws.client("ec2"),
+            {
+                "payments": ["pay-web-1", "pay-batch-1"],
+                "Data Platform": ["etl-1"],
+                "unrelated": ["someone-elses-box"],
+            },
+        )
+
+    def _run_instances(self, ec2, by_project: dict[str, list[str]]) -> None:
         existing = ec2.describe_instances(
             Filters=[{"Name": "tag-key", "Values": ["Project"]}]
         )["Reservations"]
         if existing:
             return
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        for project, names in {
-            "payments": ["pay-web-1", "pay-batch-1"],
-            "Data Platform": ["etl-1"],
-            "unrelated": ["someone-elses-box"],
-        }.items():
+        for project, names in by_project.items():
             for name in names:
                 ec2.run_instances(
                     ImageId=image,

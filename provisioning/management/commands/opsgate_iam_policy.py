@@ -3,7 +3,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from provisioning import aws, policies, service_policy
+from provisioning import aws, policies, provisioner, service_policy
 
 
 class Command(BaseCommand):
@@ -16,10 +16,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--account-id", help="default: the caller's account (STS)")
         parser.add_argument("--boundary", action="store_true")
+        parser.add_argument(
+            "--provisioner-template",
+            action="store_true",
+            help=(
+                "Print the CloudFormation template of the provisioner role "
+                f"({provisioner.TEMPLATE}): this policy in every account, "
+                "assumed by opsgate with an external id."
+            ),
+        )
 
-    def handle(self, *args, account_id: str | None, boundary: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        account_id: str | None,
+        boundary: bool,
+        provisioner_template: bool = False,
+        **options,
+    ) -> None:
         conf = settings.OPSGATE
-        if boundary:
+        if provisioner_template:
+            document = provisioner_template_default()
+        elif boundary:
             document = policies.role_boundary_policy()
         else:
             document = service_policy.opsgate_service_policy(
@@ -31,3 +49,14 @@ class Command(BaseCommand):
                 user_boundary_name=conf["USER_BOUNDARY_NAME"],
             )
         self.stdout.write(json.dumps(document, indent=2))
+
+
+def provisioner_template_default() -> dict:
+    conf = settings.OPSGATE
+    return provisioner.cloudformation_template(
+        path=conf["IAM_PATH"],
+        prefix=conf["POLICY_PREFIX"],
+        group_name=conf["GROUP_NAME"],
+        boundary_name=conf["ROLE_BOUNDARY_NAME"],
+        user_boundary_name=conf["USER_BOUNDARY_NAME"],
+    )
