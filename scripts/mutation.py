@@ -48,12 +48,21 @@ MODULES = {
     ),
     "access_requests": (
         "accounts_app/services/access_requests.py",
-        ["tests/test_services.py", "tests/test_service_rules.py"],
+        [
+            "tests/test_services.py",
+            "tests/test_service_rules.py",
+            "tests/test_access_request_outcomes.py",
+        ],
         True,
     ),
     "sync": (
         "provisioning/sync.py",
-        ["tests/test_import_and_sync.py", "tests/test_aws_faults.py"],
+        [
+            "tests/test_import_and_sync.py",
+            "tests/test_aws_faults.py",
+            "tests/test_revocation.py",
+            "tests/test_recovery.py",
+        ],
         True,
     ),
 }
