@@ -1,0 +1,167 @@
+"""The worker's small rules, each pinned on its own without a moto round trip:
+how a failure is recorded (retry or stop), which "invalid principal" is IAM
+still propagating a new user and which is permanent, the trust quota read
+from the account summary, and the names and texts the sync writes to AWS.
+The end-to-end paths are in test_import_and_sync, test_aws_faults,
+test_revocation and test_recovery. Measured with scripts/mutation.sh (sync)."""
+
+from datetime import timedelta
+
+import botocore.exceptions
+import pytest
+from django.utils import timezone
+
+from accounts_app.models import AwsAccount, IamUser, OperationRole
+from provisioning import sync
+from provisioning.aws import PermanentError, RetryLater
+
+INVALID = "iam:CreateRole failed: MalformedPolicyDocument: Invalid principal in policy"
+
+
+def _malformed(cls=PermanentError, message=INVALID, code="MalformedPolicyDocument"):
+    return cls(message, action="iam:CreateRole", code=code)
+
+
+def _user(name, age_seconds):
+    created = (
+        None if age_seconds is None else timezone.now() - timedelta(seconds=age_seconds)
+    )
+    return IamUser(name=name, created_in_aws_at=created)
+
+
+# --- invalid principal: propagation or permanent ------------------------------
+
+
+def test_invalid_principal_just_after_create_user_is_retried_naming_the_new_users(
+    settings,
+):
+    settings.OPSGATE = {**settings.OPSGATE, "PRINCIPAL_PROPAGATION_SECONDS": 120}
+    users = [_user("zed", 10), _user("amy", 119), _user("old", 121), _user("x", None)]
+    result = sync._propagation_or_permanent(_malformed(), users)
+    assert type(result) is RetryLater
+    assert result.message.startswith(INVALID)
+    assert "amy, zed;" in result.message
+    assert "old" not in result.message and " x" not in result.message
+    assert (result.action, result.code) == ("iam:CreateRole", "MalformedPolicyDocument")
+
+
+def test_invalid_principal_long_after_create_user_is_permanent_naming_everyone(
+    settings,
+):
+    settings.OPSGATE = {**settings.OPSGATE, "PRINCIPAL_PROPAGATION_SECONDS": 120}
+    users = [_user("zed", 121), _user("amy", 3600), _user("never", None)]
+    result = sync._propagation_or_permanent(_malformed(RetryLater), users)
+    assert type(result) is PermanentError
+    assert result.message.startswith(INVALID + ". ")
+    assert "users: amy, never, zed;" in result.message
+    assert (result.action, result.code) == ("iam:CreateRole", "MalformedPolicyDocument")
+    none = sync._propagation_or_permanent(_malformed(), [])
+    assert "users: none;" in none.message
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _malformed(code="LimitExceeded"),
+        _malformed(message="iam:CreateRole failed: MalformedPolicyDocument: bad"),
+    ],
+)
+def test_other_failures_are_passed_on_unchanged(exc):
+    assert sync._propagation_or_permanent(exc, [_user("amy", 1)]) is exc
+
+
+def test_the_principal_word_is_found_whatever_its_case():
+    exc = _malformed(message="MalformedPolicyDocument: PRINCIPAL unknown")
+    assert type(sync._propagation_or_permanent(exc, [_user("a", 1)])) is RetryLater
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _malformed(RetryLater),
+        _malformed(code="LimitExceeded"),
+        _malformed(message="iam:CreateRole failed: MalformedPolicyDocument: bad"),
+    ],
+)
+def test_only_a_permanent_invalid_principal_looks_for_missing_users(exc):
+    # Nothing is asked of AWS (the users have no account to build a client for).
+    assert sync._principals_missing_or(exc, OperationRole(), [_user("a", 1)]) is exc
+
+
+# --- recording outcomes -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_permanent_error_is_recorded_as_is_and_stops(deploy_role):
+    sync._record_error(OperationRole, deploy_role.pk, PermanentError("bad " * 600))
+    stored = OperationRole.objects.get(pk=deploy_role.pk)
+    assert stored.error_is_permanent is True
+    assert stored.last_error == ("bad " * 600)[:2000]
+
+
+@pytest.mark.django_db
+def test_a_transient_error_is_recorded_as_retrying(deploy_role):
+    OperationRole.objects.filter(pk=deploy_role.pk).update(error_is_permanent=True)
+    sync._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
+    stored = OperationRole.objects.get(pk=deploy_role.pk)
+    assert stored.error_is_permanent is False
+    assert stored.last_error == "Retrying: throttled"
+
+
+@pytest.mark.django_db
+def test_a_success_clears_the_error_and_never_lowers_the_applied_version(deploy_role):
+    OperationRole.objects.filter(pk=deploy_role.pk).update(
+        applied_version=5, last_error="old", error_is_permanent=True
+    )
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    before = timezone.now()
+    sync._record_success(role, 3, exists_in_aws=True)
+    stored = OperationRole.objects.get(pk=deploy_role.pk)
+    assert stored.applied_version == 5
+    assert (stored.last_error, stored.error_is_permanent) == ("", False)
+    assert stored.exists_in_aws is True
+    assert stored.last_synced_at >= before
+    sync._record_success(stored, 7)
+    assert OperationRole.objects.get(pk=deploy_role.pk).applied_version == 7
+
+
+# --- the trust quota from GetAccountSummary -----------------------------------
+
+
+class _Summary:
+    def __init__(self, summary=None, fail=False):
+        self.summary, self.fail = summary, fail
+
+    def get_account_summary(self):
+        if self.fail:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://x")
+        return {"SummaryMap": self.summary}
+
+
+def test_the_trust_quota_is_read_from_the_account_summary():
+    account = AwsAccount(trust_policy_quota=2048)
+    client = _Summary({"AssumeRolePolicySizeQuota": 4096, "Users": 3})
+    assert sync.read_trust_policy_quota(client, account) == 4096
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        _Summary(fail=True),
+        _Summary({"Users": 3}),
+        _Summary({"AssumeRolePolicySizeQuota": 0}),
+    ],
+)
+def test_the_stored_quota_is_kept_when_aws_does_not_say(client):
+    account = AwsAccount(trust_policy_quota=2048)
+    assert sync.read_trust_policy_quota(client, account) == 2048
+
+
+# --- what the sync writes -----------------------------------------------------
+
+
+def test_names_and_texts_written_to_aws(settings):
+    settings.OPSGATE = {**settings.OPSGATE, "POLICY_PREFIX": "og-"}
+    assert sync.revoked_sessions_policy_name() == "og-RevokedSessions"
+    role = OperationRole(os_user="deploy")
+    assert sync.role_description(role) == "opsgate operation role, run as deploy"
