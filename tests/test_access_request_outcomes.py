@@ -12,7 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts_app import trust
-from accounts_app.models import AccessRequest, AuditEvent, Project, RequestStatus
+from accounts_app.models import (
+    AccessRequest,
+    AuditEvent,
+    AwsAccount,
+    IamUserState,
+    Project,
+    RequestStatus,
+)
 from accounts_app.services import access_requests, roles
 from tests.helpers import grant, request
 
@@ -57,6 +64,77 @@ def test_a_reason_may_hold_2000_characters_and_not_one_more(carol, dave, deploy_
     assert not AccessRequest.objects.exists()
     req = request(dave, deploy_role, reason=" " + "r" * 2000 + " ")
     assert _stored(req).reason == "r" * 2000
+
+
+def test_a_request_is_stored_as_asked_with_its_audit_row(carol, deploy_role):
+    req = request(carol, deploy_role, 8, reason="  ship it  ")
+    stored = _stored(req)
+    assert (stored.requester, stored.role, stored.created_by) == (
+        carol,
+        deploy_role,
+        carol.user,
+    )
+    assert (stored.reason, stored.duration_hours) == ("ship it", 8)
+    assert stored.status == RequestStatus.PENDING
+    (row,) = _audit("request.create", req)
+    assert (row.actor, row.project) == (carol.user, deploy_role.project)
+    assert row.before is None
+    assert row.after == {
+        "role": deploy_role.role_name,
+        "reason": "ship it",
+        "duration_hours": 8,
+    }
+
+
+def test_the_approvers_are_mailed_a_new_request(
+    carol, bob, deploy_role, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request(carol, deploy_role)
+    assert [m.to for m in mailoutbox] == [[bob.email]]
+
+
+@pytest.mark.parametrize("hours", [None, 5, 0])
+def test_a_duration_the_project_does_not_offer_is_refused_on_its_field(
+    carol, deploy_role, hours
+):
+    with pytest.raises(ValidationError) as info:
+        request(carol, deploy_role, hours)
+    assert _field_of(info.value) == ["duration_hours"]
+    assert all(info.value.message_dict["duration_hours"])
+    assert not AccessRequest.objects.exists()
+    assert not AuditEvent.objects.filter(action="request.create").exists()
+
+
+def test_a_second_pending_request_is_refused_on_the_role_field(
+    carol, dave, deploy_role
+):
+    request(carol, deploy_role)
+    with pytest.raises(ValidationError) as info:
+        request(carol, deploy_role)
+    assert _field_of(info.value) == ["role"]
+    assert all(info.value.message_dict["role"])
+    request(dave, deploy_role)  # another person may ask for the same role
+    assert AccessRequest.objects.count() == 2
+
+
+def test_an_offboarded_person_cannot_request(carol, deploy_role):
+    type(carol).objects.filter(pk=carol.pk).update(state=IamUserState.REMOVED)
+    carol.refresh_from_db()
+    with pytest.raises(ValidationError):
+        request(carol, deploy_role)
+    assert not AccessRequest.objects.exists()
+
+
+def test_a_role_in_another_account_is_refused_on_the_role_field(carol, deploy_role):
+    other = AwsAccount.objects.create(account_id="210987654321", name="other")
+    type(carol).objects.filter(pk=carol.pk).update(account=other)
+    carol.refresh_from_db()
+    with pytest.raises(ValidationError) as info:
+        request(carol, deploy_role)
+    assert _field_of(info.value) == ["role"]
+    assert all(info.value.message_dict["role"])
+    assert not AccessRequest.objects.exists()
 
 
 # --- the audit trail of each decision ----------------------------------------------
