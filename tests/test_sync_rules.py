@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from provisioning import sync
-from provisioning.aws import PermanentError, RetryLater
+from provisioning.aws import DependencyMissing, PermanentError, RetryLater
 
 INVALID = "iam:CreateRole failed: MalformedPolicyDocument: Invalid principal in policy"
 
@@ -165,3 +165,48 @@ def test_names_and_texts_written_to_aws(settings):
     assert sync.revoked_sessions_policy_name() == "og-RevokedSessions"
     role = OperationRole(os_user="deploy")
     assert sync.role_description(role) == "opsgate operation role, run as deploy"
+
+
+# --- a role found missing ---------------------------------------------------------
+
+
+def _objects_missing_at(role):
+    return AwsAccount.objects.get(pk=role.account_id).objects_missing_at
+
+
+@pytest.mark.django_db
+def test_a_role_opsgate_made_that_must_be_created_again_is_noted_and_reconciled(
+    deploy_role,
+):
+    OperationRole.objects.filter(pk=deploy_role.pk).update(exists_in_aws=True)
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    sync._role_missing_note(role, RetryLater("x", action="iam:CreateRole"))
+    assert OperationRole.objects.get(pk=role.pk).missing_since is not None
+    assert _objects_missing_at(role) is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("exists", "action"),
+    [(False, "iam:CreateRole"), (True, "iam:UpdateAssumeRolePolicy")],
+)
+def test_a_role_never_made_or_another_failure_is_not_missing(
+    deploy_role, exists, action
+):
+    OperationRole.objects.filter(pk=deploy_role.pk).update(exists_in_aws=exists)
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    sync._role_missing_note(role, RetryLater("x", action=action))
+    assert OperationRole.objects.get(pk=role.pk).missing_since is None
+    assert _objects_missing_at(role) is None
+
+
+@pytest.mark.django_db
+def test_a_missing_dependency_marks_the_role_without_a_reconcile(deploy_role):
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    exc = DependencyMissing("x", action="iam:AttachRolePolicy")
+    sync._role_missing_note(role, exc)
+    first = OperationRole.objects.get(pk=role.pk).missing_since
+    assert first is not None
+    assert _objects_missing_at(role) is None
+    sync._role_missing_note(role, exc)  # the first time it was seen is kept
+    assert OperationRole.objects.get(pk=role.pk).missing_since == first
