@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts_app import trust
@@ -116,6 +117,22 @@ def test_a_second_pending_request_is_refused_on_the_role_field(
     assert all(info.value.message_dict["role"])
     request(dave, deploy_role)  # another person may ask for the same role
     assert AccessRequest.objects.count() == 2
+
+
+def test_a_pending_request_made_in_between_is_refused_on_the_role_field(
+    carol, deploy_role, monkeypatch
+):
+    # Another request of the same person and role committed after the check
+    # ran: the database's constraint refuses it, with the same field error.
+    first = request(carol, deploy_role)
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)
+    with pytest.raises(ValidationError) as info:
+        request(carol, deploy_role)
+    assert _field_of(info.value) == ["role"]
+    assert all(info.value.message_dict["role"])
+    assert list(AccessRequest.objects.values_list("pk", flat=True)) == [first.pk]
+    assert len(_audit("request.create", first)) == 1
+    assert AuditEvent.objects.filter(action="request.create").count() == 1
 
 
 def test_an_offboarded_person_cannot_request(carol, deploy_role):
