@@ -210,3 +210,91 @@ def test_a_missing_dependency_marks_the_role_without_a_reconcile(deploy_role):
     assert _objects_missing_at(role) is None
     sync._role_missing_note(role, exc)  # the first time it was seen is kept
     assert OperationRole.objects.get(pk=role.pk).missing_since == first
+
+
+# --- the sweep's look at a baseline ------------------------------------------------
+
+
+class _Recorder:
+    def __init__(self, *, current=True, group=True, marked=True):
+        self.current, self.group, self.marked = current, group, marked
+        self.calls: list = []
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(
+            sync.baseline, "baseline_is_current", lambda a: self.current
+        )
+        monkeypatch.setattr(sync.aws, "client", lambda *a: self.calls.append("client"))
+        monkeypatch.setattr(
+            sync.iam,
+            "group_exists",
+            lambda client, *, name: self.calls.append(("group", name)) or self.group,
+        )
+        monkeypatch.setattr(
+            sync.recovery,
+            "baseline_mark_missing",
+            lambda **kw: self.calls.append(("mark", kw["account_id"])) or self.marked,
+        )
+        monkeypatch.setattr(
+            sync.recovery,
+            "account_reconcile_request",
+            lambda **kw: self.calls.append(("reconcile", kw["reason"])),
+        )
+        monkeypatch.setattr(
+            sync, "request_sync", lambda obj: self.calls.append(("sync", obj.pk))
+        )
+        return self
+
+
+def _bare_account(synced_ago=None):
+    synced = None if synced_ago is None else timezone.now() - synced_ago
+    return AwsAccount.objects.create(
+        account_id="123456789012", name="default", last_synced_at=synced
+    )
+
+
+@pytest.mark.django_db
+def test_a_baseline_not_in_sync_is_left_to_the_worker(monkeypatch):
+    account = _bare_account()
+    seen = _Recorder(current=False).install(monkeypatch)
+    assert sync.account_baseline_check(account_id=account.pk, settle=timedelta(0))
+    assert seen.calls == []
+
+
+@pytest.mark.django_db
+def test_a_baseline_synced_within_the_settle_time_is_not_read(monkeypatch):
+    account = _bare_account(synced_ago=timedelta(seconds=30))
+    seen = _Recorder().install(monkeypatch)
+    settle = timedelta(minutes=1)
+    assert sync.account_baseline_check(account_id=account.pk, settle=settle)
+    assert seen.calls == []
+
+
+@pytest.mark.django_db
+def test_a_baseline_whose_group_is_there_is_fine(monkeypatch, settings):
+    account = _bare_account(synced_ago=timedelta(minutes=2))
+    seen = _Recorder(group=True).install(monkeypatch)
+    settle = timedelta(minutes=1)
+    assert sync.account_baseline_check(account_id=account.pk, settle=settle) is True
+    group = settings.OPSGATE["GROUP_NAME"]
+    assert seen.calls == ["client", ("group", group)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_missing_group_marks_the_baseline_syncs_it_and_reconciles(
+    monkeypatch, settings, marked
+):
+    account = _bare_account()
+    seen = _Recorder(group=False, marked=marked).install(monkeypatch)
+    assert (
+        sync.account_baseline_check(account_id=account.pk, settle=timedelta(0)) is False
+    )
+    group = settings.OPSGATE["GROUP_NAME"]
+    assert seen.calls == [
+        "client",
+        ("group", group),
+        ("mark", account.pk),
+        *([("sync", account.pk)] if marked else []),
+        ("reconcile", f"the group {group} is missing in AWS"),
+    ]
