@@ -62,6 +62,7 @@ MODULES = {
             "tests/test_aws_faults.py",
             "tests/test_revocation.py",
             "tests/test_recovery.py",
+            "tests/test_offboarding.py",
             "tests/test_sync_rules.py",
         ],
         True,

@@ -298,3 +298,56 @@ def test_a_missing_group_marks_the_baseline_syncs_it_and_reconciles(
         *([("sync", account.pk)] if marked else []),
         ("reconcile", f"the group {group} is missing in AWS"),
     ]
+
+
+# --- the deployment's boundaries, and what the log says --------------------------
+
+
+@pytest.mark.parametrize("present", [set(), {"role"}, {"user"}])
+def test_a_missing_boundary_is_a_permanent_error_naming_each_missing_one(
+    monkeypatch, present
+):
+    from provisioning import baseline, boundaries
+
+    account = AwsAccount(account_id="123456789012", partition="aws")
+    arns = {
+        "role": baseline.boundary_arn(account),
+        "user": baseline.user_boundary_arn(account),
+    }
+    monkeypatch.setattr(
+        sync.iam,
+        "policy_exists",
+        lambda client, *, arn: any(arns[k] == arn for k in present),
+    )
+    with pytest.raises(PermanentError) as info:
+        sync._require_boundaries(object(), account)
+    exc = info.value
+    assert (exc.action, exc.code) == ("iam:GetPolicy", "BoundaryMissing")
+    assert exc.message.startswith(f"{sync.BOUNDARY_MISSING} in account 123456789012: ")
+    for kind, arn in arns.items():
+        assert (arn in exc.message) is (kind not in present)
+    assert boundaries.COMMAND in exc.message and boundaries.TEMPLATE in exc.message
+
+
+def test_both_boundaries_present_is_fine(monkeypatch):
+    monkeypatch.setattr(sync.iam, "policy_exists", lambda client, *, arn: True)
+    sync._require_boundaries(object(), AwsAccount(account_id="123456789012"))
+
+
+@pytest.mark.django_db
+def test_a_failed_sync_is_logged_with_the_model_the_id_and_the_message(
+    deploy_role, caplog
+):
+    with caplog.at_level("WARNING", logger="provisioning.sync"):
+        sync._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
+    assert caplog.messages == [
+        f"sync of OperationRole {deploy_role.pk} failed: Retrying: throttled"
+    ]
+
+
+def test_an_unanswered_account_summary_is_logged(caplog):
+    with caplog.at_level("WARNING", logger="provisioning.sync"):
+        sync.read_trust_policy_quota(_Summary(fail=True), AwsAccount())
+    (message,) = caplog.messages
+    assert message.startswith("GetAccountSummary failed, keeping the stored quota: ")
+    assert "iam:GetAccountSummary" in message
