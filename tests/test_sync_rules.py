@@ -9,11 +9,13 @@ from datetime import timedelta
 
 import botocore.exceptions
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from provisioning import sync
 from provisioning.aws import DependencyMissing, PermanentError, RetryLater
+from tests.helpers import grant
 
 INVALID = "iam:CreateRole failed: MalformedPolicyDocument: Invalid principal in policy"
 
@@ -351,3 +353,62 @@ def test_an_unanswered_account_summary_is_logged(caplog):
     (message,) = caplog.messages
     assert message.startswith("GetAccountSummary failed, keeping the stored quota: ")
     assert "iam:GetAccountSummary" in message
+
+
+# --- grants re-checked at provisioning time ------------------------------------------
+
+
+def _grants(role):
+    from accounts_app.models import AccessRequest
+
+    return (
+        AccessRequest.active_grants()
+        .filter(role=role)
+        .select_related("requester__account", "decided_by")
+    )
+
+
+@pytest.mark.django_db
+def test_a_grant_whose_approver_left_is_revoked_with_the_reason(
+    carol, dave, bob, deploy_role, payments
+):
+    from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
+
+    lost = grant(carol, deploy_role, bob)
+    provisioned = grant(dave, deploy_role, bob)
+    AccessRequest.objects.filter(pk=provisioned.pk).update(
+        provisioned_at=timezone.now()
+    )
+    payments.approvers.remove(bob.user)
+    version = OperationRole.objects.get(pk=deploy_role.pk).desired_version
+    role = OperationRole.objects.select_related("project").get(pk=deploy_role.pk)
+
+    kept = sync._still_allowed(role, _grants(role))
+
+    assert [g.pk for g in kept] == [provisioned.pk]  # already in AWS: kept
+    stored = AccessRequest.objects.get(pk=lost.pk)
+    assert stored.status == RequestStatus.REVOKED
+    assert stored.decision_comment == (
+        "[opsgate] Not provisioned: bob may no longer approve payments."
+    )
+    (row,) = AuditEvent.objects.filter(action="request.revoke", object_id=str(lost.pk))
+    assert row.actor is None
+    assert row.after["reason"] == "approver no longer allowed"
+    # The sync running this writes the trust: no second bump.
+    assert OperationRole.objects.get(pk=deploy_role.pk).desired_version == version
+
+
+@pytest.mark.django_db
+def test_grants_of_a_current_approver_or_without_one_are_kept(
+    carol, dave, bob, deploy_role
+):
+    from accounts_app.services import access_requests
+
+    approved = grant(carol, deploy_role, bob)
+    with transaction.atomic():
+        imported = access_requests.grant_import(
+            requester=dave, role=deploy_role, now=timezone.now()
+        )
+    role = OperationRole.objects.select_related("project").get(pk=deploy_role.pk)
+    kept = sync._still_allowed(role, _grants(role))
+    assert sorted(g.pk for g in kept) == sorted([approved.pk, imported.pk])
