@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the core modules with their targeted tests (mutmut);
 # prints the kill rate per module. Slow: not part of CI. See README, Testing.
-#   scripts/mutation.sh [policies|validation|services|sync ...] [--diffs]
+#   scripts/mutation.sh [policies|validation|access_requests|sync ...] [--diffs] [--sample K]
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" test
 python -c "import mutmut" 2>/dev/null || python -m pip install --quiet --disable-pip-version-check "mutmut==3.8.1"

@@ -79,6 +79,11 @@ def moto_server():
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = url
+    # Clients built for an earlier server (a session before this one in the
+    # same process, as mutmut's forked runs have) point at a dead port.
+    from provisioning import aws
+
+    aws.reset_clients()
     yield url
     server.stop()
 

@@ -243,6 +243,24 @@ def test_the_revoked_sessions_policy_states_the_cutoff_in_utc(tokyo_local_time):
     assert statement["Condition"]["StringLike"] == {"aws:userid": "AROAEXAMPLE:alice"}
 
 
+def test_the_cutoff_of_a_time_in_djangos_local_zone_is_utc(tokyo_local_time):
+    # A revocation time read back from the database under a non-UTC TIME_ZONE
+    # arrives in that zone; the policy still states it in UTC.
+    from django.test import override_settings
+    from django.utils import timezone as dj_timezone
+
+    with override_settings(TIME_ZONE="Asia/Tokyo"):
+        local = dj_timezone.localtime(datetime(2026, 11, 30, 15, 0, 0, tzinfo=UTC))
+        assert local.hour == 0 and local.utcoffset() == timedelta(hours=9)
+        document = policies.revoked_sessions_policy(
+            role_id="AROAEXAMPLE", revoked={"alice": local}
+        )
+    (statement,) = document["Statement"]
+    assert statement["Condition"]["DateLessThan"] == {
+        "aws:TokenIssueTime": "2026-11-30T15:00:00Z"
+    }
+
+
 # --- defaults, tags and comparison helpers --------------------------------------
 
 

@@ -151,6 +151,7 @@ def test_post_without_csrf_token_is_refused_and_writes_nothing(world):
     response = client.post(reverse("request_cancel", args=[world["args"]["request"]]))
     assert response.status_code == 403
     assert _state() == before
+    world["request"].refresh_from_db()
     assert world["request"].status == RequestStatus.PENDING
 
 
