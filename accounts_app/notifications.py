@@ -60,7 +60,7 @@ def _requester_email(req: AccessRequest) -> str:
 
 def _load(request_id: int) -> AccessRequest:
     return AccessRequest.objects.select_related(
-        "role__project", "role__account", "requester__user", "decided_by"
+        "role__project", "role__account", "requester__user", "decided_by", "ended_by"
     ).get(pk=request_id)
 
 

@@ -416,65 +416,63 @@ def _project_detail_page(
     )
 
 
-@staff_required
-@require_POST
-def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+def _project_setting(request, pk: int, form_class, save, what: str, slot: str):
+    """One of the project page's settings forms: validated by the form, saved
+    by the service `save(project, data)`, or the page again with the errors."""
     project = get_object_or_404(Project, pk=pk)
-    form = ProjectRulesForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            rules_services.project_rules_set(
-                actor=request.user, project=project, **form.cleaned_data
-            )
+            save(project, form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, f"Approval rules of {project.name} saved.")
+            messages.success(request, f"{what} of {project.name} saved.")
             return redirect("project_detail", pk=pk)
-    return _project_detail_page(request, project, rules_form=form)
+    return _project_detail_page(request, project, **{slot: form})
+
+
+@staff_required
+@require_POST
+def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(project, data):
+        rules_services.project_rules_set(actor=request.user, project=project, **data)
+
+    return _project_setting(
+        request, pk, ProjectRulesForm, save, "Approval rules", "rules_form"
+    )
 
 
 @staff_required
 @require_POST
 def project_break_glass(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_object_or_404(Project, pk=pk)
-    form = BreakGlassSettingsForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            break_glass.break_glass_set(
-                actor=request.user,
-                project=project,
-                allow=data["allow_break_glass"],
-                people=data["people"],
-                hours=data["break_glass_hours"],
-                daily_cap=data["break_glass_daily_cap"],
-                review_hours=data["break_glass_review_hours"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Break-glass of {project.name} saved.")
-            return redirect("project_detail", pk=pk)
-    return _project_detail_page(request, project, glass_form=form)
+    def save(project, data):
+        break_glass.break_glass_set(
+            actor=request.user,
+            project=project,
+            allow=data["allow_break_glass"],
+            people=data["people"],
+            hours=data["break_glass_hours"],
+            daily_cap=data["break_glass_daily_cap"],
+            review_hours=data["break_glass_review_hours"],
+        )
+
+    return _project_setting(
+        request, pk, BreakGlassSettingsForm, save, "Break-glass", "glass_form"
+    )
 
 
 @staff_required
 @require_POST
 def project_webhooks(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_object_or_404(Project, pk=pk)
-    form = WebhooksForm(request.POST)
-    if form.is_valid():
-        try:
-            rules_services.project_webhooks_set(
-                actor=request.user, project=project, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Chat webhooks of {project.name} saved.")
-            return redirect("project_detail", pk=pk)
-    return _project_detail_page(request, project, webhooks_form=form)
+    def save(project, data):
+        rules_services.project_webhooks_set(
+            actor=request.user, project=project, **data
+        )
+
+    return _project_setting(
+        request, pk, WebhooksForm, save, "Chat webhooks", "webhooks_form"
+    )
 
 
 @staff_required

@@ -178,7 +178,9 @@ def test_approve_then_revoke_record_the_state_before_and_after(carol, bob, deplo
     assert row.after == {**granted, "status": RequestStatus.REVOKED}
     revoked = _stored(req)
     assert revoked.status == RequestStatus.REVOKED
-    assert revoked.decision_comment == "done"
+    # The approver's comment stays theirs; who ended it and why are kept apart.
+    assert revoked.decision_comment == ""
+    assert (revoked.ended_by, revoked.end_comment) == (carol.user, "done")
     assert revoked.ended_at is not None
 
 
@@ -218,7 +220,9 @@ def test_deciding_an_ended_request_says_how_it_ended_and_by_whom(
     assert " by " not in info.value.messages[0]  # nobody decided it
 
     rejected = request(dave, deploy_role)
-    access_requests.access_request_reject(access_request=rejected, approver=bob.user)
+    access_requests.access_request_reject(
+        access_request=rejected, approver=bob.user, comment="not this week"
+    )
     with pytest.raises(ValidationError) as info:
         access_requests.access_request_approve(
             access_request=rejected, approver=bob.user
@@ -266,7 +270,7 @@ def test_a_shorter_extension_keeps_the_current_grants_end_and_replaces_it(
     old = _stored(current)
     assert old.status == RequestStatus.EXPIRED
     assert old.ended_at == new.decided_at
-    assert old.decision_comment == f"Replaced by the extension #{extension.pk}."
+    assert old.end_comment == f"Replaced by the extension #{extension.pk}."
     (row,) = _audit("request.extend", current)
     assert row.actor == bob.user
     assert row.before["status"] == RequestStatus.APPROVED

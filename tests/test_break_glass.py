@@ -85,7 +85,7 @@ def test_the_worker_drops_a_break_glass_grant_of_someone_unmarked_since(
     sync.role_sync(role_id=deploy_role.pk)
     req.refresh_from_db()
     assert req.status == RequestStatus.REVOKED
-    assert "may no longer use break-glass" in req.decision_comment
+    assert "may no longer use break-glass" in req.end_comment
 
 
 @pytest.mark.parametrize(

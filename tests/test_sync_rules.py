@@ -388,9 +388,8 @@ def test_a_grant_whose_approver_left_is_revoked_with_the_reason(
     assert [g.pk for g in kept] == [provisioned.pk]  # already in AWS: kept
     stored = AccessRequest.objects.get(pk=lost.pk)
     assert stored.status == RequestStatus.REVOKED
-    assert stored.decision_comment == (
-        "[opsgate] Not provisioned: bob may no longer approve payments."
-    )
+    assert stored.end_comment == "Not provisioned: bob may no longer approve payments."
+    assert stored.ended_by is None  # opsgate ended it, nobody's comment replaced
     (row,) = AuditEvent.objects.filter(action="request.revoke", object_id=str(lost.pk))
     assert row.actor is None
     assert row.after["reason"] == "approver no longer allowed"
