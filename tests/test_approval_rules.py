@@ -99,7 +99,9 @@ def test_a_rejection_by_any_approver_ends_the_request(
 ):
     req = request(carol, deploy_role)
     approve(req, bob)
-    access_requests.access_request_reject(access_request=req, approver=dave.user)
+    access_requests.access_request_reject(
+        access_request=req, approver=dave.user, comment="not now"
+    )
     req.refresh_from_db()
     assert req.status == RequestStatus.REJECTED
     with pytest.raises(ValidationError, match="already rejected"):
@@ -140,7 +142,7 @@ def test_worker_recheck_drops_a_quorum_grant_whose_approver_was_removed(
     sync.role_sync(role_id=deploy_role.pk)
     req.refresh_from_db()
     assert req.status == RequestStatus.REVOKED
-    assert "only 1 of the 2 approvals" in req.decision_comment
+    assert "only 1 of the 2 approvals" in req.end_comment
     assert req.provisioned_at is None
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=deploy_role.role_name)

@@ -62,7 +62,7 @@ def test_the_worker_drops_an_auto_grant_whose_rule_no_longer_lists_the_person(
     sync.role_sync(role_id=deploy_role.pk)
     req.refresh_from_db()
     assert req.status == RequestStatus.REVOKED
-    assert "no longer lists carol" in req.decision_comment
+    assert "no longer lists carol" in req.end_comment
 
 
 def test_the_worker_provisions_an_auto_grant(

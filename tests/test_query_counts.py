@@ -130,9 +130,11 @@ PAGES = [
     ("people", "alice", 8, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 10, "p0000"),
-    ("project_detail", "alice", 11, "os0000"),
+    # + each role's own approvers (one prefetch) and the break-glass people
+    # shown in the project's rules form (issue 13).
+    ("project_detail", "alice", 13, "os0000"),
     ("audit", "alice", 10, "p{last}"),
-    ("dashboard", "alice", 16, "u0000"),
+    ("dashboard", "alice", 17, "u0000"),  # + break-glass uses to review
     ("drift", "alice", 9, "p0000-deploy"),
 ]
 # The only AWS reads a page may make, once per account. The trust capacity
