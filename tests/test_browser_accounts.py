@@ -102,7 +102,7 @@ def test_a_person_of_the_identity_account_gets_a_role_in_a_workload_account(
 
     # The worker's job; then carol's connection kit across accounts.
     sync.role_sync(role_id=role.pk)
-    requester.reload()
+    # carol's page reloads itself when her request turns into a grant.
     grant = requester.locator("article.grant")
     expect(grant.locator("[data-badge]")).to_have_text("Active", timeout=15_000)
     expect(grant).to_contain_text(f"in prod {PROD_ID}")
