@@ -17,6 +17,7 @@ from accounts_app import approval_rules, selectors, trust
 from accounts_app.models import (
     AccessRequest,
     Approval,
+    AwsAccount,
     BreakGlassReview,
     Project,
     RequestStatus,
@@ -54,7 +55,14 @@ def _approvals_context(request: HttpRequest) -> dict:
     )
     if not projects:
         raise PermissionDenied("You approve no project.")
-    filters = ApprovalFilterForm(request.GET or None, projects=projects)
+    accounts = dict(
+        AwsAccount.objects.filter(roles__project__in=projects)
+        .distinct()
+        .values_list("pk", "name")
+    )
+    filters = ApprovalFilterForm(
+        request.GET or None, projects=projects, accounts=accounts
+    )
     scope, age, status = Q(), None, ""
     if filters.is_valid():
         data = filters.cleaned_data

@@ -468,7 +468,7 @@ AGES = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 class ApprovalFilterForm(Form):
     """Filters of the approvals page: one of the approver's projects, an
     account, how long a request has waited, the status of past decisions.
-    The choices come from the projects already loaded (no query)."""
+    The choices come from the projects and accounts already loaded."""
 
     project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
@@ -495,12 +495,15 @@ class ApprovalFilterForm(Form):
         ],
     )
 
-    def __init__(self, *args, projects=(), **kwargs):
+    def __init__(self, *args, projects=(), accounts=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["project"].choices = [("", "All my projects")] + [
             (p.pk, p.name) for p in projects
         ]
-        accounts = {p.account_id: p.account.name for p in projects}
+        # The accounts of the projects' roles (a project may have roles in
+        # several accounts); without them, the projects' own accounts.
+        if accounts is None:
+            accounts = {p.account_id: p.account.name for p in projects}
         self.fields["account"].choices = [("", "All accounts")] + sorted(
             accounts.items(), key=lambda kv: kv[1]
         )

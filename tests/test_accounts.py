@@ -678,3 +678,25 @@ def test_the_accounts_benchmark_runs_at_a_tiny_size(aws_env, account):
         moto_reset(aws_env)
     assert figures["calls_per_account"] == "2-2"
     assert figures["findings"] == 0
+
+
+def test_the_approvals_filter_offers_the_account_of_every_role(world, login):
+    """payments belongs to staging, but one of its roles lives in prod: an
+    approver can narrow the queue to prod."""
+    from django.urls import reverse
+
+    for who, role in (("carol", "staging_role"), ("dave", "prod_role")):
+        access_requests.access_request_create(
+            requester=world[who],
+            role=world[role],
+            reason="release",
+            duration_hours=8,
+            actor=world[who].user,
+        )
+    client = login(world["bob"])
+    page = client.get(reverse("approvals"))
+    offered = dict(page.context["filters"].fields["account"].choices)
+    assert offered[world["prod"].pk] == "prod"
+    assert offered[world["staging"].pk] == "staging"
+    prod_only = client.get(reverse("approvals") + f"?account={world['prod'].pk}")
+    assert [r.requester.name for r in prod_only.context["pending"]] == ["dave"]

@@ -126,7 +126,8 @@ def bulk_world(n, *, account, bob, carol):
 # page, who, bound (queries, whatever the number of rows), a row it must show
 PAGES = [
     ("home", "carol", 9, "p{last}"),
-    ("approvals", "bob", 12, "u0000"),  # oldest first, 25 a page
+    # Oldest first, 25 a page; + the accounts of the projects' roles (filter).
+    ("approvals", "bob", 13, "u0000"),
     ("people", "alice", 8, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 10, "p0000"),
