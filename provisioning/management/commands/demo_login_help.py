@@ -16,9 +16,9 @@ class Command(BaseCommand):
     def handle(self, *args, url: str, **options) -> None:
         roles = {
             "admin": "admin (staff)",
-            "bob": "approver of payments and Data Platform",
-            "carol": "requester (has a pending request)",
-            "dave": "requester (has an active grant)",
+            "bob": "approver of every demo project",
+            "carol": "requester (pending requests; a grant in the staging account)",
+            "dave": "requester (an active grant; may break glass on incident)",
         }
         lines = [
             "",
@@ -38,6 +38,11 @@ class Command(BaseCommand):
                 f"demo_totp {email}"
                 for email in totp
             ),
+            "",
+            "Try: ledger needs 2 approvals (admin gave one); infrastructure asks",
+            "for a ticket like OPS-123; checkout has roles in the staging and prod",
+            "accounts (AWS accounts page); the API and the opsgate command line:",
+            f"  .venv/bin/opsgate login --url {url}",
             "",
             "E-mails are printed here (web) and in var/demo/worker.log (worker).",
             "",
