@@ -875,6 +875,56 @@ def aws_accounts(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+def aws_account_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change an account's name, what it holds, whom its roles trust, how
+    opsgate reaches it and its regions; the id stays (it is the account)."""
+    account = get_object_or_404(
+        AwsAccount.objects.select_related("identity_account"), pk=pk
+    )
+    identity = account.identity_account
+    initial = {
+        "account_id": account.account_id,
+        "name": account.name,
+        "holds_people": account.holds_people,
+        "holds_roles": account.holds_roles,
+        "identity_account": (
+            identity.account_id if identity and identity.pk != account.pk else ""
+        ),
+        "assume_role_arn": account.assume_role_arn,
+        "external_id": account.external_id,
+        "regions": ", ".join(account.regions),
+    }
+    form = AwsAccountForm(request.POST or None, initial=initial)
+    form.fields["account_id"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            account = accounts.account_update(
+                actor=request.user,
+                account=account,
+                name=data["name"],
+                holds_people=data["holds_people"],
+                holds_roles=data["holds_roles"],
+                identity_account_id=data["identity_account"],
+                assume_role_arn=data["assume_role_arn"],
+                external_id=data["external_id"],
+                regions=form.region_list(),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Saved {account.name}. opsgate brings its baseline and roles in "
+                "line; use “Check access” to see whether it can reach it.",
+            )
+            return redirect("aws_accounts")
+    return render(
+        request, "staff/aws_account_edit.html", {"account": account, "form": form}
+    )
+
+
+@staff_required
 @require_POST
 def aws_account_check(request: HttpRequest, pk: int) -> HttpResponse:
     """sts:GetCallerIdentity through opsgate's way into the account, now."""

@@ -83,6 +83,11 @@ urlpatterns = [
         name="aws_accounts_discover",
     ),
     path(
+        "aws-accounts/<int:pk>/edit",
+        staff_views.aws_account_edit,
+        name="aws_account_edit",
+    ),
+    path(
         "aws-accounts/<int:pk>/check",
         staff_views.aws_account_check,
         name="aws_account_check",

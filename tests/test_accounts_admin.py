@@ -405,3 +405,65 @@ def test_the_accounts_pages_are_for_admins_only(people_account, login):
     assert client.get(reverse("aws_accounts_discover")).status_code == 403
     assert client.post(reverse("aws_accounts"), GOOD_FORM).status_code == 403
     assert not AwsAccount.objects.filter(account_id=STAGING_ID).exists()
+
+
+# --- the portal's edit page ------------------------------------------------------
+
+EDIT_FORM = {k: v for k, v in GOOD_FORM.items() if k != "account_id"}
+
+
+def _snapshot(account: AwsAccount) -> tuple:
+    account.refresh_from_db()
+    return (
+        account.name,
+        account.holds_people,
+        account.holds_roles,
+        account.identity_account_id,
+        account.assume_role_arn,
+        account.external_id,
+        account.regions,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [c for c in BAD_FORMS if "account_id" not in c[0]],
+)
+def test_the_edit_page_refuses_bad_input_and_changes_nothing(
+    admin, login, change, message
+):
+    staging = add_workload(STAGING_ID, "staging")
+    before, audit = _snapshot(staging), AuditEvent.objects.count()
+    data = {k: v for k, v in {**EDIT_FORM, **change}.items() if v != ""}
+    page = login(admin).post(reverse("aws_account_edit", args=[staging.pk]), data)
+    assert page.status_code == 200
+    assert message in html.unescape(page.content.decode())
+    assert _snapshot(staging) == before
+    assert AuditEvent.objects.count() == audit
+
+
+def test_the_edit_page_saves_the_account_audits_it_and_keeps_its_id(admin, login):
+    staging = add_workload(STAGING_ID, "staging")
+    version = staging.desired_version
+    client = login(admin)
+    form = client.get(reverse("aws_account_edit", args=[staging.pk]))
+    assert form.context["form"].initial["identity_account"] == ACCOUNT_ID
+    data = {
+        **EDIT_FORM,
+        "account_id": PROD_ID,  # disabled field: ignored
+        "name": "staging-eu",
+        "external_id": "ext-2",
+        "regions": "eu-west-1, eu-central-1",
+    }
+    page = client.post(
+        reverse("aws_account_edit", args=[staging.pk]), data, follow=True
+    )
+    assert "Saved staging-eu" in html.unescape(page.content.decode())
+    staging.refresh_from_db()
+    assert staging.account_id == STAGING_ID
+    assert (staging.name, staging.external_id) == ("staging-eu", "ext-2")
+    assert staging.regions == ["eu-central-1", "eu-west-1"]
+    assert staging.desired_version > version  # the worker converges it
+    (row,) = AuditEvent.objects.filter(action="account.update", actor=admin.user)
+    assert row.before["external_id"] == "opsgate-staging"
+    assert row.after["external_id"] == "ext-2"

@@ -79,6 +79,7 @@ ARGUMENTS = {
     "role_retry": lambda w: {"pk": w["role"].pk},
     "account_retry": lambda w: {"pk": w["role"].account_id},
     "aws_account_check": lambda w: {"pk": w["role"].account_id},
+    "aws_account_edit": lambda w: {"pk": w["role"].account_id},
     "request_cancel": lambda w: {"pk": w["pending"].pk},
     "request_done": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},

@@ -49,6 +49,8 @@ MATRIX = [
     ("aws_accounts", "post", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("aws_accounts_discover", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("aws_account_check", "post", "account", [LOGIN, 403, 403, 403, 403, 302]),
+    ("aws_account_edit", "get", "account", [LOGIN, 403, 403, 403, 403, 200]),
+    ("aws_account_edit", "post", "account", [LOGIN, 403, 403, 403, 403, 200]),
     ("drift", "get", None, [LOGIN, 403, 403, 403, 403, 200]),
     ("reconcile_now", "post", None, [LOGIN, 403, 403, 403, 403, 302]),
 ]
