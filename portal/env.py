@@ -108,6 +108,6 @@ def envcache(name: str, *, production: bool) -> dict:
             f"{name}={url} keeps a separate cache in each process: with several "
             "web workers a TOTP code could be used once per worker and failed "
             f"sign-ins would be counted per worker. Set {name}=redis://host:6379/1 "
-            "(or db:// for a table in the database, after manage.py createcachetable)."
+            "(or db:// for a table in the database, created by migrate)."
         )
     return config

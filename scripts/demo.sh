@@ -54,7 +54,6 @@ python manage.py opsgate_boundaries --apply
 
 echo "==> database (SQLite) and demo data"
 python manage.py migrate --noinput -v 0
-python manage.py createcachetable  # the cache web and worker share (CACHE_URL unset)
 python manage.py demo_seed
 
 echo "==> starting the Celery worker and beat (log: var/demo/worker.log)"

@@ -18,7 +18,8 @@ def account_get_default() -> AwsAccount:
     if account is None:
         raise ValidationError(
             "No AWS account is configured yet. Run `manage.py opsgate_setup` "
-            "or add one in the admin."
+            "(it finds the account of opsgate's credentials) or add one on the "
+            "AWS accounts page."
         )
     return account
 

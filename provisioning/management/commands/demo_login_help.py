@@ -1,3 +1,7 @@
+import sys
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from provisioning.management.commands.demo_seed import (
@@ -5,6 +9,16 @@ from provisioning.management.commands.demo_seed import (
     PASSWORD,
     PEOPLE,
 )
+
+
+def demo_totp_command(email: str, *, var_dir: Path | None = None) -> str:
+    """The exact command, with absolute paths, that prints an account's code
+    from any folder."""
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    return (
+        f"OPSGATE_VAR_DIR={var_dir or settings.VAR_DIR} {sys.executable} {manage} "
+        f"demo_totp {email}"
+    )
 
 
 class Command(BaseCommand):
@@ -33,11 +47,7 @@ class Command(BaseCommand):
             "",
             f"{' and '.join(totp)} have two-factor authentication (admins and",
             "approvers must). Get their current 6-digit code in another terminal:",
-            *(
-                "  OPSGATE_VAR_DIR=var/demo .venv/bin/python manage.py "
-                f"demo_totp {email}"
-                for email in totp
-            ),
+            *(f"  {demo_totp_command(email)}" for email in totp),
             "",
             "Try: ledger needs 2 approvals (admin gave one); infrastructure asks",
             "for a ticket like OPS-123; checkout has roles in the staging and prod",

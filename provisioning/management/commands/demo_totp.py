@@ -2,13 +2,17 @@
 accounts whose secret is the demo's published one)."""
 
 import time
+from pathlib import Path
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 
+from provisioning.management.commands.demo_login_help import demo_totp_command
 from provisioning.management.commands.demo_seed import DEMO_TOTP_SECRET
 
 PERIOD = 30
@@ -21,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("email")
 
     def handle(self, *args, email: str, **options) -> None:
+        self._check_database(email)
         user = get_user_model().objects.filter(email__iexact=email).first()
         totp = Authenticator.objects.filter(
             user=user, type=Authenticator.Type.TOTP
@@ -33,3 +38,21 @@ class Command(BaseCommand):
         code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, now // PERIOD))
         left = PERIOD - now % PERIOD
         self.stdout.write(f"{code}  (valid for {left} more seconds)")
+
+    def _check_database(self, email: str) -> None:
+        """One line that says what to run, instead of a traceback (and without
+        creating an empty SQLite file) when this is not the demo's database."""
+        db = settings.DATABASES["default"]
+        missing = db["ENGINE"].endswith("sqlite3") and not Path(db["NAME"]).exists()
+        if not missing:
+            try:
+                missing = "auth_user" not in connection.introspection.table_names()
+            except DatabaseError:
+                missing = True
+        if missing:
+            demo = Path(settings.BASE_DIR) / "var" / "demo"
+            hint = demo_totp_command(email, var_dir=demo)
+            raise CommandError(
+                f"No demo database at {db['NAME']}. Start the demo "
+                f"(scripts/demo.sh), then run: {hint}"
+            )

@@ -1,0 +1,102 @@
+"""A newcomer's first commands (issue 23): `migrate` alone leaves a working
+cache, `opsgate_setup` exists and does what the messages say, and `demo_totp`
+outside the demo says in one line what to run."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from accounts_app.models import AwsAccount, IamUser
+from tests.conftest import ACCOUNT_ID
+from tests.workers import ROOT
+
+
+def manage(*args: str, env: dict, cwd=ROOT) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrate_alone_creates_the_database_cache_table(tmp_path):
+    env = {"OPSGATE_VAR_DIR": str(tmp_path), "CACHE_URL": "db://"}
+    done = manage("migrate", "--noinput", env=env)
+    assert done.returncode == 0, done.stderr
+    tables = {
+        name
+        for (name,) in sqlite3.connect(tmp_path / "opsgate.sqlite3").execute(
+            "select name from sqlite_master where type='table'"
+        )
+    }
+    assert "opsgate_cache" in tables, tables
+
+
+def test_demo_totp_without_the_demo_database_says_what_to_run_in_one_line(tmp_path):
+    done = manage(
+        "demo_totp", "bob@example.com", env={"OPSGATE_VAR_DIR": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "scripts/demo.sh" in lines[0]
+    # The exact command, with absolute paths that work from any folder.
+    assert f"{ROOT / 'var' / 'demo'}" in lines[0]
+    assert f"{ROOT / 'manage.py'} demo_totp bob@example.com" in lines[0]
+    assert not (tmp_path / "opsgate.sqlite3").exists()
+
+
+def test_demo_login_help_prints_the_totp_command_with_absolute_paths(capsys):
+    call_command("demo_login_help")
+    out = capsys.readouterr().out
+    assert f"{sys.executable} {ROOT / 'manage.py'} demo_totp bob@example.com" in out
+
+
+@pytest.mark.django_db
+def test_opsgate_setup_records_the_default_account_and_invites_a_first_admin(
+    aws_env, capsys
+):
+    call_command("opsgate_setup", "--admin-email", "ops@example.com")
+    out = capsys.readouterr().out
+    account = AwsAccount.objects.get(is_default=True)
+    assert account.account_id == ACCOUNT_ID
+    person = IamUser.objects.get(name="ops")
+    assert person.user.is_staff and person.user.is_superuser
+    assert not person.user.has_usable_password()
+    assert "/accounts/password/reset/key/" in out
+    # Again: nothing new, nothing changed.
+    call_command("opsgate_setup", "--admin-email", "ops@example.com")
+    assert "ops@example.com exists" in capsys.readouterr().out
+    assert AwsAccount.objects.count() == 1
+    assert IamUser.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_opsgate_setup_refuses_a_bad_admin_name_with_the_option(aws_env):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--admin-name"):
+        call_command(
+            "opsgate_setup", "--admin-email", "x@example.com", "--admin-name", "a b"
+        )
+    assert not IamUser.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_dashboard_without_an_account_names_what_exists(login, django_user_model):
+    admin = django_user_model.objects.create_user(
+        "root", "root@example.com", "pw", is_staff=True, is_superuser=True
+    )
+    page = login(admin).get("/dashboard/").content.decode()
+    assert "opsgate_setup" in page
+    assert "AWS accounts</a> page" in page
