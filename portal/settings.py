@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context.nav",
             ],
+            "builtins": ["portal.templatetags.opsgate"],
         },
     },
 ]

@@ -100,3 +100,25 @@ def test_the_dashboard_without_an_account_names_what_exists(login, django_user_m
     page = login(admin).get("/dashboard/").content.decode()
     assert "opsgate_setup" in page
     assert "AWS accounts</a> page" in page
+
+
+@pytest.mark.django_db
+def test_a_request_asked_seconds_ago_says_just_now_not_zero_minutes(
+    login, bob, carol, deploy_role
+):
+    from datetime import timedelta
+
+    from django.urls import reverse
+
+    from accounts_app.models import AccessRequest
+    from tests.helpers import request
+
+    fresh = request(carol, deploy_role)
+    page = login(bob).get(reverse("approvals")).content.decode()
+    assert "Asked just now" in page
+    assert "0 minutes" not in page
+    AccessRequest.objects.filter(pk=fresh.pk).update(
+        created_at=fresh.created_at - timedelta(minutes=3)
+    )
+    page = login(bob).get(reverse("approvals")).content.decode()
+    assert "Asked 3\xa0minutes ago" in page
