@@ -47,4 +47,7 @@ lint-imports --no-cache >/dev/null || lint-imports --no-cache
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run >/dev/null
 echo "==> pytest"
-exec python -m pytest "$@"
+# Two processes (pytest-xdist) by default, a file at a time each: the suite's
+# worker, web and browser tests wait on subprocesses more than they compute.
+# OPSGATE_TEST_PROCESSES=0 runs everything in this one process.
+exec python -m pytest -n "${OPSGATE_TEST_PROCESSES:-2}" --dist loadfile "$@"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from tests.xdist_env import suffix
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,7 +41,7 @@ class Worker:
         env: dict | None = None,
         beat: bool = False,
     ) -> None:
-        self.log_path = ROOT / "var" / f"test-worker-{name}.log"
+        self.log_path = ROOT / "var" / f"test-worker-{name}{suffix()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115
         # With beat: celery beat inside the worker, from a fresh schedule file.
@@ -134,7 +136,7 @@ class Web:
         self, workers: int = 3, env: dict | None = None, name: str = "gunicorn"
     ) -> None:
         self.workers = workers
-        self.log_path = ROOT / "var" / f"test-{name}.log"
+        self.log_path = ROOT / "var" / f"test-{name}{suffix()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
