@@ -124,6 +124,21 @@ def request_access(request: HttpRequest) -> HttpResponse:
                     "e-mailed; you will get an e-mail when they decide.",
                 )
                 return redirect("home")
+    glass = None
+    if project is not None and break_glass.may_break_glass(request.user, project):
+        glass = BreakGlassForm(project=project)
+    return render(
+        request,
+        "request_access.html",
+        _request_page(
+            request, chooser=chooser, project=project, form=form, glass=glass
+        ),
+    )
+
+
+def _request_page(request: HttpRequest, *, chooser, project, form, glass) -> dict:
+    """The request page's context, for its own view and after a break-glass
+    error: the same approvers, never an empty list after "Approvers of"."""
     deciders = []
     if project is not None:
         deciders = [
@@ -131,22 +146,15 @@ def request_access(request: HttpRequest) -> HttpResponse:
             for a in project.approvers.filter(is_active=True)
             if a.pk != request.user.pk
         ]
-    glass = None
-    if project is not None and break_glass.may_break_glass(request.user, project):
-        glass = BreakGlassForm(project=project)
-    return render(
-        request,
-        "request_access.html",
-        {
-            "chooser": chooser,
-            "project": project,
-            "form": form,
-            # Nobody decides their own request: none left, it waits for ever.
-            "nobody_decides": project is not None and not deciders,
-            "deciders": deciders,
-            "glass": glass,
-        },
-    )
+    return {
+        "chooser": chooser,
+        "project": project,
+        "form": form,
+        # Nobody decides their own request: none left, it waits for ever.
+        "nobody_decides": project is not None and not deciders,
+        "deciders": deciders,
+        "glass": glass,
+    }
 
 
 @login_required
@@ -183,12 +191,13 @@ def break_glass_activate(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "request_access.html",
-        {
-            "chooser": chooser,
-            "project": project,
-            "form": AccessRequestForm(project=project),
-            "glass": glass,
-        },
+        _request_page(
+            request,
+            chooser=chooser,
+            project=project,
+            form=AccessRequestForm(project=project),
+            glass=glass,
+        ),
         status=400,
     )
 

@@ -262,6 +262,9 @@ def test_a_break_glass_reason_is_mandatory_on_the_page(
     )
     assert response.status_code == 400
     assert not AccessRequest.objects.exists()
+    # The page after the error names the approvers, like the page before it.
+    text = html.unescape(response.content.decode())
+    assert "Approvers of payments: bob<" in text
 
 
 def test_an_approver_acknowledges_a_use_on_the_approvals_page(
