@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from accounts_app import approval_rules
 
 
@@ -7,3 +9,12 @@ def nav(request) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {"nav_is_approver": approval_rules.is_approver(user)}
+
+
+def demo(request) -> dict:
+    """In the demo only: who to sign in as (the sign-in page shows it)."""
+    if not settings.DEMO:
+        return {}
+    from portal import demo_views
+
+    return {"demo": demo_views.sign_in_help()}

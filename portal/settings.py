@@ -20,6 +20,9 @@ VAR_DIR = Path(envstr("OPSGATE_VAR_DIR", str(BASE_DIR / "var")))
 
 PRODUCTION = envbool("OPSGATE_PRODUCTION", False)
 DEBUG = envbool("DJANGO_DEBUG", not PRODUCTION)
+# The embedded demo (scripts/demo.sh): the sign-in page names the demo people,
+# e-mails go to files shown at /demo/mail/, the request log stays quiet.
+DEMO = envbool("OPSGATE_DEMO", False) and not PRODUCTION
 SECRET_KEY = envstr(
     "DJANGO_SECRET_KEY",
     "insecure-demo-key-never-use-in-production",
@@ -124,6 +127,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context.nav",
+                "portal.context.demo",
             ],
             "builtins": ["portal.templatetags.opsgate"],
         },
@@ -213,8 +217,12 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "opsgate"
 
 EMAIL_BACKEND = envstr(
-    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend"
+    if DEMO
+    else "django.core.mail.backends.console.EmailBackend",
 )
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "opsgate <opsgate@localhost>")
 
 # One cache shared by every process (see portal/env.py): used TOTP codes and
@@ -344,6 +352,8 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # runserver's line per request floods the demo's terminal.
+        **({"django.server": {"level": "WARNING"}} if DEMO else {}),
     },
 }
 

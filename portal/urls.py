@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import approver_views, staff_views, token_views, views
+from portal import approver_views, demo_views, staff_views, token_views, views
 from portal.api.views import api
 
 urlpatterns = [
@@ -34,6 +34,7 @@ urlpatterns = [
         name="break_glass_review",
     ),
     path("dashboard/", staff_views.dashboard, name="dashboard"),
+    path("demo/mail/", demo_views.demo_mail, name="demo_mail"),
     path("drift/", staff_views.drift, name="drift"),
     path("drift/reconcile", staff_views.reconcile_now, name="reconcile_now"),
     path(

@@ -8,6 +8,7 @@ from provisioning.management.commands.demo_seed import (
     DEMO_TOTP_USERS,
     PASSWORD,
     PEOPLE,
+    TRY,
 )
 
 
@@ -28,12 +29,6 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="http://127.0.0.1:8000")
 
     def handle(self, *args, url: str, **options) -> None:
-        roles = {
-            "admin": "admin (staff)",
-            "bob": "approver of every demo project",
-            "carol": "requester (pending requests; a grant in the staging account)",
-            "dave": "requester (an active grant; may break glass on incident)",
-        }
         lines = [
             "",
             "opsgate demo is starting at " + url,
@@ -41,7 +36,7 @@ class Command(BaseCommand):
             f"Sign in with any of these e-mail addresses and the password {PASSWORD}:",
         ]
         for username, email, _staff, _first in PEOPLE:
-            lines.append(f"  {email:<20} {roles[username]}")
+            lines.append(f"  {email:<20} {TRY[username]}")
         totp = [email for username, email, *_ in PEOPLE if username in DEMO_TOTP_USERS]
         lines += [
             "",
@@ -54,7 +49,7 @@ class Command(BaseCommand):
             "accounts (AWS accounts page); the API and the opsgate command line:",
             f"  .venv/bin/opsgate login --url {url}",
             "",
-            "E-mails are printed here (web) and in var/demo/worker.log (worker).",
+            f"E-mails (invitations, decisions): {url}/demo/mail/",
             "",
             f"Django admin: {url}/admin/  (sign in as admin@example.com first)",
             "AWS is a moto server; the worker log is var/demo/worker.log.",

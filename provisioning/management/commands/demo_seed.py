@@ -23,6 +23,13 @@ PEOPLE = [
     ("carol", "carol@example.com", False, "Carol"),
     ("dave", "dave@example.com", False, "Dave"),
 ]
+# What each demo person is for (the sign-in page and the terminal say it).
+TRY = {
+    "admin": "admin (staff): people, projects, AWS accounts, audit",
+    "bob": "approver of every demo project",
+    "carol": "requester (pending requests; a grant in the staging account)",
+    "dave": "requester (an active grant; may break glass on incident)",
+}
 PROJECTS = {
     "payments": (["deploy", "readonly"], ["bob"]),
     "Data Platform": (["analyst"], ["bob"]),

@@ -1,0 +1,57 @@
+"""The demo's own help (issue 23): the sign-in page names the demo people and
+how to get a TOTP code, and the e-mails are a page instead of a terminal flood.
+Outside the demo neither exists."""
+
+import sys
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from accounts_app.invitations import invitation_send
+from tests.workers import ROOT
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(settings, tmp_path):
+    settings.DEMO = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    return tmp_path / "mail"
+
+
+def test_the_demo_sign_in_page_names_the_people_the_password_and_the_code_command(
+    client, demo
+):
+    page = client.get(reverse("account_login")).content.decode()
+    assert "This is the demo" in page
+    assert "opsgate-demo-password" in page
+    for address in ("admin@example.com", "bob@example.com", "carol@example.com"):
+        assert address in page
+    assert f"{sys.executable} {ROOT / 'manage.py'} demo_totp bob@example.com" in page
+    assert reverse("demo_mail") in page
+
+
+def test_outside_the_demo_the_sign_in_page_names_nobody_and_mail_is_not_found(
+    client, settings
+):
+    settings.DEMO = False
+    page = client.get(reverse("account_login")).content.decode()
+    assert "This is the demo" not in page
+    assert "opsgate-demo-password" not in page
+    assert client.get(reverse("demo_mail")).status_code == 404
+
+
+def test_the_demo_mail_page_shows_an_invitation_with_its_link(client, demo, carol):
+    assert "No e-mail yet" in client.get(reverse("demo_mail")).content.decode()
+    assert invitation_send(person=carol, actor=None, base_url="http://testserver")
+    mail.send_mail("Second", "Body two", None, ["dave@example.com"])
+    page = client.get(reverse("demo_mail")).content.decode()
+    assert "[opsgate] You have been invited: set your password" in page
+    assert "carol@example.com" in page and "dave@example.com" in page
+    # The invitation's link is a link.
+    assert 'href="http://testserver/accounts/password/reset/key/' in page
+    # Newest first.
+    assert page.index("dave@example.com") < page.index("carol@example.com")
