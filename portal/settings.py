@@ -215,6 +215,10 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "opsgate"
+MFA_FORMS = {
+    "authenticate": "portal.mfa_forms.OpsgateAuthenticateForm",
+    "reauthenticate": "portal.mfa_forms.OpsgateReauthenticateForm",
+}
 
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",

@@ -81,6 +81,26 @@ def test_sign_in_with_password_then_totp_code(client, bob, payments):
     assert client.get("/approvals/").status_code == 200
 
 
+def test_a_code_used_twice_says_it_was_used_not_incorrect(client, bob, payments):
+    _with_password(bob)
+    give_totp(bob.user)
+    code = totp_code()
+    for _attempt in range(2):
+        client.logout()
+        client.post(
+            reverse("account_login"),
+            {"login": "bob@example.com", "password": PASSWORD},
+        )
+        answer = client.post(reverse("mfa_authenticate"), {"code": code})
+    text = answer.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert "This code was already used. Wait for the next code" in text
+    assert "Incorrect code." not in text
+    # A wrong code is still just wrong.
+    wrong = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert "Incorrect code." in wrong.content.decode()
+
+
 def test_failed_logins_are_rate_limited_even_for_the_right_password(client, carol):
     _with_password(carol)
     for _ in range(5):

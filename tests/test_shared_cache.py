@@ -29,6 +29,7 @@ LOGIN = reverse("account_login")
 CODE_STEP = reverse("mfa_authenticate")
 WRONG_PASSWORD = "The email address and/or password you specified are not correct."
 WRONG_CODE = "Incorrect code."
+USED_CODE = "This code was already used."
 LOCKED = "Too many failed login attempts."
 
 
@@ -162,6 +163,7 @@ def verdict(answer: Answer) -> str:
     for message, name in (
         (LOCKED, "locked"),
         (WRONG_CODE, "wrong code"),
+        (USED_CODE, "used code"),
         (WRONG_PASSWORD, "wrong password"),
     ):
         if message in answer.text:
@@ -203,9 +205,9 @@ def test_a_totp_code_signs_in_once_whichever_worker_answers(web, carol):
     assert {pid for pid, _ in answers} == web.pids, answers
     accepted = [pid for pid, v in answers if v == "accepted"]
     assert len(accepted) == 1, answers
-    assert {v for _, v in answers} <= {"accepted", "wrong code", "locked"}, answers
-    # Refused as used by a worker that did not accept it.
-    assert any(pid != accepted[0] and v == "wrong code" for pid, v in answers)
+    assert {v for _, v in answers} <= {"accepted", "used code", "locked"}, answers
+    # Refused as used by a worker that did not accept it, and said so.
+    assert any(pid != accepted[0] and v == "used code" for pid, v in answers)
 
 
 def test_the_sixth_wrong_password_is_refused_whichever_worker_answers(web, carol):
