@@ -36,11 +36,15 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
 
 
 class Form(forms.Form):
-    """Labels without a trailing colon."""
+    """Labels without a trailing colon, and no `maxlength` in the page: the
+    browser would cut a 65-character IAM name to 64 without a word and create
+    a name nobody typed; the server says what is too long instead."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
 
 
 def _hours(h: int) -> str:

@@ -122,3 +122,29 @@ def test_a_request_asked_seconds_ago_says_just_now_not_zero_minutes(
     )
     page = login(bob).get(reverse("approvals")).content.decode()
     assert "Asked 3\xa0minutes ago" in page
+
+
+@pytest.mark.django_db
+def test_no_form_lets_the_browser_cut_what_was_typed(login, alice, carol, deploy_role):
+    """A 65-character IAM name cut to 64 by `maxlength` would create a person
+    nobody typed; without it the server names the field and the length."""
+    from django.urls import reverse
+
+    from accounts_app.models import IamUser
+
+    admin = login(alice)
+    pages = [
+        reverse("person_add"),
+        reverse("request_access") + f"?project={deploy_role.project_id}",
+        reverse("project_detail", args=[deploy_role.project_id]),
+    ]
+    for url in pages:
+        page = admin.get(url)
+        assert page.status_code == 200, url
+        assert "maxlength" not in page.content.decode(), url
+    response = admin.post(
+        reverse("person_add"),
+        {"iam_user_name": "f" * 65, "email": "f@example.com"},
+    )
+    assert "at most 64 characters (it has 65)" in response.content.decode()
+    assert not IamUser.objects.filter(name__startswith="fff").exists()
