@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.RequireMfaMiddleware",
+    # A view that needed the shared cache while it was down: 503, not 500.
+    "portal.cache_down.CacheDownMiddleware",
 ]
 
 # Content-Security-Policy in every mode (django-csp): scripts and styles only

@@ -1,5 +1,6 @@
 """Real Celery worker processes for tests, sharing the test database and broker."""
 
+import http.client
 import os
 import shutil
 import signal
@@ -7,11 +8,17 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.db import connection
 
+from tests.labelled_wsgi import PID_HEADER
+
 ROOT = Path(__file__).resolve().parents[1]
+LOGIN = "/accounts/login/"
 
 
 def database_url() -> str:
@@ -334,3 +341,57 @@ class Web:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self._log.close()
+
+    def next_port(self) -> int:
+        return self.port
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    text: str
+    pid: str
+
+
+class Visitor:
+    """A browser without keep-alive: it keeps its cookies and sends every
+    request on a new TCP connection, each to the farm's next web process (a
+    Web, or several: anything with next_port())."""
+
+    def __init__(self, farm) -> None:
+        self.farm = farm
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict | None = None) -> Answer:
+        # One host name for every process, as behind one load balancer: allauth
+        # keys failed sign-ins by the site's domain, which is the Host header.
+        headers = {"Connection": "close", "Host": "127.0.0.1"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            form = {**form, "csrfmiddlewaretoken": self.cookies["csrftoken"]}
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        port = self.farm.next_port()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request(method, path, body, headers)
+            response = conn.getresponse()
+            text = response.read().decode()
+        finally:
+            conn.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return Answer(
+            response.status,
+            response.getheader("Location", ""),
+            text,
+            response.getheader(PID_HEADER, ""),
+        )
+
+    def sign_in(self, email: str, password: str) -> Answer:
+        self.request("GET", LOGIN)
+        return self.request("POST", LOGIN, {"login": email, "password": password})
