@@ -250,7 +250,7 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # The worker outlives its broker: it waits for Redis at start-up and after a
-# lost connection, however long (Celery stops after 100 tries, about 50 min,
+# lost connection, however long (Celery stops after 100 tries, about 47 min,
 # by default), and a running task finishes meanwhile (its AWS and database
 # work needs no broker; a redelivered copy converges to nothing new) instead
 # of being killed to be redelivered by a Redis that may come back empty.
