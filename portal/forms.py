@@ -3,7 +3,6 @@ ValidationErrors come back onto these forms with `add_service_errors`."""
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -18,6 +17,7 @@ from accounts_app.services.projects import (
 )
 from accounts_app.services.roles import MAX_PRINCIPALS_TEXT, principals_too_long
 from portal.params import DayField
+from provisioning import soft_cache
 from provisioning.models import DriftKind
 
 PERMANENT = "permanent"
@@ -387,19 +387,22 @@ class RoleForm(Form):
         ]
 
 
+AUDIT_ACTIONS_KEY = "opsgate:audit-actions"
+
+
 def audit_actions() -> list[str]:
     """The kinds of audit rows there are: a DISTINCT over the whole log, so
     kept for five minutes (a new kind shows up in the list that late; the
-    filter accepts it at once)."""
-    return cache.get_or_set(
-        "opsgate:audit-actions",
-        lambda: list(
+    filter accepts it at once). Without the cache, read every time."""
+    actions = soft_cache.get(AUDIT_ACTIONS_KEY)
+    if actions is None:
+        actions = list(
             AuditEvent.objects.order_by("action")
             .values_list("action", flat=True)
             .distinct()
-        ),
-        300,
-    )
+        )
+        soft_cache.set(AUDIT_ACTIONS_KEY, actions, 300)
+    return actions
 
 
 class AnyKindField(forms.ChoiceField):

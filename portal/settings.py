@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.RequireMfaMiddleware",
+    # A view that needed the shared cache while it was down: 503, not 500.
+    "portal.cache_down.CacheDownMiddleware",
 ]
 
 # Content-Security-Policy in every mode (django-csp): scripts and styles only
@@ -260,7 +262,16 @@ else:
         "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The worker outlives its broker: it waits for Redis at start-up and after a
+# lost connection, however long (Celery stops after 100 tries, about 47 min,
+# by default), and a running task finishes meanwhile (its AWS and database
+# work needs no broker; a redelivered copy converges to nothing new) instead
+# of being killed to be redelivered by a Redis that may come back empty.
+# tests/test_broker_restart.py restarts Redis under a running worker.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,

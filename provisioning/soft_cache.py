@@ -1,10 +1,12 @@
-"""opsgate's own read-through caches (the trust-policy quota, EC2 instance
-lists) save AWS calls and nothing more: when the cache cannot be reached, read
-AWS instead of failing the page or the approval, and leave the cache alone in
-this process for a while (a hung Redis costs a timeout per call).
+"""opsgate's own read-through caches (EC2 instance lists, the audit page's
+list of actions) save AWS calls or queries and nothing more: when the cache
+cannot be reached, read the source instead of failing the page or the
+approval, and leave the cache alone in this process for a while (a hung Redis
+costs a timeout per call).
 
-allauth's uses of the cache (used TOTP codes, failed sign-ins) do not go
-through here on purpose: an unreachable cache refuses the sign-in."""
+allauth's uses of the cache (used TOTP codes, failed sign-ins) and the API's
+rate limit do not go through here on purpose: an unreachable cache refuses
+them with a 503 (portal/cache_down.py)."""
 
 import logging
 import time
@@ -34,7 +36,7 @@ def _call(method: str, *args):
     except Exception as exc:  # any backend's error: redis-py, database, …
         _paused_until = time.monotonic() + PAUSE_SECONDS
         log.warning(
-            "Cache unreachable (%s); reading AWS without it for %d s",
+            "Cache unreachable (%s); going without it for %d s",
             exc,
             PAUSE_SECONDS,
         )

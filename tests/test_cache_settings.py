@@ -136,16 +136,47 @@ def test_approval_and_my_access_work_without_the_cache(
 
 
 @pytest.mark.django_db
-def test_sign_in_is_refused_without_the_cache(cache_down, client, carol):
-    """Used codes and failed sign-ins cannot be checked: no sign-in."""
+def test_sign_in_is_refused_with_a_503_page_without_the_cache(
+    cache_down, client, carol
+):
+    """Used codes and failed sign-ins cannot be checked: no sign-in, and a
+    page that says why (issue 21: it was a 500)."""
     from django.urls import reverse
-    from redis.exceptions import ConnectionError
 
     carol.user.set_password("a long test password")
     carol.user.save()
-    with pytest.raises(ConnectionError):
-        client.post(
-            reverse("account_login"),
-            {"login": "carol@example.com", "password": "a long test password"},
-        )
+    response = client.post(
+        reverse("account_login"),
+        {"login": "carol@example.com", "password": "a long test password"},
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.templates[0].name == "503.html"
+    assert "Signing in is unavailable for a moment" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_api_answers_503_problem_without_the_cache(cache_down, carol):
+    """The rate limit per token lives in the cache: refused, in the API's
+    format, and nothing done."""
+    from django.test import Client
+
+    from accounts_app.services import tokens
+
+    _, secret = tokens.token_create(
+        owner=carol.user, name="t", scopes=["read"], days=1, actor=carol.user
+    )
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/api/v1/me")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Service unavailable"
+    assert "shared cache" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_audit_page_reads_its_filter_without_the_cache(cache_down, login, alice):
+    from django.urls import reverse
+
+    response = login(alice).get(reverse("audit"))
+    assert response.status_code == 200

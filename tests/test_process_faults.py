@@ -1,12 +1,7 @@
 """Faults across processes: the broker down while an approver approves, and a
 worker killed with SIGKILL in the middle of provisioning a role."""
 
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,47 +9,17 @@ import pytest
 from accounts_app.models import AccessRequest, OperationRole, SyncStatus
 from accounts_app.services import access_requests
 from provisioning import tasks
-from tests.workers import ROOT, Worker, database_url, reset_broker, wait_for
+from tests.workers import (
+    ROOT,
+    RedisServer,
+    Worker,
+    approve_in_a_web_process,
+    free_port,
+    reset_broker,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-APPROVE = """
-import os, signal, time
-from django.contrib.auth import get_user_model
-from accounts_app.models import AccessRequest
-from accounts_app.services import access_requests
-from provisioning import tasks
-if os.environ.get("FREEZE_PID"):
-    # A web process that has published before: its connection is open when
-    # the broker freezes.
-    tasks.sweep.apply_async()
-    os.kill(int(os.environ["FREEZE_PID"]), signal.SIGSTOP)
-req = AccessRequest.objects.get(pk={pk})
-bob = get_user_model().objects.get(username="bob")
-started = time.monotonic()
-access_requests.access_request_approve(access_request=req, approver=bob)
-print("ELAPSED", round(time.monotonic() - started, 3))
-"""
-
-
-def approve_in_a_web_process(req, broker_url: str, freeze_pid: int = 0) -> float:
-    """Approve as a separate process whose broker is `broker_url` (frozen
-    with SIGSTOP by that process after a first publish, if `freeze_pid`)."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", APPROVE.format(pk=req.pk)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": broker_url,
-            "FREEZE_PID": str(freeze_pid or ""),
-        },
-    )
-    assert result.returncode == 0, result.stderr
-    return float(result.stdout.split("ELAPSED")[1])
 
 
 @pytest.fixture
@@ -82,37 +47,9 @@ def silent_port():
 def spare_redis(tmp_path):
     """A Redis server of this test's own, to freeze with SIGSTOP (the kernel
     still accepts connections; nothing answers): (port, pid)."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    port = closed_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port, socket_timeout=1)
-    assert wait_for(lambda: _answers(client), timeout=10), "redis did not start"
-    yield port, server.pid
-    server.send_signal(signal.SIGCONT)
-    server.terminate()
-    server.wait(timeout=10)
-
-
-def _answers(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
-
-
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    server = RedisServer(tmp_path)
+    yield server.port, server.proc.pid
+    server.stop()
 
 
 @pytest.mark.parametrize("broker", ["refused", "hung", "frozen"])
@@ -121,7 +58,7 @@ def test_approval_is_saved_quickly_when_the_broker_is_down_and_the_sweep_deliver
 ):
     freeze_pid = 0
     if broker == "refused":
-        port = closed_port()
+        port = free_port()
     elif broker == "hung":
         port = request.getfixturevalue("silent_port")
     else:

@@ -6,26 +6,20 @@ database, every request goes on a new connection to the next process in turn
 (the response names it), and the shared caches are tried both: Redis
 (production) and the database table (the demo)."""
 
-import http.client
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 
 from tests.conftest import TOTP_SECRET, give_totp
-from tests.labelled_wsgi import PID_HEADER
-from tests.workers import ROOT, Web, database_url
+from tests.workers import ROOT, Answer, Visitor, Web, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "a long test password"
-LOGIN = reverse("account_login")
 CODE_STEP = reverse("mfa_authenticate")
 WRONG_PASSWORD = "The email address and/or password you specified are not correct."
 WRONG_CODE = "Incorrect code."
@@ -103,56 +97,6 @@ def _empty_cache_table(web):
     if web.cache_url == "db://":
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM opsgate_cache")
-
-
-@dataclass
-class Answer:
-    status: int
-    location: str
-    text: str
-    pid: str
-
-
-class Visitor:
-    """A browser without keep-alive: it keeps its cookies and sends every
-    request on a new TCP connection, each to the farm's next web process."""
-
-    def __init__(self, farm: Farm) -> None:
-        self.farm = farm
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict | None = None) -> Answer:
-        # One host name for every process, as behind one load balancer: allauth
-        # keys failed sign-ins by the site's domain, which is the Host header.
-        headers = {"Connection": "close", "Host": "127.0.0.1"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            form = {**form, "csrfmiddlewaretoken": self.cookies["csrftoken"]}
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        port = self.farm.next_port()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request(method, path, body, headers)
-            response = conn.getresponse()
-            text = response.read().decode()
-        finally:
-            conn.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                self.cookies[name] = morsel.value
-        return Answer(
-            response.status,
-            response.getheader("Location", ""),
-            text,
-            response.getheader(PID_HEADER, ""),
-        )
-
-    def sign_in(self, email: str, password: str) -> Answer:
-        self.request("GET", LOGIN)
-        return self.request("POST", LOGIN, {"login": email, "password": password})
 
 
 def verdict(answer: Answer) -> str:

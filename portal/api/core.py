@@ -12,9 +12,11 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
+from redis.exceptions import RedisError
 
 from accounts_app.models import ApiToken
 from accounts_app.services import tokens
+from portal.cache_down import cache_down_response
 from portal.middleware import mfa_required
 
 PROBLEM = "application/problem+json"
@@ -206,6 +208,12 @@ def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def _http(request, exc: HttpError):
         return problem(exc.status_code, str(exc))
+
+    @api.exception_handler(RedisError)
+    def _cache_down(request, exc: RedisError):
+        # The rate limit (and allauth's used TOTP codes) need the shared
+        # cache: 503 with what to do, in DEBUG too (ninja would answer 500).
+        return cache_down_response(request, exc)
 
 
 def not_found(request: HttpRequest, exception=None) -> HttpResponse:
