@@ -13,6 +13,7 @@ from ninja import Path, Query
 from ninja.responses import Status
 
 from accounts_app import selectors
+from accounts_app.client_ip import client_ip
 from accounts_app.models import (
     AccessRequest,
     AuditEvent,
@@ -449,7 +450,7 @@ def device_start(request: HttpRequest, payload: s.DeviceStartIn):
     """Step 1 of `opsgate login`: a device code for the CLI, a user code for
     the person to confirm at verification_uri while signed in."""
     rate_limit(
-        f"device-start:{request.META.get('REMOTE_ADDR', '')}",
+        f"device-start:{client_ip(request)}",
         DEVICE_STARTS_PER_MINUTE,
     )
     device_code, user_code = tokens.device_authorization_start(
