@@ -32,6 +32,7 @@ def _end_tokens(request, user, *, how: str) -> None:
             f"Your new password ended your {revoked} API token"
             f"{'s' if revoked != 1 else ''}: create new ones (or run opsgate "
             "login again).",
+            fail_silently=True,
         )
 
 
