@@ -23,7 +23,7 @@ def _password_changed(sender, request, user, **kwargs) -> None:
 
 
 def _end_tokens(request, user, *, how: str) -> None:
-    revoked = logins.password_changed(user=user, how=how)
+    revoked = logins.login_tokens_revoke(user=user, how=how, actor=user)
     if revoked and request is not None:
         from django.contrib import messages
 

@@ -47,11 +47,11 @@ def email_address_verify(*, user: Any, email: str, how: str, actor: Any) -> bool
     return True
 
 
-def password_changed(*, user: Any, how: str) -> int:
+def login_tokens_revoke(*, user: Any, how: str, actor: Any) -> int:
     """A new password (changed, or reset from a mailed link) ends every API
     token of the login: whoever had the old password may have made one.
     Returns how many were revoked."""
     with transaction.atomic():
         return tokens.tokens_revoke_all(
-            owner=user, actor=user, reason=f"password {how}"
+            owner=user, actor=actor, reason=f"password {how}"
         )
