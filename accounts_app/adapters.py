@@ -5,12 +5,19 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 
+from accounts_app.client_ip import client_ip
+
 
 class NoSignupAccountAdapter(DefaultAccountAdapter):
     """People are added by an admin; nobody signs themselves up."""
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def get_client_ip(self, request) -> str:
+        """Sign-in rate limits key on the client, seen through a trusted
+        proxy (accounts_app.client_ip), not on the proxy's address."""
+        return client_ip(request) or super().get_client_ip(request)
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
         """Setting up (or changing) the authenticator app right after signing

@@ -6,6 +6,7 @@ Production sets OPSGATE_PRODUCTION=true, which makes the secret key and the
 allowed hosts mandatory and turns on the secure cookie and HSTS settings.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -354,7 +355,19 @@ OPSGATE = {
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
     # API calls one token may make per minute (counted in the shared cache).
     "API_RATE_PER_MINUTE": envint("OPSGATE_API_RATE_PER_MINUTE", 300),
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed
+    # for the client's address in rate limits (accounts_app/client_ip.py).
+    "TRUSTED_PROXIES": envlist("OPSGATE_TRUSTED_PROXIES", []),
 }
+for _proxy in OPSGATE["TRUSTED_PROXIES"]:  # a typo stops start-up
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"OPSGATE_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR."
+        ) from None
 
 LOGGING = {
     "version": 1,

@@ -75,6 +75,7 @@ urlpatterns = [
     path("audit/", staff_views.audit, name="audit"),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke", token_views.token_revoke, name="token_revoke"),
+    path("tokens/revoke-all", token_views.tokens_revoke_all, name="tokens_revoke_all"),
     path("device/", token_views.device, name="device"),
     path("api/v1/", api.urls),
     path("aws-accounts/", staff_views.aws_accounts, name="aws_accounts"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts_app.models import AwsAccount, IamUser, Project
+from accounts_app.models import AwsAccount, IamUser, IamUserState, Project
 from accounts_app.services import accounts, people
 from provisioning import aws, policies, soft_cache
 
@@ -32,6 +32,11 @@ def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
     sign-in. Returned once to the admin; never stored or logged."""
     from django.core.exceptions import ValidationError
 
+    if iam_user.state != IamUserState.ACTIVE or not iam_user.user.is_active:
+        raise ValidationError(
+            f"{iam_user.name} is offboarded (or their login is disabled): a "
+            "console password would let them back into AWS."
+        )
     if not iam_user.arn:
         raise ValidationError(
             "The IAM user does not exist in AWS yet; wait until it is in sync."

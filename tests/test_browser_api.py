@@ -35,10 +35,21 @@ def test_token_page_creates_a_token_shown_once_and_revokes_it(
     shot(page, "api-token-created")
     page.goto(f"{live_server.url}/tokens/")
     expect(page.locator("main")).not_to_contain_text(secret)
-    page.get_by_role("button", name="Revoke").click()
+    page.get_by_role("button", name="Revoke", exact=True).click()
     expect(page.locator("main")).to_contain_text("revoked")
     assert tokens.token_authenticate(secret) is None
     assert ApiToken.objects.get().revoked_at is not None
+
+    # A new password ends every token; the page says so and revokes all at once.
+    expect(page.locator("main")).to_contain_text("revokes all your tokens")
+    for name in ("script", "ci"):
+        tokens.token_create(
+            owner=carol.user, name=name, scopes=["read"], days=1, actor=carol.user
+        )
+    page.goto(f"{live_server.url}/tokens/")
+    page.get_by_role("button", name="Revoke all my tokens").click()
+    expect(page.get_by_role("status").first).to_contain_text("2 tokens revoked")
+    assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
 
 
 def test_device_page_confirms_a_cli_login(live_server, browser, carol):

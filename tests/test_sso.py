@@ -133,3 +133,21 @@ def test_an_approver_still_enters_their_totp_code_after_sso(client, sso, bob, pa
     response = sign_on(client, sso, "bob@example.com")
     assert response["Location"] == reverse("mfa_authenticate")
     assert "_auth_user_id" not in client.session
+
+
+def test_sso_with_an_address_the_idp_verified_lets_a_new_approver_set_up_totp(
+    client, sso, bob, payments
+):
+    """Issue 21: the identity provider vouches for the address, so allauth's
+    "verify your e-mail first" no longer blocks TOTP set-up."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(
+        user=bob.user, email="bob@example.com", verified=False, primary=False
+    )
+    sign_on(client, sso, "bob@example.com")
+    assert client.session["_auth_user_id"] == str(bob.user.pk)
+    (address,) = EmailAddress.objects.filter(user=bob.user)
+    assert address.verified and address.primary
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 200, page.get("Location")

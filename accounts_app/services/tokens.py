@@ -118,6 +118,15 @@ def tokens_revoke_all(*, owner: Any, actor: Any, reason: str) -> int:
     return count
 
 
+def tokens_revoke_own(*, owner: Any, actor: Any) -> int:
+    """The owner (or an admin) ends every live token of the login at once,
+    e.g. when a laptop may have leaked one; each revocation is audited."""
+    if not (actor.pk == owner.pk or actor.is_staff):
+        raise PermissionDenied("Only the owner or an admin can revoke these tokens.")
+    with transaction.atomic():
+        return tokens_revoke_all(owner=owner, actor=actor, reason="revoke all")
+
+
 def _person_offboarded(user: Any) -> bool:
     """A login whose IAM users are all removed (and that had one) is offboarded,
     even if an admin re-enabled the login afterwards."""
@@ -199,6 +208,15 @@ def device_authorization_approve(*, user_code: str, user: Any) -> DeviceAuthoriz
     return auth
 
 
+def device_token_scopes(user: Any) -> list[str]:
+    """What a device login's token may do: read and request, and approve for
+    admins and approvers (the confirmation page lists these)."""
+    scopes = [TokenScope.READ, TokenScope.REQUEST]
+    if user.is_staff or user.approver_of.exists():
+        scopes.append(TokenScope.APPROVE)
+    return scopes
+
+
 def device_authorization_poll(device_code: str) -> tuple[str, str | None]:
     """("pending" | "expired" | "denied" | "used" | "ok", secret or None).
     The first poll after approval creates the token (all scopes the person
@@ -216,17 +234,20 @@ def device_authorization_poll(device_code: str) -> tuple[str, str | None]:
             return "denied", None
         if auth.token_id:
             return "used", None
-        if auth.approved_at is None and auth.expires_at <= timezone.now():
+        # Expiry holds at redemption too: a login confirmed but not collected
+        # in time is over.
+        if auth.expires_at <= timezone.now():
             return "expired", None
         if auth.approved_at is None:
             return "pending", None
         user = auth.approved_by
-        scopes = [TokenScope.READ, TokenScope.REQUEST]
-        if user.is_staff or user.approver_of.exists():
-            scopes.append(TokenScope.APPROVE)
         name = f"opsgate CLI {auth.client_name}".strip()
         token, secret = token_create(
-            owner=user, name=name, scopes=scopes, days=DEVICE_TOKEN_DAYS, actor=user
+            owner=user,
+            name=name,
+            scopes=device_token_scopes(user),
+            days=DEVICE_TOKEN_DAYS,
+            actor=user,
         )
         auth.token = token
         auth.save(update_fields=["token"])

@@ -4,8 +4,6 @@ rows as the pages, with the token's owner as the actor."""
 import math
 from typing import Annotated
 
-from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest
@@ -15,6 +13,7 @@ from ninja import Path, Query
 from ninja.responses import Status
 
 from accounts_app import selectors
+from accounts_app.client_ip import client_ip
 from accounts_app.models import (
     AccessRequest,
     AuditEvent,
@@ -37,6 +36,7 @@ from portal.api.core import (
     require_scope,
     require_staff,
 )
+from portal.api.totp import check_totp
 from portal.forms import AuditFilterForm
 from portal.staff_views import audit_filter
 from provisioning import direct
@@ -234,24 +234,10 @@ def approvals(request: HttpRequest, page: int = Query(1, ge=1, le=100000)):
     return {**meta, "items": [s.RequestOut.of(r) for r in items]}
 
 
-def _check_totp(request: HttpRequest, code: str) -> None:
-    """A long-lived token must not bypass the approver's second factor: every
-    decision carries a current code, usable once (allauth's used-code cache,
-    shared with the portal's login)."""
-    authenticator = Authenticator.objects.filter(
-        user=request.user, type=Authenticator.Type.TOTP
-    ).first()
-    if authenticator is None:
-        raise ApiProblem(403, "Set up an authenticator app in the portal first.")
-    if not TOTP(authenticator).validate_code(code.strip()):
-        message = "Wrong, expired or already used code: wait for the next one."
-        raise ApiProblem(400, message, errors={"totp": [message]})
-
-
 def _decide(request: HttpRequest, pk: PK, payload, service) -> dict:
     require_scope(request, "approve")
     req = get_object_or_404(_in_my_projects(request), pk=pk)
-    _check_totp(request, payload.totp)
+    check_totp(request, payload.totp)
     service(access_request=req, approver=request.user, comment=payload.comment)
     return s.RequestOut.of(_in_my_projects(request).get(pk=pk))
 
@@ -464,7 +450,7 @@ def device_start(request: HttpRequest, payload: s.DeviceStartIn):
     """Step 1 of `opsgate login`: a device code for the CLI, a user code for
     the person to confirm at verification_uri while signed in."""
     rate_limit(
-        f"device-start:{request.META.get('REMOTE_ADDR', '')}",
+        f"device-start:{client_ip(request)}",
         DEVICE_STARTS_PER_MINUTE,
     )
     device_code, user_code = tokens.device_authorization_start(

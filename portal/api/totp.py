@@ -1,0 +1,66 @@
+"""The second factor on API decisions (approve, reject): a current TOTP code,
+usable once, and a limit on wrong codes shared with the portal's sign-in.
+
+Wrong codes count in allauth's own sign-in bucket (`login_failed` of
+ACCOUNT_RATE_LIMITS, keyed per person as allauth's TOTP step keys it), in the
+shared cache: whoever holds a token but not the authenticator gets no more
+guesses than at the sign-in page, and guesses in either place count for both.
+A right code empties the bucket, as at sign-in."""
+
+import logging
+import time
+
+from allauth.core import ratelimit
+from allauth.core.internal import ratelimit as ratelimit_impl
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from portal.api.core import ApiProblem
+
+log = logging.getLogger(__name__)
+ACTION = "login_failed"
+
+
+def _key(user) -> str:
+    # allauth.mfa.base.internal.flows.check_rate_limit uses this key.
+    return f"mfa-auth-user-{user.pk}"
+
+
+def retry_after(request: HttpRequest, user) -> int:
+    """Seconds until the bucket that refused has room again (at least 1)."""
+    now, wait = time.time(), 1.0
+    for rate in ratelimit_impl.get_rates(app="allauth.account", action=ACTION):
+        cache_key = ratelimit_impl.get_cache_key(
+            request, app="allauth.account", action=ACTION, rate=rate, key=_key(user)
+        )
+        history = cache.get(cache_key, [])
+        if len(history) >= rate.amount:
+            wait = max(wait, history[-1] + rate.duration - now)
+    return int(wait + 0.999)
+
+
+def check_totp(request: HttpRequest, code: str) -> None:
+    """A long-lived token must not bypass the approver's second factor: every
+    decision carries a current code, usable once (allauth's used-code cache,
+    shared with the portal's login), and wrong codes lock deciding a while."""
+    user = request.user
+    authenticator = Authenticator.objects.filter(
+        user=user, type=Authenticator.Type.TOTP
+    ).first()
+    if authenticator is None:
+        raise ApiProblem(403, "Set up an authenticator app in the portal first.")
+    if not ratelimit.consume(request, action=ACTION, key=_key(user)):
+        wait = retry_after(request, user)
+        log.warning("TOTP on the API locked for %s: too many wrong codes", user)
+        raise ApiProblem(
+            429,
+            "Too many wrong codes from your authenticator app: approving and "
+            f"rejecting are locked; try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    if not TOTP(authenticator).validate_code(code.strip()):
+        message = "Wrong, expired or already used code: wait for the next one."
+        raise ApiProblem(400, message, errors={"totp": [message]})
+    ratelimit.clear(request, action=ACTION, key=_key(user))
