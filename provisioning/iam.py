@@ -11,6 +11,7 @@ from provisioning.aws import DependencyMissing, PermanentError, aws_action
 
 NO_SUCH_ENTITY = "NoSuchEntity"
 ALREADY_EXISTS = "EntityAlreadyExists"
+DELETE_CONFLICT = "DeleteConflict"
 MAX_POLICY_VERSIONS = 5
 
 
@@ -400,21 +401,24 @@ def delete_user(
     spare_ids: frozenset[str] = frozenset(),
     service_credentials: bool = True,
 ) -> bool:
-    """Delete an IAM user after everything that blocks DeleteUser (anything
-    left since disable_user ran, or all of it). Returns False when there is
+    """Delete an IAM user that disable_user emptied; when something came back
+    since (DeleteConflict), empty it again first. Returns False when there is
     nothing of ours to delete: no such user, or another record's (a newer
     user of the same name, see _target_user)."""
-    if not disable_user(
-        iam,
-        name=name,
-        path=path,
-        unique_id=unique_id,
-        spare_ids=spare_ids,
-        service_credentials=service_credentials,
-    ):
+    target = {"name": name, "path": path, "unique_id": unique_id}
+    if _target_user(iam, **target, spare_ids=spare_ids) is None:
         return False
-    with aws_action("iam:DeleteUser"):
-        iam.delete_user(UserName=name)
+    try:
+        with aws_action("iam:DeleteUser"):
+            iam.delete_user(UserName=name)
+    except PermanentError as exc:
+        if exc.code != DELETE_CONFLICT:
+            raise
+        disable_user(
+            iam, **target, spare_ids=spare_ids, service_credentials=service_credentials
+        )
+        with aws_action("iam:DeleteUser"):
+            iam.delete_user(UserName=name)
     return True
 
 

@@ -112,7 +112,7 @@ def test_offboarding_revokes_grants_cancels_requests_and_disables_the_login(
         )
 
 
-def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
+def test_the_worker_disables_the_user_then_rewrites_the_trust_then_deletes_it(
     carol_everywhere, iam, alice, no_service_credentials
 ):
     carol = carol_everywhere
@@ -134,8 +134,7 @@ def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
         )
     ]
     assert writes == [
-        "UpdateAssumeRolePolicy",  # dave only
-        "PutRolePolicy",  # carol's earlier sessions denied
+        # (1) disabled in the identity account, whatever the roles do
         "DeleteAccessKey",
         "DeleteLoginProfile",
         "DeactivateMFADevice",
@@ -146,6 +145,10 @@ def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
         "DeleteUserPolicy",
         "DetachUserPolicy",
         "RemoveUserFromGroup",
+        # (2) the trusts
+        "UpdateAssumeRolePolicy",  # dave only
+        "PutRolePolicy",  # carol's earlier sessions denied
+        # (3) the user, once every role converged
         "DeleteUser",
     ]
     assert no_service_credentials.sent.count("DeleteServiceSpecificCredential") == 1
@@ -195,6 +198,21 @@ def test_adding_the_person_again_creates_a_new_user_with_no_old_access(
     IamUser.objects.filter(pk=old.pk).update(desired_version=old.desired_version + 1)
     sync.iam_user_sync(iam_user_id=old.pk)
     assert iam.get_user(UserName="carol")["User"]["UserId"] == new.unique_id
+
+
+def test_credentials_added_between_disabling_and_deleting_are_removed_too(
+    carol_everywhere, iam, alice, no_service_credentials
+):
+    """IAM refuses DeleteUser while something is attached (DeleteConflict;
+    moto lets it through, so the refusal is injected): the user is emptied
+    again, then deleted."""
+    people.person_offboard(iam_user=carol_everywhere, actor=alice.user)
+    no_service_credentials.fail("DeleteUser", "DeleteConflict", status=409)
+    sync.iam_user_sync(iam_user_id=carol_everywhere.pk)
+    assert no_service_credentials.sent.count("DeleteUser") == 2
+    assert no_service_credentials.sent.count("ListAccessKeys") == 2
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")
 
 
 def test_a_user_that_is_not_opsgates_is_never_deleted(
