@@ -4,13 +4,16 @@ the IAM user is deleted once every role that trusted it is rewritten, and a
 person added again never gets the old IAM user nor loses the new one to the
 old record's late deletion."""
 
+from datetime import timedelta
+
 import pytest
 from botocore.exceptions import ClientError
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts_app.models import IamUser, IamUserState, OperationRole, SyncStatus
 from accounts_app.services import people
-from provisioning import sync
+from provisioning import reconcile, sync
 from provisioning.aws import RetryLater
 from tests.conftest import ACCOUNT_ID
 from tests.faults import injected, service_credentials_xml
@@ -181,6 +184,10 @@ def test_the_old_records_late_deletion_never_deletes_the_new_user(
     ] == ["opsgate-operators"]
     new.refresh_from_db()
     assert new.sync_status == SyncStatus.IN_SYNC
+    # Nor does reconcile call it the offboarded record's "extra" user.
+    later = timezone.now() + timedelta(hours=1)  # past the quiet period
+    report = reconcile.reconcile_account(w["people"], repair=False, now=later)
+    assert [f for f in report.found if f.object_type == "user"] == []
 
 
 @pytest.mark.parametrize("recorded_id", [True, False])
