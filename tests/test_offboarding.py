@@ -257,3 +257,22 @@ def test_offboarding_works_on_plain_moto_without_service_credentials(
     assert calls[-1] == "iam:DeleteUser"
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_user(UserName="carol")
+
+
+def test_the_people_page_says_why_an_offboarded_person_cannot_be_added_yet(
+    login, alice, carol
+):
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    response = login(alice).post(
+        "/people/add",
+        {"iam_user_name": "carol", "email": "carol@example.com"},
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors["iam_user_name"]
+    assert errors == [
+        "carol was offboarded and their IAM user in default is still being "
+        "removed (disabled already; deleted once every role that trusted it is "
+        "rewritten). Add the person again once it is gone: the offboarded "
+        "record's page shows what it waits for."
+    ]
+    assert IamUser.objects.filter(name="carol").count() == 1
