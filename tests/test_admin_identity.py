@@ -154,3 +154,31 @@ def test_an_iam_users_email_changed_in_the_admin_is_audited_and_synced(
     event = AuditEvent.objects.get(action="person.email")
     assert event.before == {"email": "carol@example.com"}
     assert event.after == {"email": "carol@new.example.com"}
+
+
+def test_an_import_naming_another_role_name_for_an_existing_role_renames_nothing(
+    deploy_role, account
+):
+    from accounts_app import importer
+
+    before = identity(deploy_role)
+    data = {
+        "users": [],
+        "roles": [
+            {
+                "roleName": "payments-deploy-renamed",
+                "rolePrincipalUserNames": [],
+                "projectName": "payments",
+                "ssmSessionRunAs": "deploy",
+            }
+        ],
+    }
+
+    result = importer.apply(data, account=account, path="/opsgate/")
+
+    assert result.errors == [
+        "payments / deploy already has the role payments-deploy, "
+        "not payments-deploy-renamed"
+    ]
+    assert identity(deploy_role) == before
+    assert not OperationRole.objects.filter(role_name__contains="renamed").exists()
