@@ -6,6 +6,7 @@ and what stays editable goes through the services (version bump, audit row)."""
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts_app.models import AuditEvent, AwsAccount, IamUser, OperationRole
@@ -182,3 +183,32 @@ def test_an_import_naming_another_role_name_for_an_existing_role_renames_nothing
     ]
     assert identity(deploy_role) == before
     assert not OperationRole.objects.filter(role_name__contains="renamed").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"role_name": "renamed"},
+        {"os_user": "root2"},
+        {"account": "other"},
+        {"project": "other"},
+    ],
+)
+def test_no_code_path_saves_a_role_with_another_identity(
+    deploy_role, elsewhere, change
+):
+    other_account, other_project = elsewhere
+    role = OperationRole.objects.get(pk=deploy_role.pk)
+    before = identity(role)
+    for field, value in change.items():
+        if value == "other":
+            value = {"account": other_account, "project": other_project}[field]
+        setattr(role, field, value)
+    with pytest.raises(ValidationError, match="never change"):
+        role.save()
+    with pytest.raises(ValidationError, match="never change"):
+        role.save(update_fields=[next(iter(change))])
+    assert identity(role) == before
+    role.refresh_from_db()
+    role.extra_principal_arns = [CROSS]
+    role.save()  # anything else saves as before
