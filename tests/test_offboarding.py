@@ -276,3 +276,22 @@ def test_the_people_page_says_why_an_offboarded_person_cannot_be_added_yet(
         "record's page shows what it waits for."
     ]
     assert IamUser.objects.filter(name="carol").count() == 1
+
+
+def test_an_offboarded_user_waiting_for_deletion_gets_no_console_password(
+    aws_env, iam, carol, alice, login
+):
+    from provisioning import direct
+
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    carol.refresh_from_db()
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    with pytest.raises(ValidationError, match="carol is offboarded"):
+        direct.console_password_create(iam_user=carol, actor=alice.user)
+    client = login(alice)
+    page = client.get(f"/people/{carol.pk}/").content.decode()
+    assert "carol" in page
+    assert "Create a one-time console password" not in page
+    client.post(f"/people/{carol.pk}/console-password")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="carol")
