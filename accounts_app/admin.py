@@ -83,6 +83,12 @@ class AwsAccountAdmin(SyncBadgeAdmin):
     )
     actions = [retry_sync, reconcile_now]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The id and partition are in the ARN of every role and user of the
+        # account: no path changes them in place (DESIGN §4.1).
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "account_id", "partition")
+
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
@@ -104,6 +110,17 @@ class ProjectAdmin(admin.ModelAdmin):
         "teams_webhook_url",
     )
     search_fields = ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The name is the Project tag of its roles in AWS and the account
+        # holds them: neither changes in place (DESIGN §4.1).
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "name", "account")
+
+
+# What names a role in AWS (its name, account and, through the path setting,
+# its ARN) or what it reaches (the Project and SSMSessionRunAs tags).
+ROLE_IDENTITY = ("project", "account", "os_user", "role_name")
 
 
 class OperationRoleForm(forms.ModelForm):
@@ -156,6 +173,13 @@ class OperationRoleAdmin(SyncBadgeAdmin):
         "missing_since",
     )
     actions = [retry_sync]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A role's AWS identity never changes in place (DESIGN §4.1): a rename
+        # or a move would leave the old IAM role trusting its people. A change
+        # is a new role (add one) plus the end of the old one's grants.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, *ROLE_IDENTITY)
 
     def save_model(self, request, obj, form, change) -> None:
         """A change of cross-account users goes through the service: trust
@@ -234,6 +258,26 @@ class IamUserAdmin(SyncBadgeAdmin):
     search_fields = ("name", "email", "user__username")
     readonly_fields = (*SYNC_READONLY, "arn", "unique_id", "created_in_aws_at")
     actions = [retry_sync, offboard]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The IAM user's name and account are its identity in AWS, and its
+        # state changes only by offboarding (the action) or adding again.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "user", "account", "name", "state")
+
+    def save_model(self, request, obj, form, change) -> None:
+        """The e-mail is the IAM user's tag: changed through the service
+        (validated, audited, synced)."""
+        if change and "email" in form.changed_data:
+            email = obj.email
+            obj.email = form.initial.get("email", "")
+            super().save_model(request, obj, form, change)
+            try:
+                people.person_email_set(iam_user=obj, email=email, actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            return
+        super().save_model(request, obj, form, change)
 
     def has_add_permission(self, request) -> bool:
         # Adding a person creates a portal login and an IAM user: use the

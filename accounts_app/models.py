@@ -260,6 +260,33 @@ class OperationRole(SyncState):
     def __str__(self) -> str:
         return f"{self.role_name} ({self.project.name} as {self.os_user})"
 
+    # What names the role in AWS (name, account; the path is a setting) or
+    # what it reaches (the Project and SSMSessionRunAs tags).
+    IDENTITY_FIELDS = ("project_id", "account_id", "os_user", "role_name")
+
+    def save(self, *args, **kwargs) -> None:
+        """A role's AWS identity never changes in place (DESIGN §4.1): a
+        rename or a move would leave the old IAM role trusting its people. A
+        change is a new role plus the end of the old one's grants."""
+        fields = kwargs.get("update_fields")
+        names = {f.removesuffix("_id") for f in self.IDENTITY_FIELDS}
+        names |= set(self.IDENTITY_FIELDS)
+        if not self._state.adding and (fields is None or names & set(fields)):
+            stored = (
+                type(self)
+                .objects.filter(pk=self.pk)
+                .values_list(*self.IDENTITY_FIELDS)
+                .first()
+            )
+            if stored and stored != tuple(
+                getattr(self, f) for f in self.IDENTITY_FIELDS
+            ):
+                raise ValidationError(
+                    "A role's name, account, project and OS user never change: "
+                    "add a new role and end the grants of this one."
+                )
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.account_id and not self.account.holds_roles:
             raise ValidationError(

@@ -41,6 +41,11 @@ def console_password_create(*, iam_user: IamUser, actor: Any) -> str:
         raise ValidationError(
             "The IAM user does not exist in AWS yet; wait until it is in sync."
         )
+    state = IamUser.objects.values_list("state", flat=True).get(pk=iam_user.pk)
+    if state != IamUserState.ACTIVE:
+        # Offboarding disabled the user and deletes it once every trust is
+        # rewritten (DESIGN §4.1): a password now would undo the first step.
+        raise ValidationError(f"{iam_user.name} is offboarded: no console password.")
     alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
     while True:
         password = "".join(secrets.choice(alphabet) for _ in range(20))

@@ -11,6 +11,7 @@ from provisioning.aws import DependencyMissing, PermanentError, aws_action
 
 NO_SUCH_ENTITY = "NoSuchEntity"
 ALREADY_EXISTS = "EntityAlreadyExists"
+DELETE_CONFLICT = "DeleteConflict"
 MAX_POLICY_VERSIONS = 5
 
 
@@ -294,22 +295,51 @@ def _ignore_missing(action: str, call: Any, **kwargs: Any) -> None:
             raise
 
 
-def delete_user(
+def _target_user(
+    iam: Any,
+    *,
+    name: str,
+    path: str,
+    unique_id: str,
+    spare_ids: frozenset[str],
+) -> dict | None:
+    """The IAM user an offboarded record may still act on, or None. Never one
+    of another record: with `unique_id` known, only that user, and never one
+    whose id is in `spare_ids` (held by a person still active)."""
+    user = _get_owned(iam, "user", name, path)
+    if user is None:
+        return None
+    if unique_id and user.get("UserId") != unique_id:
+        return None
+    if user.get("UserId") in spare_ids:
+        return None
+    return user
+
+
+def disable_user(
     iam: Any,
     *,
     name: str,
     path: str,
     unique_id: str = "",
+    spare_ids: frozenset[str] = frozenset(),
     service_credentials: bool = True,
 ) -> bool:
-    """Delete an IAM user after everything that blocks DeleteUser, in the order
-    IAM needs. Returns False when there is nothing (of ours) to delete: no such
-    user, or a newer user of the same name (another unique id).
+    """Take away everything an IAM user signs in or acts with, in the order
+    IAM needs before DeleteUser: access keys and the console password first,
+    then MFA devices, certificates, SSH keys, service-specific credentials,
+    policies and groups (the operators group's sts:AssumeRole with them).
+    The user itself stays (trusts in accounts not rewritten yet name it).
+    Returns False when there is nothing of ours to disable (see _target_user).
     `service_credentials` False skips them (for emulators without the API)."""
-    user = _get_owned(iam, "user", name, path)
+    user = _target_user(
+        iam,
+        name=name,
+        path=path,
+        unique_id=unique_id,
+        spare_ids=spare_ids,
+    )
     if user is None:
-        return False
-    if unique_id and user.get("UserId") != unique_id:
         return False
     for key in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name):
         with aws_action("iam:DeleteAccessKey"):
@@ -359,8 +389,36 @@ def delete_user(
     for group in _pages(iam, "list_groups_for_user", "Groups", UserName=name):
         with aws_action("iam:RemoveUserFromGroup"):
             iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
-    with aws_action("iam:DeleteUser"):
-        iam.delete_user(UserName=name)
+    return True
+
+
+def delete_user(
+    iam: Any,
+    *,
+    name: str,
+    path: str,
+    unique_id: str = "",
+    spare_ids: frozenset[str] = frozenset(),
+    service_credentials: bool = True,
+) -> bool:
+    """Delete an IAM user that disable_user emptied; when something came back
+    since (DeleteConflict), empty it again first. Returns False when there is
+    nothing of ours to delete: no such user, or another record's (a newer
+    user of the same name, see _target_user)."""
+    target = {"name": name, "path": path, "unique_id": unique_id}
+    if _target_user(iam, **target, spare_ids=spare_ids) is None:
+        return False
+    try:
+        with aws_action("iam:DeleteUser"):
+            iam.delete_user(UserName=name)
+    except PermanentError as exc:
+        if exc.code != DELETE_CONFLICT:
+            raise
+        disable_user(
+            iam, **target, spare_ids=spare_ids, service_credentials=service_credentials
+        )
+        with aws_action("iam:DeleteUser"):
+            iam.delete_user(UserName=name)
     return True
 
 

@@ -9,6 +9,7 @@ import contextlib
 from collections import defaultdict
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
 
 from provisioning import aws
 
@@ -39,6 +40,8 @@ class Faults:
         self.plan: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
         self.answers: dict[str, str] = {}
         self.sent: list[str] = []
+        self.every: tuple[int, str, str] | None = None
+        self.down = False
 
     def answer(self, operation: str, result_xml: str = "") -> None:
         """Answer every `operation` call with success and this result, for the
@@ -56,11 +59,24 @@ class Faults:
     ) -> None:
         self.plan[operation].extend([(status, code, message)] * times)
 
+    def fail_every(
+        self, code: str, message: str = "injected", *, status: int = 400
+    ) -> None:
+        """Answer every call with this error (an account that refuses all)."""
+        self.every = (status, code, message)
+
+    def unreachable(self) -> None:
+        """Every call fails to connect (an endpoint that does not answer)."""
+        self.down = True
+
     def handler(self, request, event_name: str, **kwargs):
         operation = event_name.rsplit(".", 1)[-1]
         self.sent.append(operation)
-        if self.plan.get(operation):
-            status, code, message = self.plan[operation].pop(0)
+        if self.down:
+            raise EndpointConnectionError(endpoint_url=request.url)
+        if self.plan.get(operation) or self.every:
+            planned = self.plan.get(operation)
+            status, code, message = planned.pop(0) if planned else self.every
             body = _XML.format(
                 type="Receiver" if status >= 500 else "Sender",
                 code=code,

@@ -112,7 +112,7 @@ def test_offboarding_revokes_grants_cancels_requests_and_disables_the_login(
         )
 
 
-def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
+def test_the_worker_disables_the_user_then_rewrites_the_trust_then_deletes_it(
     carol_everywhere, iam, alice, no_service_credentials
 ):
     carol = carol_everywhere
@@ -134,8 +134,7 @@ def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
         )
     ]
     assert writes == [
-        "UpdateAssumeRolePolicy",  # dave only
-        "PutRolePolicy",  # carol's earlier sessions denied
+        # (1) disabled in the identity account, whatever the roles do
         "DeleteAccessKey",
         "DeleteLoginProfile",
         "DeactivateMFADevice",
@@ -146,6 +145,10 @@ def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
         "DeleteUserPolicy",
         "DetachUserPolicy",
         "RemoveUserFromGroup",
+        # (2) the trusts
+        "UpdateAssumeRolePolicy",  # dave only
+        "PutRolePolicy",  # carol's earlier sessions denied
+        # (3) the user, once every role converged
         "DeleteUser",
     ]
     assert no_service_credentials.sent.count("DeleteServiceSpecificCredential") == 1
@@ -197,6 +200,21 @@ def test_adding_the_person_again_creates_a_new_user_with_no_old_access(
     assert iam.get_user(UserName="carol")["User"]["UserId"] == new.unique_id
 
 
+def test_credentials_added_between_disabling_and_deleting_are_removed_too(
+    carol_everywhere, iam, alice, no_service_credentials
+):
+    """IAM refuses DeleteUser while something is attached (DeleteConflict;
+    moto lets it through, so the refusal is injected): the user is emptied
+    again, then deleted."""
+    people.person_offboard(iam_user=carol_everywhere, actor=alice.user)
+    no_service_credentials.fail("DeleteUser", "DeleteConflict", status=409)
+    sync.iam_user_sync(iam_user_id=carol_everywhere.pk)
+    assert no_service_credentials.sent.count("DeleteUser") == 2
+    assert no_service_credentials.sent.count("ListAccessKeys") == 2
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="carol")
+
+
 def test_a_user_that_is_not_opsgates_is_never_deleted(
     aws_env, iam, account, carol, alice, no_service_credentials
 ):
@@ -239,3 +257,41 @@ def test_offboarding_works_on_plain_moto_without_service_credentials(
     assert calls[-1] == "iam:DeleteUser"
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_user(UserName="carol")
+
+
+def test_the_people_page_says_why_an_offboarded_person_cannot_be_added_yet(
+    login, alice, carol
+):
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    response = login(alice).post(
+        "/people/add",
+        {"iam_user_name": "carol", "email": "carol@example.com"},
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors["iam_user_name"]
+    assert errors == [
+        "carol was offboarded and their IAM user in default is still being "
+        "removed (disabled already; deleted once every role that trusted it is "
+        "rewritten). Add the person again once it is gone: the offboarded "
+        "record's page shows what it waits for."
+    ]
+    assert IamUser.objects.filter(name="carol").count() == 1
+
+
+def test_an_offboarded_user_waiting_for_deletion_gets_no_console_password(
+    aws_env, iam, carol, alice, login
+):
+    from provisioning import direct
+
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    carol.refresh_from_db()
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    with pytest.raises(ValidationError, match="carol is offboarded"):
+        direct.console_password_create(iam_user=carol, actor=alice.user)
+    client = login(alice)
+    page = client.get(f"/people/{carol.pk}/").content.decode()
+    assert "carol" in page
+    assert "Create a one-time console password" not in page
+    client.post(f"/people/{carol.pk}/console-password")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="carol")

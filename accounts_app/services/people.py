@@ -31,6 +31,18 @@ def iam_user_name_taken(account: AwsAccount, name: str) -> bool:
     ).exists()
 
 
+def previous_user_pending(account: AwsAccount, name: str) -> IamUser | None:
+    """An offboarded record of that name whose IAM user the worker has not
+    finished removing (DESIGN §4.1: disabled at once, deleted once every role
+    that trusted it is rewritten)."""
+    return (
+        IamUser.behind()
+        .filter(account=account, name__iexact=name, state=IamUserState.REMOVED)
+        .order_by("-pk")
+        .first()
+    )
+
+
 def person_add(
     *,
     actor: Any,
@@ -64,6 +76,18 @@ def person_add(
             "iam_user_name",
             f"{iam_user_name} is taken in {account.name} "
             "(IAM names are unique regardless of case).",
+        )
+    previous = previous_user_pending(account, iam_user_name)
+    if previous is not None:
+        # IAM names are unique: the new person would get the old user (its
+        # keys, password, MFA, and the trusts not rewritten yet), and the old
+        # record's deletion would later take it away from them.
+        raise _field(
+            "iam_user_name",
+            f"{previous.name} was offboarded and their IAM user in {account.name} "
+            "is still being removed (disabled already; deleted once every role "
+            "that trusted it is rewritten). Add the person again once it is "
+            "gone: the offboarded record's page shows what it waits for.",
         )
     User = get_user_model()
     login = None
@@ -109,6 +133,33 @@ def person_add(
             },
         )
         request_sync(person)
+    return person
+
+
+def person_email_set(*, iam_user: IamUser, email: str, actor: Any) -> IamUser:
+    """Change the e-mail of a person's IAM user (its `E-mail Address` tag in
+    AWS): validated, audited, synced."""
+    email = email.strip()
+    if email:
+        try:
+            validation.validate_email(email)
+        except ValidationError as exc:
+            raise _field("email", validation.first_message(exc)) from None
+    with transaction.atomic():
+        person = IamUser.objects.select_for_update(of=("self",)).get(pk=iam_user.pk)
+        before = person.email
+        if email == before:
+            return person
+        person.email = email
+        person.save(update_fields=["email"])
+        audit_record(
+            actor=actor,
+            action="person.email",
+            obj=person,
+            before={"email": before},
+            after={"email": email},
+        )
+        desired_changed(person)
     return person
 
 
