@@ -332,6 +332,16 @@ OPSGATE = {
     "API_RATE_PER_MINUTE": envint("OPSGATE_API_RATE_PER_MINUTE", 300),
 }
 
+# --- Outbound webhooks and operations (issue 21) ---------------------------------
+# Chat webhooks may only point at these hosts ("*.example.com": any name under
+# example.com). The worker also refuses, when sending, any host that resolves to
+# a loopback, private, link-local, multicast, reserved or metadata address.
+OPSGATE_WEBHOOK_ALLOWED_HOSTS = envlist(
+    "OPSGATE_WEBHOOK_ALLOWED_HOSTS", ["hooks.slack.com", "*.webhook.office.com"]
+)
+# /metrics answers only with `Authorization: Bearer <this>`; unset: /metrics is off.
+OPSGATE_METRICS_TOKEN = envstr("OPSGATE_METRICS_TOKEN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

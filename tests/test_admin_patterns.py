@@ -70,9 +70,7 @@ def test_the_catastrophic_pattern_is_saved_and_matched_by_re2(
     "pattern",
     [r"^(OPS)-[0-9]+-\1$", r"^(?=OPS)[A-Z]+-[0-9]+$", r"^(?!TMP)[A-Z]+$"],
 )
-def test_a_pattern_re2_cannot_run_is_refused_with_the_reason(
-    payments, alice, pattern
-):
+def test_a_pattern_re2_cannot_run_is_refused_with_the_reason(payments, alice, pattern):
     with pytest.raises(ValidationError) as info:
         rules.project_rules_set(
             actor=alice.user, project=payments, ticket_pattern=pattern
