@@ -100,3 +100,4 @@ urlpatterns = [
 ]
 
 handler404 = "portal.api.core.not_found"
+handler500 = "portal.api.core.server_error"
