@@ -204,3 +204,76 @@ def test_the_worker_health_check_pings_its_own_node():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     test = " ".join(compose["services"]["worker"]["healthcheck"]["test"])
     assert "inspect ping" in test and "celery@$$HOSTNAME" in test
+
+
+@pytest.mark.worker
+def test_the_worker_health_check_passes_while_it_runs_and_fails_once_it_is_gone(
+    tmp_path,
+):
+    """The compose health check command itself, against a real worker named
+    as in the container (celery@<hostname>), then with that worker stopped."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.workers import database_url
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    kind, command = compose["services"]["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    command = command.replace("$$", "$").replace(
+        "celery ", f"{sys.executable} -m celery ", 1
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "HOSTNAME": socket.gethostname(),
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+
+        def check() -> int:
+            return subprocess.run(
+                ["sh", "-c", command],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                timeout=60,
+            ).returncode
+
+        deadline = 60
+        import time
+
+        started = time.monotonic()
+        while check() != 0:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() - started < deadline, "the worker never answered"
+            time.sleep(1)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        log.close()
+    assert check() != 0
