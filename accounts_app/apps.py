@@ -9,3 +9,4 @@ class AccountsAppConfig(AppConfig):
         from accounts_app import login_events
 
         login_events.connect()
+        from accounts_app import counters  # noqa: F401  (connects its receiver)

@@ -5,9 +5,12 @@ committed; provisioning's Celery task reads the URL (a secret: never in the
 broker message) and posts it, with retries. A webhook that fails never blocks
 or undoes the decision."""
 
+import ipaddress
 import re
 from functools import partial
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import Signal
@@ -19,9 +22,44 @@ chat_requested = Signal()
 
 CHANNELS = ("slack", "teams")
 _WEBHOOK = re.compile(r"https://[A-Za-z0-9.-]+(?::\d{1,5})?/\S*", re.ASCII)
+# A DNS name of letters: `2130706433`, `0x7f000001` or `127.1` are addresses
+# in disguise (inet_aton reads them), never names.
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
+
+
+def host_allowed(host: str, allowed: list[str] | None = None) -> bool:
+    """`host` is on the allow-list (`OPSGATE_WEBHOOK_ALLOWED_HOSTS`): equal to
+    an entry, or under a `*.domain` entry."""
+    host = host.lower().rstrip(".")
+    for entry in settings.OPSGATE_WEBHOOK_ALLOWED_HOSTS if allowed is None else allowed:
+        entry = entry.lower().strip()
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def _is_dns_name(host: str) -> bool:
+    labels = host.split(".")
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    return (
+        len(labels) >= 2
+        and all(_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+        and not re.fullmatch(r"0x[0-9a-f]+", labels[-1])
+    )
 
 
 def validate_webhook_url(url: str) -> None:
+    """https, no credentials, port 443, a DNS name on the allow-list (issue
+    21: loopback and metadata addresses were accepted). The worker checks the
+    addresses the name resolves to when it sends (provisioning.chat)."""
     if not url:
         return
     if len(url) > 500:
@@ -33,6 +71,23 @@ def validate_webhook_url(url: str) -> None:
         )
     if "@" in url.split("/", 3)[2]:
         raise ValidationError("No user name or password in the URL.")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port not in (None, 443):
+        raise ValidationError("Webhooks are reached on the https port (443) only.")
+    if not _is_dns_name(host):
+        raise ValidationError(
+            f"{host} is not a host name: give the webhook's name, not an address."
+        )
+    if not host_allowed(host):
+        raise ValidationError(
+            f"{host} is not an allowed webhook host (allowed: "
+            f"{', '.join(settings.OPSGATE_WEBHOOK_ALLOWED_HOSTS)})."
+        )
 
 
 def webhook_url(project: Project, channel: str) -> str:

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics, before the Host check and the HTTPS redirect.
+    "portal.ops.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.PermissionsPolicyMiddleware",
@@ -368,6 +370,16 @@ for _proxy in OPSGATE["TRUSTED_PROXIES"]:  # a typo stops start-up
         raise ImproperlyConfigured(
             f"OPSGATE_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR."
         ) from None
+
+# --- Outbound webhooks and operations (issue 21) ---------------------------------
+# Chat webhooks may only point at these hosts ("*.example.com": any name under
+# example.com). The worker also refuses, when sending, any host that resolves to
+# a loopback, private, link-local, multicast, reserved or metadata address.
+OPSGATE_WEBHOOK_ALLOWED_HOSTS = envlist(
+    "OPSGATE_WEBHOOK_ALLOWED_HOSTS", ["hooks.slack.com", "*.webhook.office.com"]
+)
+# /metrics answers only with `Authorization: Bearer <this>`; unset: /metrics is off.
+OPSGATE_METRICS_TOKEN = envstr("OPSGATE_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import approver_views, demo_views, staff_views, token_views, views
+from portal import approver_views, demo_views, ops, staff_views, token_views, views
 from portal.api.views import api
 
 urlpatterns = [
@@ -94,7 +94,8 @@ urlpatterns = [
         staff_views.aws_account_check,
         name="aws_account_check",
     ),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     # The Django admin's own login form would skip allauth's TOTP step.
     path("admin/login/", views.admin_login, name="admin_login_redirect"),
@@ -102,3 +103,4 @@ urlpatterns = [
 ]
 
 handler404 = "portal.api.core.not_found"
+handler500 = "portal.api.core.server_error"

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -39,9 +40,11 @@ RETRYABLE_CODES = {
     "ConcurrentModification",
     "ConcurrentModificationException",
 }
+# Temporary credentials that ran out (an assumed role's, or a request signed
+# too long ago): drop the cached clients and retry with fresh ones (issue 21;
+# they were treated as permanent).
+EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 CREDENTIAL_CODES = {
-    "ExpiredToken",
-    "ExpiredTokenException",
     "InvalidClientTokenId",
     "UnrecognizedClientException",
     "SignatureDoesNotMatch",
@@ -99,6 +102,14 @@ def classify(exc: Exception, action: str) -> AwsError:
         text = exc.response.get("Error", {}).get("Message", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         message = f"{action} failed: {code}: {text}".strip().rstrip(":")
+        if code in EXPIRED_CODES:
+            forget_clients()
+            return RetryLater(
+                f"{action} failed: {code}: temporary AWS credentials expired; "
+                "retrying with fresh ones.",
+                action=action,
+                code=code,
+            )
         if code in CREDENTIAL_CODES:
             return PermanentError(
                 f"{action} failed: {code}: opsgate's AWS credentials are invalid or "
@@ -212,9 +223,15 @@ class _Bound:
     models are loaded once, not once per account) with the account's
     credentials (none: the default chain)."""
 
-    def __init__(self, region: str, credentials: dict[str, str]) -> None:
+    def __init__(
+        self,
+        region: str,
+        credentials: dict[str, str],
+        expires_at: datetime | None = None,
+    ) -> None:
         self.region = region
         self.credentials = credentials
+        self.expires_at = expires_at
 
     def client(self, service: str, config: Config) -> Any:
         return _base_session().client(
@@ -263,17 +280,37 @@ def _session(account: Any, region: str = "") -> _Bound:
             "aws_secret_access_key": creds["SecretAccessKey"],
             "aws_session_token": creds["SessionToken"],
         },
+        expires_at=creds.get("Expiration"),
     )
+
+
+# Assumed-role clients are rebuilt this long before their credentials expire,
+# so that a long reconcile never runs out mid-way.
+REFRESH_MARGIN = timedelta(minutes=15)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _renew_at(expires_at: datetime | None) -> datetime | None:
+    """When to rebuild a client whose credentials expire at `expires_at`
+    (None: never; the default chain refreshes its own credentials)."""
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    now = _now()
+    return expires_at - min(REFRESH_MARGIN, max(expires_at - now, timedelta(0)) / 2)
 
 
 def client(service: str, account: Any = None, *, region: str = "") -> Any:
     """A boto3 client for the account (in `region`, default OPSGATE_REGION),
     built on first use and kept per thread.
 
-    Clients for assumed-role accounts are rebuilt every 45 minutes, before the
-    temporary credentials run out."""
-    import time
-
+    Clients for assumed-role accounts are rebuilt REFRESH_MARGIN before their
+    credentials' own `Expiration` (issue 21: a fixed 45 minutes let a client
+    taken late run out mid-reconcile), and at once after ExpiredToken."""
     cache: dict = getattr(_local, "clients", None) or {}
     _local.clients = cache
     key = (
@@ -284,12 +321,19 @@ def client(service: str, account: Any = None, *, region: str = "") -> Any:
         region,
     )
     entry = cache.get(key)
-    if entry is None or (key[2] and time.monotonic() - entry[1] > 45 * 60):
-        built = _session(account, region).client(service, config=_config())
+    if entry is None or (entry[1] is not None and _now() >= entry[1]):
+        bound = _session(account, region)
+        built = bound.client(service, config=_config())
         built.meta.events.register("before-call", _notify)
-        entry = (built, time.monotonic())
+        entry = (built, _renew_at(bound.expires_at))
         cache[key] = entry
     return entry[0]
+
+
+def forget_clients() -> None:
+    """Drop this thread's cached clients (their credentials expired); the
+    next call assumes the role again."""
+    _local.clients = {}
 
 
 def reset_clients() -> None:

@@ -58,9 +58,11 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     # Stopped by a permanent error, no drift seen: their sync tried again.
     retried: list[str] = field(default_factory=list)
+    # Another reconcile of the account was running: this one did nothing.
+    busy: bool = False
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary = {
             "account": self.account,
             "drift": [f"{f.object_type} {f.name}: {f.kind}" for f in self.found],
             "repaired": self.repaired,
@@ -68,6 +70,9 @@ class Report:
             "errors": self.errors,
             "skipped_recent": self.skipped,
         }
+        if self.busy:
+            summary["busy"] = True
+        return summary
 
 
 # --- Reading ------------------------------------------------------------------

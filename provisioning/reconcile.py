@@ -11,17 +11,21 @@ without opsgate's path (and, except for the group, ManagedBy=opsgate) is
 touched. Reading and comparing: provisioning.drift_checks.
 """
 
+import contextlib
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from accounts_app import counters
 from accounts_app.audit import audit_record
 from accounts_app.models import AwsAccount, IamUser, IamUserState, OperationRole
 from provisioning import aws, baseline, drift_checks, recovery, sync
@@ -140,10 +144,72 @@ def _repair(
         (report.repaired if fixes else report.retried).append(label)
 
 
+# The first key of PostgreSQL advisory locks taken by reconcile (the second is
+# the account's pk): "opsg" in ASCII.
+LOCK_NAMESPACE = 0x6F707367
+# Without PostgreSQL (the demo's SQLite): a cache entry, expiring in case the
+# process holding it dies.
+LOCK_SECONDS = 3600
+
+
+@contextlib.contextmanager
+def account_lock(account_id: int) -> Iterator[bool]:
+    """One reconcile per account at a time (issue 21: two at once died on the
+    open-drift constraint). Yields whether the lock is ours. PostgreSQL: a
+    session advisory lock, which the server releases if the worker dies."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, account_id]
+            )
+            got = bool(cursor.fetchone()[0])
+        try:
+            yield got
+        finally:
+            if got:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)",
+                        [LOCK_NAMESPACE, account_id],
+                    )
+        return
+    key = f"opsgate:reconcile-lock:{account_id}"
+    got = cache.add(key, 1, timeout=LOCK_SECONDS)
+    try:
+        yield got
+    finally:
+        if got:
+            cache.delete(key)
+
+
 def reconcile_account(
     account: AwsAccount, *, repair: bool | None = None, now: datetime | None = None
 ) -> Report:
-    """Compare one account with the database, record drift, repair by default."""
+    """Compare one account with the database, record drift, repair by default.
+    While another reconcile of the account runs, do nothing (report `busy`)."""
+    with account_lock(account.pk) as ours:
+        if not ours:
+            log.info(
+                "reconcile of account %s skipped: another reconcile of it is running",
+                account,
+            )
+            return Report(account=str(account), busy=True)
+        started = time.monotonic()
+        report = _reconcile_account(account, repair=repair, now=now)
+        counters.value_set(
+            reconcile_seconds_key(account.pk), round(time.monotonic() - started, 3)
+        )
+        return report
+
+
+def reconcile_seconds_key(account_pk: int) -> str:
+    """The counters entry holding the last reconcile's duration (/metrics)."""
+    return f"reconcile_seconds:{account_pk}"
+
+
+def _reconcile_account(
+    account: AwsAccount, *, repair: bool | None, now: datetime | None
+) -> Report:
     now = now or timezone.now()
     account = AwsAccount.objects.get(pk=account.pk)
     repair = _conf("RECONCILE_REPAIR") if repair is None else repair

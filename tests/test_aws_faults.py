@@ -80,8 +80,8 @@ def test_the_task_retries_after_retry_later_and_then_succeeds(approved, settings
         ("LimitExceeded", "iam:CreateRole failed: LimitExceeded: not allowed"),
         ("ValidationError", "iam:CreateRole failed: ValidationError: not allowed"),
         (
-            "ExpiredToken",
-            "iam:CreateRole failed: ExpiredToken: opsgate's AWS credentials "
+            "InvalidClientTokenId",
+            "iam:CreateRole failed: InvalidClientTokenId: opsgate's AWS credentials "
             "are invalid or expired. Renew them and retry.",
         ),
     ],

@@ -2,6 +2,7 @@
 per token in the shared cache, and one error format (RFC 9457
 application/problem+json) for every failure."""
 
+import json
 import time
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from redis.exceptions import RedisError
 
@@ -151,6 +153,50 @@ def validation_problem(exc: ValidationError) -> HttpResponse:
     return problem(400, detail, errors=errors)
 
 
+def _nul_path(value, path: str = "") -> str | None:
+    """Where a NUL character hides in parsed JSON (a key or a string), or None."""
+    if isinstance(value, str):
+        return path or "__all__" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path or "__all__"
+            found = _nul_path(item, str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for item in value:
+            found = _nul_path(item, path)
+            if found:
+                return found
+    return None
+
+
+class StrictJsonParser(Parser):
+    """JSON bodies without NUL characters: PostgreSQL cannot store them, and
+    `"\u0000"` in a reason answered a 500 HTML page (issue 21)."""
+
+    def parse_body(self, request: HttpRequest):
+        try:
+            data = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiProblem(400, "The body is not valid JSON.") from None
+        field = _nul_path(data)
+        if field:
+            message = "Text may not contain NUL characters (\\u0000)."
+            raise ApiProblem(400, message, errors={field: [message]})
+        return data
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 as a problem under /api/ (clients parse JSON), the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return problem(500, "Something went wrong on our side; it was logged.")
+    from django.views.defaults import server_error as page
+
+    return page(request)
+
+
 class OpsgateApi(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         """Error responses are documented as application/problem+json."""
@@ -207,6 +253,9 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http(request, exc: HttpError):
+        cause = exc.__cause__  # ninja wraps the parser's errors in "Cannot parse"
+        if isinstance(cause, ApiProblem):
+            return _api_problem(request, cause)
         return problem(exc.status_code, str(exc))
 
     @api.exception_handler(RedisError)

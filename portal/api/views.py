@@ -30,6 +30,7 @@ from portal.api.core import (
     ERRORS,
     ApiProblem,
     OpsgateApi,
+    StrictJsonParser,
     TokenAuth,
     install_handlers,
     rate_limit,
@@ -53,6 +54,7 @@ api = OpsgateApi(
         "tokens, or `opsgate login`). Errors are RFC 9457 problem details."
     ),
     auth=TokenAuth(),
+    parser=StrictJsonParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
