@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts_app import approval_rules
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     ApiToken,
@@ -222,7 +223,7 @@ def device_authorization_poll(device_code: str) -> tuple[str, str | None]:
             return "pending", None
         user = auth.approved_by
         scopes = [TokenScope.READ, TokenScope.REQUEST]
-        if user.is_staff or user.approver_of.exists():
+        if user.is_staff or approval_rules.is_approver(user):
             scopes.append(TokenScope.APPROVE)
         name = f"opsgate CLI {auth.client_name}".strip()
         token, secret = token_create(
