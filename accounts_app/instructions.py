@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 EXAMPLE_INSTANCE = "i-0123456789abcdef0"
+SOURCE_PROFILE = "opsgate"  # holds the person's own access keys
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,12 @@ class Connection:
     profile_name: str
     aws_config: str
     ssm_command: str
+    # The profile's values, as the aws_config text writes them (the API and
+    # the CLI write the same profile).
+    mfa_serial: str
+    source_profile: str
+    role_session_name: str
+    region: str
 
 
 def switch_role_url(
@@ -60,14 +67,14 @@ def connection(
         source_comment += f" (IAM user {iam_user_name} in {identity_account_id})"
     config = "\n".join(
         [
-            "[profile opsgate]",
+            f"[profile {SOURCE_PROFILE}]",
             source_comment,
             f"region = {region}",
             "",
             f"[profile {profile}]",
             f"role_arn = {role_arn}",
             f"mfa_serial = {mfa_serial}",
-            "source_profile = opsgate",
+            f"source_profile = {SOURCE_PROFILE}",
             f"role_session_name = {iam_user_name}",
             f"region = {region}",
         ]
@@ -87,4 +94,8 @@ def connection(
         profile_name=profile,
         aws_config=config,
         ssm_command=ssm,
+        mfa_serial=mfa_serial,
+        source_profile=SOURCE_PROFILE,
+        role_session_name=iam_user_name,
+        region=region,
     )

@@ -15,7 +15,9 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -41,7 +43,16 @@ app = typer.Typer(
     add_completion=False,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-STATE = {"json": False}
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Allow a plain http:// server that is not this machine (labs only: "
+        "the token crosses the network unencrypted).",
+    ),
+]
+STATE = {"json": False, "insecure": False}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 class Failure(Exception):
@@ -51,8 +62,9 @@ class Failure(Exception):
 
 
 @app.callback()
-def _main(json_: JsonOpt = False) -> None:
+def _main(json_: JsonOpt = False, insecure: InsecureOpt = False) -> None:
     STATE["json"] = json_
+    STATE["insecure"] = insecure
 
 
 def _json(flag: bool) -> bool:
@@ -87,16 +99,36 @@ def _run(as_json: bool, action) -> None:
 # --- HTTP -----------------------------------------------------------------------
 
 
+def check_url(url: str, *, insecure: bool) -> str:
+    """The server URL, refused unless https:// (or http:// to this machine,
+    or anywhere with --insecure): the token must not cross a network in
+    clear."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise Failure(
+            f"Not a server URL: {url!r}. Give https://opsgate.example.", BAD_INPUT
+        )
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS and not insecure:
+        raise Failure(
+            f"Refusing {url}: over http:// your token would cross the network "
+            "unencrypted. Use https://, or --insecure in a lab.",
+            BAD_INPUT,
+        )
+    return url.rstrip("/")
+
+
 class Api:
     def __init__(self, url: str | None = None, token: str | None = None):
         saved = config.load()
-        self.url = (url or saved.get("url") or "").rstrip("/")
+        url = url or saved.get("url") or ""
         self.token = token if token is not None else saved.get("token")
-        if not self.url:
+        if not url:
             raise Failure(
                 "Not signed in: run `opsgate login --url https://opsgate.example`.",
                 UNAUTHENTICATED,
             )
+        self.insecure = bool(STATE["insecure"] or saved.get("insecure"))
+        self.url = check_url(url, insecure=self.insecure)
 
     def call(self, method: str, path: str, *, auth: bool = True, **kwargs) -> Any:
         headers = {"User-Agent": "opsgate-cli"}
@@ -177,7 +209,10 @@ def login(
                 json={"device_code": start["device_code"]},
             )
             if result["status"] == "ok":
-                path = config.save({"url": api.url, "token": result["token"]})
+                saved = {"url": api.url, "token": result["token"]}
+                if api.url.startswith("http://") and STATE["insecure"]:
+                    saved["insecure"] = True  # chosen at login, kept for later
+                path = config.save(saved)
                 me = Api(url=api.url, token=result["token"]).call("GET", "/me")
                 _out(
                     _json(json_),
@@ -220,11 +255,40 @@ def logout(json_: JsonOpt = False) -> None:
 # --- Requests -------------------------------------------------------------------
 
 
+def local_time(value: str) -> str:
+    """An API time (ISO 8601, UTC) in this machine's zone, with its offset:
+    2026-12-07 18:30 +05:30."""
+    when = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+    return f"{when:%Y-%m-%d %H:%M} {when.isoformat(timespec='minutes')[-6:]}"
+
+
 def _line(r: dict) -> str:
-    until = f" until {r['expires_at'][:16]}" if r.get("expires_at") else ""
+    times = ""
+    if r.get("starts_at") and r["state"] in ("pending", "scheduled"):
+        times += f" from {local_time(r['starts_at'])}"
+    if r.get("expires_at"):
+        times += f" until {local_time(r['expires_at'])}"
+    glass = " (break-glass)" if r.get("break_glass") else ""
     return (
-        f"#{r['id']:<6} {r['project']} as {r['os_user']:<12} {r['state_label']}{until}"
+        f"#{r['id']:<6} {r['project']} as {r['os_user']} in {r['account']} "
+        f"({r['account_id']}): {r['state_label']}{times}{glass}"
     )
+
+
+def _start(value: str | None) -> str | None:
+    """--start as ISO 8601 with an offset; a time without one is this
+    machine's local time."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Failure(
+            f"--start: {value!r} is not a date and time. Give e.g. "
+            "2026-12-08 02:00 (your local time) or 2026-12-08T02:00+01:00.",
+            BAD_INPUT,
+        ) from None
+    return when.astimezone().isoformat()
 
 
 @app.command("request")
@@ -232,8 +296,38 @@ def request_(
     project: Annotated[str, typer.Argument(help="Project name.")],
     os_user: Annotated[str, typer.Option("--as", help="OS user to run as.")],
     reason: Annotated[str, typer.Option(help="Why; approvers see it.")],
-    hours: Annotated[int | None, typer.Option(help="Duration; omit: none")] = None,
-    account: Annotated[str | None, typer.Option(help="AWS account name.")] = None,
+    hours: Annotated[
+        int | None,
+        typer.Option(
+            help="How many hours, one the project offers. Without it: no time "
+            "limit, where the project allows that."
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="The AWS account (name or 12-digit id), needed when the project "
+            "has this OS user in several accounts."
+        ),
+    ] = None,
+    ticket: Annotated[
+        str, typer.Option(help="Ticket reference, for projects that need one.")
+    ] = "",
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Start later, e.g. 2026-12-08 02:00 (your local time) or with "
+            "an offset. Without it: as soon as approved."
+        ),
+    ] = None,
+    break_glass: Annotated[
+        bool,
+        typer.Option(
+            "--break-glass",
+            help="Emergency: active at once without approval, if an admin marked "
+            "you for it. Every approver is told; --reason says what broke.",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option(help="Wait until active or refused.")] = False,
     timeout: Annotated[int, typer.Option(help="Seconds --wait waits.")] = 3600,
     json_: JsonOpt = False,
@@ -248,6 +342,9 @@ def request_(
             "reason": reason,
             "duration_hours": hours,
             "account": account,
+            "ticket": ticket,
+            "starts_at": _start(start),
+            "break_glass": break_glass,
         }
         created = api.call("POST", "/requests", json=body)
         if not wait:
@@ -335,6 +432,7 @@ def approvals(json_: JsonOpt = False) -> None:
         items = Api().call("GET", "/approvals")["items"]
         text = "\n".join(
             f"#{r['id']:<6} {r['requester']} wants {r['project']} as {r['os_user']} "
+            f"in {r['account']} ({r['account_id']}) "
             f"for {r['duration_hours'] or 'no limit'} h: {r['reason']}"
             for r in items
         )
@@ -389,24 +487,29 @@ def reject(
 
 
 def _sections(grants: list[dict]) -> dict[str, dict[str, str]]:
-    sections = {}
-    for g in grants:
-        name = awsconfig.profile_name(
-            g["project"], g["os_user"], role_name=g["role_name"]
-        )
-        sections[f"profile {name}"] = {
+    """One profile per grant, named and filled as the server says (the My
+    access page shows the same)."""
+    return {
+        f"profile {g['profile_name']}": {
             "role_arn": g["role_arn"],
             "mfa_serial": g["mfa_serial"],
             "source_profile": g["source_profile"],
             "role_session_name": g["role_session_name"],
             "region": g["region"],
         }
-    return sections
+        for g in grants
+    }
 
 
 def _write(grants: list[dict]):
     region = grants[0]["region"] if grants else "us-east-1"
-    return awsconfig.write_profiles(_sections(grants), source={"region": region})
+    try:
+        return awsconfig.write_profiles(_sections(grants), source={"region": region})
+    except awsconfig.UnsafeValue as exc:
+        raise Failure(
+            f"Not writing {awsconfig.config_path()}: {exc}. Nothing was changed.",
+            REFUSED,
+        ) from None
 
 
 @app.command()
@@ -455,12 +558,18 @@ def ssh(
                 + (f" Yours reach: {', '.join(reach)}." if reach else ""),
                 REFUSED,
             )
+        if len({i["instance_id"] for _, i in found}) > 1:
+            choices = ", ".join(
+                f"{i['instance_id']} ({i['state']}, {g['account']})" for g, i in found
+            )
+            raise Failure(
+                f"Several instances are named {target}: give the id: {choices}.",
+                BAD_INPUT,
+            )
         found.sort(key=lambda gi: gi[1]["state"] != "running")
         grant, instance = found[0]
         _write([grant])
-        name = awsconfig.profile_name(
-            grant["project"], grant["os_user"], role_name=grant["role_name"]
-        )
+        name = grant["profile_name"]
         command = [
             "aws",
             "ssm",

@@ -29,3 +29,26 @@ def grant(person, role, approver, hours=8):
 def arn(kind, name):
     """The ARN of opsgate's user, role or policy `name` in moto's account."""
     return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/opsgate/{name}"
+
+
+def run_instance(ec2, project: str, name: str, *, state: str = "running") -> str:
+    """An EC2 instance tagged Project=<project>, Name=<name> (a boto3 EC2
+    client of the account it belongs in); its id."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    (item,) = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "Project", "Value": project},
+                    {"Key": "Name", "Value": name},
+                ],
+            }
+        ],
+    )["Instances"]
+    if state == "stopped":
+        ec2.stop_instances(InstanceIds=[item["InstanceId"]])
+    return item["InstanceId"]

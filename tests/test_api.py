@@ -13,6 +13,7 @@ from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
 from accounts_app.services import tokens
 from tests.conftest import give_totp, totp_code
 from tests.helpers import grant, request
+from tests.test_accounts import hub  # noqa: F401  (the accounts fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -452,3 +453,179 @@ def test_api_refuses_the_forms_bad_request_input(
     assert response["errors"].get(field), response
     assert not AccessRequest.objects.exists()
     assert AuditEvent.objects.count() == before
+
+
+# --- Several AWS accounts (issue 22) --------------------------------------------
+
+
+@pytest.fixture
+def checkout(hub):  # noqa: F811 (the fixture imported above)
+    """checkout has a deploy role in staging and one in prod (as the demo);
+    bob approves it; carol and dave are people of the identity account."""
+    from accounts_app.services import projects, roles
+    from tests.test_accounts import person
+
+    people_account, staging, prod = hub
+    bob, carol = person(people_account, "bob"), person(people_account, "carol")
+    give_totp(bob.user)
+    project = projects.project_create(
+        actor=None, name="checkout", account=staging, approvers=[bob.user]
+    )
+    staging_role = roles.role_create(actor=None, project=project, os_user="deploy")
+    prod_role = roles.role_create(
+        actor=None, project=project, os_user="deploy", account=prod
+    )
+    return {
+        "bob": bob,
+        "carol": carol,
+        "staging": staging_role,
+        "prod": prod_role,
+        "project": project,
+    }
+
+
+def test_grants_in_workload_accounts_use_the_identity_device_and_the_roles_account(
+    checkout,
+):
+    from provisioning import aws
+    from tests.helpers import run_instance
+
+    carol, bob = checkout["carol"], checkout["bob"]
+    prod = checkout["prod"].account
+    prod.regions = ["eu-central-1"]
+    prod.save(update_fields=["regions"])
+    for role in (checkout["staging"], checkout["prod"]):
+        run_instance(
+            aws.client("ec2", role.account), "checkout", f"co-{role.account.name}"
+        )
+        grant(carol, role, bob)
+    items = {g["account"]: g for g in Api(carol).get("/grants").json()}
+    assert sorted(items) == ["prod", "staging"]
+    for name, account_id, region in (
+        ("staging", "111111111111", "eu-west-1"),  # its first region
+        ("prod", "222222222222", "eu-central-1"),
+    ):
+        item = items[name]
+        role = checkout[name]
+        profile = f"opsgate-{role.role_name}-{account_id}"
+        mfa = "arn:aws:iam::123456789012:mfa/carol"
+        assert {k: item[k] for k in ("account_id", "profile_name", "region")} == {
+            "account_id": account_id,
+            "profile_name": profile,
+            "region": region,
+        }
+        assert item["mfa_serial"] == mfa
+        assert item["role_arn"] == (
+            f"arn:aws:iam::{account_id}:role/opsgate/{role.role_name}"
+        )
+        # The page's own text says the same: one source for both.
+        assert f"[profile {profile}]\n" in item["aws_config"]
+        assert f"mfa_serial = {mfa}\n" in item["aws_config"]
+        assert f"region = {region}" in item["aws_config"]
+        assert [i["name"] for i in item["instances"]] == [f"co-{name}"]
+        assert item["instances_error"] == ""
+
+
+def test_a_request_names_its_account_by_name_or_id_and_ambiguity_is_refused(
+    checkout,
+):
+    carol = checkout["carol"]
+    api = Api(carol)
+    body = {"project": "checkout", "os_user": "deploy", "reason": "r"}
+    body["duration_hours"] = 8
+    both = _problem(api.post("/requests", body), 400)
+    assert both["errors"]["account"] == [
+        "checkout as deploy exists in several AWS accounts: choose one by name "
+        "or id: prod (222222222222), staging (111111111111)."
+    ]
+    unknown = _problem(api.post("/requests", {**body, "account": "qa"}), 400)
+    assert unknown["errors"]["account"] == [
+        "checkout has no role in an AWS account named or numbered “qa” (it has: "
+        "prod (222222222222), staging (111111111111))."
+    ]
+    assert not AccessRequest.objects.exists()
+    by_name = api.post("/requests", {**body, "account": "prod"})
+    assert by_name.status_code == 201, by_name.content
+    assert (by_name.json()["account"], by_name.json()["account_id"]) == (
+        "prod",
+        "222222222222",
+    )
+    by_id = api.post("/requests", {**body, "account": "111111111111"})
+    assert by_id.status_code == 201, by_id.content
+    assert AccessRequest.objects.get(pk=by_id.json()["id"]).role == checkout["staging"]
+    assert AccessRequest.objects.get(pk=by_name.json()["id"]).requester == carol
+
+
+def test_a_request_carries_its_ticket_and_scheduled_start(carol, deploy_role):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project = deploy_role.project
+    project.ticket_pattern = r"INC-\d+"
+    project.save(update_fields=["ticket_pattern"])
+    api = Api(carol)
+    missing = _problem(_create(api, deploy_role), 400)
+    assert missing["errors"]["ticket"] == ["payments requires a ticket reference."]
+    naive = _problem(
+        _create(api, deploy_role, ticket="INC-7", starts_at="2030-01-01T02:00:00"),
+        400,
+    )
+    assert naive["errors"]["starts_at"] == ["Give the start with its time zone."]
+    start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    response = _create(api, deploy_role, ticket="INC-7", starts_at=start.isoformat())
+    assert response.status_code == 201, response.content
+    req = AccessRequest.objects.get()
+    assert (req.ticket, req.starts_at) == ("INC-7", start)
+    body = response.json()
+    assert body["ticket"] == "INC-7" and body["starts_at"].startswith(
+        start.strftime("%Y-%m-%dT%H:%M:%S")
+    )
+    event = AuditEvent.objects.get(action="request.create")
+    assert event.after["ticket"] == "INC-7"
+
+
+def test_break_glass_over_the_api_goes_through_the_service(
+    carol, dave, deploy_role, provisioning_runs
+):
+    project = deploy_role.project
+    project.allow_break_glass = True
+    project.save(update_fields=["allow_break_glass"])
+    project.break_glass_people.add(carol.user)
+    glass = {"break_glass": True, "duration_hours": None, "reason": "site down"}
+    extra = _problem(_create(Api(carol), deploy_role, **glass, ticket="x"), 400)
+    assert set(extra["errors"]) == {"ticket"}
+    refused = _problem(_create(Api(dave), deploy_role, **glass), 403)
+    assert "not marked for break-glass" in refused["detail"]
+    response = _create(Api(carol), deploy_role, **glass)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["break_glass"], body["status"]) == (True, "approved")
+    assert body["duration_hours"] == project.break_glass_hours
+    assert AuditEvent.objects.filter(action="request.break_glass").count() == 1
+
+
+def test_a_roles_own_approver_sees_and_decides_its_requests(carol, dave, deploy_role):
+    deploy_role.approvers.add(dave.user)
+    give_totp(dave.user)
+    req = request(carol, deploy_role)
+    api = Api(dave)
+    listed = api.get("/approvals")
+    assert listed.status_code == 200, listed.content
+    assert [r["id"] for r in listed.json()["items"]] == [req.pk]
+    ok = api.post(f"/approvals/{req.pk}/approve", {"totp": totp_code()})
+    assert ok.status_code == 200, ok.content
+    assert AccessRequest.objects.get().status == RequestStatus.APPROVED
+
+
+def test_a_device_login_gives_a_roles_own_approver_the_approve_scope(dave, deploy_role):
+    deploy_role.approvers.add(dave.user)
+    device_code, user_code = tokens.device_authorization_start(client_name="laptop")
+    tokens.device_authorization_approve(user_code=user_code, user=dave.user)
+    status, secret = tokens.device_authorization_poll(device_code)
+    assert status == "ok"
+    assert sorted(tokens.token_authenticate(secret).scopes) == [
+        "approve",
+        "read",
+        "request",
+    ]

@@ -6,6 +6,7 @@ expired token and no network, and the config file's permissions."""
 import json
 import stat
 import time as real_time
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from accounts_app.services import access_requests, tokens
 from opsgate_cli import awsconfig, main
 from provisioning import sync
 from tests.conftest import give_totp, totp_code
+from tests.test_accounts import hub  # noqa: F401 (the accounts fixture)
 
 ALL = ["read", "request", "approve"]
 
@@ -85,12 +87,186 @@ def test_profile_sections_are_idempotent_and_leave_the_rest_alone():
     assert added.startswith("[default]\nregion = x\n\n[profile opsgate-payments")
 
 
-def test_profile_names_are_safe():
-    assert awsconfig.profile_name("Data Platform", "ops") == "opsgate-data-platform-ops"
-    assert awsconfig.profile_name("決済", "deploy", role_name="k-deploy") == (
-        "opsgate-k-deploy"
+def _grant_payload(**changes):
+    grant = {
+        "id": 1,
+        "state": "active",
+        "account": "prod",
+        "profile_name": "opsgate-checkout-deploy-222222222222",
+        "role_arn": "arn:aws:iam::222222222222:role/opsgate/checkout-deploy",
+        "mfa_serial": "arn:aws:iam::123456789012:mfa/carol",
+        "source_profile": "opsgate",
+        "role_session_name": "carol",
+        "region": "us-east-1",
+        "instances": [],
+    }
+    return {**grant, **changes}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"role_session_name": "carol\ncredential_process = /tmp/evil"},
+        {"mfa_serial": "arn:aws:iam::1:mfa/x\r[profile default]"},
+        {"region": "us-east-1\x00"},
+        {"role_arn": "arn\u2028credential_process = x"},
+        {"region": " us-east-1"},
+        {"profile_name": "x]\ncredential_process = /tmp/evil\n[y"},
+        {"profile_name": "two words"},
+    ],
+)
+def test_a_value_that_could_add_a_line_is_refused_and_nothing_is_written(
+    home, monkeypatch, changes
+):
+    aws_config = home / ".aws" / "config"
+    aws_config.parent.mkdir()
+    aws_config.write_text("[default]\nregion = eu-west-1\n")
+    monkeypatch.setattr(main.Api, "call", lambda *a, **k: [_grant_payload(**changes)])
+    env = {"OPSGATE_URL": "https://opsgate.example", "OPSGATE_TOKEN": "ogp_x"}
+    result = run("profile", env=env)
+    assert result.exit_code == main.REFUSED, result.output
+    assert "Nothing was changed" in result.output
+    assert aws_config.read_text() == "[default]\nregion = eu-west-1\n"
+    assert [p.name for p in aws_config.parent.iterdir()] == ["config"]
+
+
+ODD = (
+    "# my own config; opsgate must not touch this line\r\n"
+    "[default]\r\n"
+    "region=eu-west-1   \r\n"
+    "\r\n"
+    ";  an old-style comment\r\n"
+    "[ profile   opsgate ]   # keys live here\r\n"
+    "aws_access_key_id = AKIAMINE\r\n"
+    "\r\n"
+    "[profile opsgate-old-role]\r\n"
+    "role_arn = stale\r\n"
+    "\r\n"
+    "\t# indented comment about work\r\n"
+    "[profile work]\r\n"
+    "s3 =\r\n"
+    "    max_concurrent_requests = 20\r\n"
+    "output = json"
+)
+
+
+def test_profile_keeps_the_users_comments_spacing_and_profiles_byte_for_byte(
+    home, monkeypatch
+):
+    aws_config = home / ".aws" / "config"
+    aws_config.parent.mkdir()
+    aws_config.write_bytes(ODD.encode())
+    aws_config.chmod(0o640)
+    sections = {
+        "profile opsgate-old-role": {"role_arn": "new"},
+        "profile opsgate-checkout-deploy-222222222222": {"region": "eu-west-1"},
+    }
+    awsconfig.write_profiles(sections, source={"region": "us-east-1"})
+    assert aws_config.read_bytes().decode() == (
+        "# my own config; opsgate must not touch this line\r\n"
+        "[default]\r\n"
+        "region=eu-west-1   \r\n"
+        "\r\n"
+        ";  an old-style comment\r\n"
+        "[ profile   opsgate ]   # keys live here\r\n"
+        "aws_access_key_id = AKIAMINE\r\n"
+        "\r\n"
+        "[profile opsgate-old-role]\r\n"
+        "role_arn = new\r\n"
+        "\r\n"
+        "\t# indented comment about work\r\n"
+        "[profile work]\r\n"
+        "s3 =\r\n"
+        "    max_concurrent_requests = 20\r\n"
+        "output = json\r\n"
+        "\r\n"
+        "[profile opsgate-checkout-deploy-222222222222]\r\n"
+        "region = eu-west-1\r\n"
     )
-    assert awsconfig.profile_name("A  b", "ops") == "opsgate-a-b-ops"
+    assert stat.S_IMODE(aws_config.stat().st_mode) == 0o640
+    once = aws_config.read_bytes()
+    awsconfig.write_profiles(sections, source={"region": "us-east-1"})
+    assert aws_config.read_bytes() == once
+
+
+def test_the_config_is_replaced_whole_or_not_at_all(home, monkeypatch):
+    aws_config = home / ".aws" / "config"
+    aws_config.parent.mkdir()
+    aws_config.write_text("[default]\nregion = eu-west-1\n")
+    inode = aws_config.stat().st_ino
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(awsconfig.os, "replace", crash)
+        with pytest.raises(OSError, match="disk full"):
+            awsconfig.write_profiles(SECTIONS, source={"region": "us-east-1"})
+    assert aws_config.read_text() == "[default]\nregion = eu-west-1\n"
+    assert not list(aws_config.parent.glob("*.tmp"))
+    awsconfig.write_profiles(SECTIONS, source={"region": "us-east-1"})
+    assert "[profile opsgate-payments-deploy]" in aws_config.read_text()
+    assert aws_config.stat().st_ino != inode  # a new file renamed over it
+
+
+def test_a_second_writer_waits_for_the_lock(home):
+    import fcntl
+    import os
+    import threading
+
+    aws_config = home / ".aws" / "config"
+    aws_config.parent.mkdir()
+    aws_config.write_text("[default]\n")
+    lock = os.open(aws_config.parent / ".config.opsgate-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    writer = threading.Thread(
+        target=awsconfig.write_profiles, args=(SECTIONS,), kwargs={"source": {}}
+    )
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and aws_config.read_text() == "[default]\n"
+    os.close(lock)
+    writer.join(5)
+    assert "[profile opsgate-payments-deploy]" in aws_config.read_text()
+
+
+def test_a_symlinked_config_stays_a_symlink(home):
+    real = home / "dotfiles" / "aws-config"
+    real.parent.mkdir()
+    real.write_text("[default]\n")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").symlink_to(real)
+    awsconfig.write_profiles(SECTIONS, source={})
+    assert (home / ".aws" / "config").is_symlink()
+    assert "[profile opsgate-payments-deploy]" in real.read_text()
+
+
+# --- Server URLs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "flags", "code"),
+    [
+        ("http://opsgate.example", [], main.BAD_INPUT),
+        ("http://10.0.0.5:8000", [], main.BAD_INPUT),
+        ("ftp://opsgate.example", [], main.BAD_INPUT),
+        ("opsgate.example", [], main.BAD_INPUT),
+        ("http://opsgate.invalid", ["--insecure"], main.NO_NETWORK),
+        ("https://opsgate.invalid", [], main.NO_NETWORK),
+        ("http://localhost:9", [], main.NO_NETWORK),
+        ("http://127.0.0.1:9", [], main.NO_NETWORK),
+        ("http://[::1]:9", [], main.NO_NETWORK),
+    ],
+)
+def test_plain_http_is_refused_except_to_this_machine_or_with_insecure(
+    home, url, flags, code
+):
+    result = run(*flags, "status", env={"OPSGATE_URL": url, "OPSGATE_TOKEN": "ogp_x"})
+    assert result.exit_code == code, result.output
+    if code == main.BAD_INPUT:
+        assert "https://" in result.output
+    login = run(*flags, "login", "--url", url)
+    assert login.exit_code == code, login.output
 
 
 def test_config_is_private_and_follows_xdg(home):
@@ -300,3 +476,177 @@ def test_expired_token_and_no_network_have_their_exit_codes(live_server, world, 
     offline = run("status", env={**env, "OPSGATE_URL": "http://127.0.0.1:9"})
     assert offline.exit_code == main.NO_NETWORK
     assert "Cannot reach http://127.0.0.1:9" in offline.output
+
+
+# --- Several AWS accounts, against a live server (issue 22) ----------------------
+
+
+@pytest.fixture
+def local_zone(monkeypatch):
+    """The CLI's machine is in India (+05:30): its times say so."""
+    with monkeypatch.context() as patched:
+        patched.setenv("TZ", "Asia/Kolkata")
+        real_time.tzset()
+        yield
+    real_time.tzset()
+
+
+@pytest.fixture
+def accounts(transactional_db, hub, settings):  # noqa: F811 (imported fixture)
+    """The demo's shape: people in the identity account; checkout has a
+    deploy role in staging and one in prod, each with its instance."""
+    from accounts_app.services import projects, roles
+    from provisioning import aws
+    from tests.helpers import run_instance
+    from tests.test_accounts import person
+
+    settings.OPSGATE = {**settings.OPSGATE, "INSTANCE_CACHE_SECONDS": 0}
+    people_account, staging, prod = hub
+    bob, carol = person(people_account, "bob"), person(people_account, "carol")
+    give_totp(bob.user)
+    checkout = projects.project_create(
+        actor=None, name="checkout", account=staging, approvers=[bob.user]
+    )
+    found = {"bob": bob, "carol": carol}
+    for account in (staging, prod):
+        found[account.name] = roles.role_create(
+            actor=None, project=checkout, os_user="deploy", account=account
+        )
+        run_instance(aws.client("ec2", account), "checkout", f"co-{account.name}")
+    return found
+
+
+def _approved(role, carol, bob):
+    req = access_requests.access_request_create(
+        requester=carol, role=role, reason="release", duration_hours=8, actor=carol.user
+    )
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
+    return req
+
+
+def test_one_profile_per_grant_in_each_account_and_ssh_finds_the_right_one(
+    live_server, accounts, home
+):
+    carol, bob = accounts["carol"], accounts["bob"]
+    for name in ("staging", "prod"):
+        _approved(accounts[name], carol, bob)
+        sync.role_sync(role_id=accounts[name].pk)
+    env = as_person(carol, live_server.url)
+    aws_config = home / ".aws" / "config"
+    aws_config.parent.mkdir()
+    aws_config.write_text("# mine\n[profile opsgate]\naws_access_key_id = AKIAMINE\n")
+    wrote = run("profile", env=env)
+    assert wrote.exit_code == 0, wrote.output
+    staging, prod = accounts["staging"].role_name, accounts["prod"].role_name
+    assert f"Wrote 2 profile(s) in {aws_config}" in wrote.output
+    assert aws_config.read_text() == (
+        "# mine\n[profile opsgate]\naws_access_key_id = AKIAMINE\n\n"
+        f"[profile opsgate-{staging}-111111111111]\n"
+        f"role_arn = arn:aws:iam::111111111111:role/opsgate/{staging}\n"
+        "mfa_serial = arn:aws:iam::123456789012:mfa/carol\n"
+        "source_profile = opsgate\n"
+        "role_session_name = carol\n"
+        "region = eu-west-1\n\n"
+        f"[profile opsgate-{prod}-222222222222]\n"
+        f"role_arn = arn:aws:iam::222222222222:role/opsgate/{prod}\n"
+        "mfa_serial = arn:aws:iam::123456789012:mfa/carol\n"
+        "source_profile = opsgate\n"
+        "role_session_name = carol\n"
+        "region = us-east-1\n"
+    )
+    for name, account_id, region in (
+        ("prod", "222222222222", "us-east-1"),
+        ("staging", "111111111111", "eu-west-1"),
+    ):
+        ssh = run("--json", "ssh", f"co-{name}", "--dry-run", env=env)
+        assert ssh.exit_code == 0, ssh.output
+        command = json.loads(ssh.output)["command"]
+        role = accounts[name].role_name
+        assert command[5:] == [
+            "--profile",
+            f"opsgate-{role}-{account_id}",
+            "--region",
+            region,
+        ]
+
+
+def test_request_chooses_the_account_by_name_or_id_and_refuses_to_guess(
+    live_server, accounts, home, local_zone
+):
+    env = as_person(accounts["carol"], live_server.url)
+    args = ["request", "checkout", "--as", "deploy", "--reason", "r", "--hours", "8"]
+    guess = run(*args, env=env)
+    assert guess.exit_code == main.BAD_INPUT
+    assert "several AWS accounts" in guess.output
+    assert "prod (222222222222), staging (111111111111)" in guess.output
+    assert not AccessRequest.objects.exists()
+    prod = run(*args, "--account", "prod", env=env)
+    assert prod.exit_code == 0, prod.output
+    assert "checkout as deploy in prod (222222222222): Waiting for approval" in (
+        prod.output
+    )
+    staging = run(*args, "--account", "111111111111", env=env)
+    assert staging.exit_code == 0, staging.output
+    assert {r.role.account.name for r in AccessRequest.objects.all()} == {
+        "prod",
+        "staging",
+    }
+    req = AccessRequest.objects.get(role__account__name="prod")
+    access_requests.access_request_approve(
+        access_request=req, approver=accounts["bob"].user
+    )
+    listed = run("status", env=env)
+    assert listed.exit_code == 0, listed.output
+    line = next(x for x in listed.output.splitlines() if "in prod" in x)
+    expires = req.__class__.objects.get(pk=req.pk).expires_at
+    local = expires.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert line.endswith(f"until {local:%Y-%m-%d %H:%M} +05:30")
+
+
+def test_ticket_scheduled_start_and_break_glass_from_the_terminal(
+    live_server, world, home, local_zone
+):
+    from datetime import datetime, timedelta
+
+    project = world["role"].project
+    project.ticket_pattern = r"INC-\d+"
+    project.allow_break_glass = True
+    project.save(update_fields=["ticket_pattern", "allow_break_glass"])
+    project.break_glass_people.add(world["carol"].user)
+    env = as_person(world["carol"], live_server.url)
+    base = ["request", "payments", "--as", "deploy", "--reason", "release"]
+    no_ticket = run(*base, "--hours", "8", env=env)
+    assert no_ticket.exit_code == main.BAD_INPUT
+    assert "ticket: payments requires a ticket reference." in no_ticket.output
+    bad_start = run(
+        *base, "--hours", "8", "--ticket", "INC-7", "--start", "soon", env=env
+    )
+    assert bad_start.exit_code == main.BAD_INPUT
+    assert "--start" in bad_start.output
+    assert not AccessRequest.objects.exists()
+    start = (datetime.now() + timedelta(days=1)).replace(second=0, microsecond=0)
+    typed = f"{start:%Y-%m-%d %H:%M}"  # local time (India), no offset
+    scheduled = run(
+        *base, "--hours", "8", "--ticket", "INC-7", "--start", typed, env=env
+    )
+    assert scheduled.exit_code == 0, scheduled.output
+    assert f"from {typed} +05:30" in scheduled.output
+    req = AccessRequest.objects.get()
+    assert req.ticket == "INC-7"
+    assert req.starts_at == start.replace(tzinfo=ZoneInfo("Asia/Kolkata"))
+    glass = [*base[:5], "site down"]
+    with_hours = run(*glass, "--break-glass", "--hours", "8", env=env)
+    assert with_hours.exit_code == main.BAD_INPUT
+    used = run("--json", *glass, "--break-glass", env=env)
+    assert used.exit_code == 0, used.output
+    body = json.loads(used.output)
+    assert (body["break_glass"], body["status"]) == (True, "approved")
+    assert AccessRequest.objects.get(pk=body["id"]).break_glass
+
+
+def test_help_texts_are_plain():
+    text = run("request", "--help").output
+    assert "omit" not in text
+    for option in ("--ticket", "--start", "--break-glass", "--account"):
+        assert option in text
+    assert "--insecure" in run("--help").output

@@ -33,6 +33,10 @@ def test_connection_instructions_for_a_grant():
         "region = eu-west-1",
         ssm_command="aws ssm start-session --target i-0abc "
         "--profile opsgate-payments-deploy",
+        mfa_serial="arn:aws:iam::123456789012:mfa/carol",
+        source_profile="opsgate",
+        role_session_name="carol",
+        region="eu-west-1",
     )
 
 

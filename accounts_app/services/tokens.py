@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts_app import approval_rules
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     ApiToken,
@@ -212,7 +213,7 @@ def device_token_scopes(user: Any) -> list[str]:
     """What a device login's token may do: read and request, and approve for
     admins and approvers (the confirmation page lists these)."""
     scopes = [TokenScope.READ, TokenScope.REQUEST]
-    if user.is_staff or user.approver_of.exists():
+    if user.is_staff or approval_rules.is_approver(user):
         scopes.append(TokenScope.APPROVE)
     return scopes
 

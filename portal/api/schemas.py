@@ -15,13 +15,32 @@ class RequestIn(Schema):
     os_user: str = Field(..., min_length=1, max_length=32, description="--as")
     reason: str = Field(..., max_length=2000)
     duration_hours: int | None = Field(
-        ..., ge=1, le=100000, description="null: permanent, where the project allows"
+        ...,
+        ge=1,
+        le=100000,
+        description="null: permanent, where the project allows (and always "
+        "null for break-glass: it lasts the project's break-glass hours)",
     )
     account: str | None = Field(
         None,
         max_length=100,
-        description="AWS account name, when the project "
-        "name exists in several accounts",
+        description="AWS account name or 12-digit id of the role, needed when "
+        "the project has this OS user in several accounts",
+    )
+    ticket: str = Field(
+        "",
+        max_length=100,
+        description="Ticket reference; required (and matched) where the project "
+        "asks for one",
+    )
+    starts_at: datetime | None = Field(
+        None,
+        description="Scheduled start, with its time zone; null: as soon as approved",
+    )
+    break_glass: bool = Field(
+        False,
+        description="Activate at once without approval, where an admin marked "
+        "you for the project's break-glass access (no duration, ticket or start)",
     )
 
 
@@ -33,8 +52,12 @@ class RequestOut(Schema):
     os_user: str
     role_name: str
     account: str
+    account_id: str
     reason: str
     duration_hours: int | None
+    ticket: str
+    starts_at: datetime | None
+    break_glass: bool
     status: str
     state: str = Field(
         ...,
@@ -60,8 +83,12 @@ class RequestOut(Schema):
             "os_user": req.role.os_user,
             "role_name": req.role.role_name,
             "account": req.role.account.name,
+            "account_id": req.role.account.account_id,
             "reason": req.reason,
             "duration_hours": req.duration_hours,
+            "ticket": req.ticket,
+            "starts_at": req.starts_at,
+            "break_glass": req.break_glass,
             "status": req.status,
             "state": display.key,
             "state_label": display.label,
@@ -114,7 +141,6 @@ class InstanceOut(Schema):
 
 
 class GrantOut(RequestOut):
-    account_id: str
     role_arn: str
     profile_name: str
     mfa_serial: str

@@ -4,7 +4,6 @@ rows as the pages, with the token's owner as the actor."""
 import math
 from typing import Annotated
 
-from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -12,7 +11,7 @@ from django.urls import reverse
 from ninja import Path, Query
 from ninja.responses import Status
 
-from accounts_app import selectors
+from accounts_app import approval_rules, selectors
 from accounts_app.client_ip import client_ip
 from accounts_app.models import (
     AccessRequest,
@@ -23,7 +22,7 @@ from accounts_app.models import (
     Project,
     RequestStatus,
 )
-from accounts_app.services import access_requests, tokens
+from accounts_app.services import access_requests, break_glass, tokens
 from portal.api import schemas as s
 from portal.api.core import (
     DEVICE_STARTS_PER_MINUTE,
@@ -116,7 +115,9 @@ def logout(request: HttpRequest):
 
 @api.post("/requests", response=_r({201: s.RequestOut}), tags=["requests"])
 def request_create(request: HttpRequest, payload: s.RequestIn):
-    """Ask for a project's OS user for some hours (what "Request access" does)."""
+    """Ask for a project's OS user for some hours (what "Request access" does),
+    optionally with a ticket and a scheduled start; or, with `break_glass`,
+    activate it at once (the page's break-glass form)."""
     require_scope(request, "request")
     person = (
         IamUser.objects.filter(user=request.user, state=IamUserState.ACTIVE)
@@ -130,36 +131,96 @@ def request_create(request: HttpRequest, payload: s.RequestIn):
             "Ask an admin to add you.",
         )
     role = _find_role(payload)
-    req = access_requests.access_request_create(
-        requester=person,
-        role=role,
-        reason=payload.reason,
-        duration_hours=payload.duration_hours,
-        actor=request.user,
-    )
+    requester = selectors.person_for_role(request.user, role) or person
+    if payload.break_glass:
+        _break_glass_only(payload)
+        req = break_glass.break_glass_activate(
+            requester=requester, role=role, reason=payload.reason, actor=request.user
+        )
+    else:
+        req = access_requests.access_request_create(
+            requester=requester,
+            role=role,
+            reason=payload.reason,
+            duration_hours=payload.duration_hours,
+            actor=request.user,
+            ticket=payload.ticket,
+            starts_at=payload.starts_at,
+        )
     return Status(201, s.RequestOut.of(_my_requests(request).get(pk=req.pk)))
 
 
-def _find_role(payload: s.RequestIn) -> OperationRole:
-    projects = Project.objects.filter(name=payload.project, roles__isnull=False)
-    if payload.account:
-        projects = projects.filter(account__name=payload.account)
-    projects = list(projects.distinct()[:2])
-    if not projects:
-        raise ApiProblem(
-            400,
-            f"No project named “{payload.project}”.",
-            errors={"project": [f"No project named “{payload.project}”."]},
+def _break_glass_only(payload: s.RequestIn) -> None:
+    """Break-glass has its own length and starts now: fields that would be
+    ignored are refused, so nobody believes they were applied."""
+    extra = {
+        "duration_hours": payload.duration_hours is not None,
+        "ticket": bool(payload.ticket),
+        "starts_at": payload.starts_at is not None,
+    }
+    given = [name for name, set_ in extra.items() if set_]
+    if given:
+        message = (
+            "Break-glass lasts the project's break-glass hours and starts now: "
+            "give no duration, ticket or start."
         )
-    if len(projects) > 1:
-        message = "This project name exists in several AWS accounts: give account."
-        raise ApiProblem(400, message, errors={"account": [message]})
-    role = projects[0].roles.filter(os_user=payload.os_user).first()
-    if role is None:
-        users = ", ".join(projects[0].roles.values_list("os_user", flat=True))
-        message = f"{projects[0].name} has no OS user “{payload.os_user}” ({users})."
-        raise ApiProblem(400, message, errors={"os_user": [message]})
-    return role
+        raise ApiProblem(400, message, errors={name: [message] for name in given})
+
+
+def _field(field: str, message: str) -> ApiProblem:
+    return ApiProblem(400, message, errors={field: [message]})
+
+
+def _find_role(payload: s.RequestIn) -> OperationRole:
+    """The role a (project, OS user, account name or id) names. Roles are per
+    account: when the OS user exists in several, the caller must choose."""
+    roles = OperationRole.objects.filter(project__name=payload.project)
+    if not roles.exists():
+        raise _field("project", f"No project named “{payload.project}”.")
+    account = (payload.account or "").strip()
+    if account:
+        in_account = roles.filter(
+            Q(account__name=account) | Q(account__account_id=account)
+        )
+        if not in_account.exists():
+            raise _field(
+                "account",
+                f"{payload.project} has no role in an AWS account named or "
+                f"numbered “{account}” (it has: {_accounts_of(roles)}).",
+            )
+        roles = in_account
+    matching = list(
+        roles.filter(os_user=payload.os_user)
+        .select_related("project", "account")
+        .order_by("account__name", "account__account_id", "pk")
+    )
+    if not matching:
+        users = ", ".join(sorted(set(roles.values_list("os_user", flat=True))))
+        raise _field(
+            "os_user",
+            f"{payload.project} has no OS user “{payload.os_user}” ({users}).",
+        )
+    if len({r.account_id for r in matching}) > 1:
+        choices = ", ".join(
+            f"{r.account.name} ({r.account.account_id})" for r in matching
+        )
+        raise _field(
+            "account",
+            f"{payload.project} as {payload.os_user} exists in several AWS "
+            f"accounts: choose one by name or id: {choices}.",
+        )
+    if len(matching) > 1:  # the same name in one account: projects differ
+        raise _field("project", f"Several projects named “{payload.project}” share it.")
+    return matching[0]
+
+
+def _accounts_of(roles) -> str:
+    rows = (
+        roles.values_list("account__name", "account__account_id")
+        .distinct()
+        .order_by("account__name")
+    )
+    return ", ".join(f"{name} ({number})" for name, number in rows)
 
 
 @api.get("/requests", response=_r({200: s.RequestPage}), tags=["requests"])
@@ -214,8 +275,10 @@ def request_cancel(request: HttpRequest, pk: PK):
 
 
 def _in_my_projects(request: HttpRequest):
+    """Requests I may decide: the approval page's rule (a role's own
+    approvers, and the project's unless the role replaces them)."""
     return (
-        AccessRequest.objects.filter(role__project__approvers=request.user)
+        AccessRequest.objects.filter(approval_rules.decidable_by(request.user))
         .select_related("role__project", "role__account", "requester", "decided_by")
         .distinct()
     )
@@ -223,9 +286,10 @@ def _in_my_projects(request: HttpRequest):
 
 @api.get("/approvals", response=_r({200: s.RequestPage}), tags=["approvals"])
 def approvals(request: HttpRequest, page: int = Query(1, ge=1, le=100000)):
-    """Pending requests in the projects I approve, oldest first."""
+    """Pending requests I may decide (projects and roles I approve), oldest
+    first."""
     require_scope(request, "read")
-    if not request.user.approver_of.exists():
+    if not approval_rules.is_approver(request.user):
         raise ApiProblem(403, "You approve no project.")
     rows = (
         _in_my_projects(request)
@@ -264,18 +328,18 @@ def reject(request: HttpRequest, pk: PK, payload: s.RejectIn):
 @api.get("/grants", response=_r({200: list[s.GrantOut]}), tags=["grants"])
 def grants(request: HttpRequest):
     """My active grants with what it takes to connect: role ARN, the
-    ~/.aws/config profile and the project's EC2 instances."""
+    ~/.aws/config profile (the My access page's own), and the EC2 instances
+    of the project in the role's account."""
     require_scope(request, "read")
-    rows = [
-        g
-        for g in AccessRequest.active_grants()
+    rows = list(
+        AccessRequest.active_grants()
         .filter(requester__user=request.user)
-        .select_related("role__project__account", "role__account", "requester")
+        .select_related("role__project__account", "role__account", "requester__account")
         .order_by("expires_at", "pk")
-    ]
-    projects = sorted({g.role.project for g in rows}, key=lambda p: p.pk)
-    instances = direct.instances_by_project(projects) if projects else {}
-    return [_grant(g, *instances[g.role.project_id]) for g in rows]
+    )
+    roles = sorted({g.role for g in rows}, key=lambda r: r.pk)
+    instances = direct.instances_by_role(roles) if roles else {}
+    return [_grant(g, *instances[g.role_id]) for g in rows]
 
 
 def _grant(grant: AccessRequest, found, error: str) -> dict:
@@ -284,17 +348,14 @@ def _grant(grant: AccessRequest, found, error: str) -> dict:
     conn = selectors.grant_connection(
         grant, instance_id=target.instance_id if target else ""
     )
-    account = grant.role.account
     return {
         **s.RequestOut.of(grant),
-        "account_id": account.account_id,
         "role_arn": conn.role_arn,
         "profile_name": conn.profile_name,
-        "mfa_serial": f"arn:{account.partition}:iam::{account.account_id}:mfa/"
-        f"{grant.requester.name}",
-        "source_profile": "opsgate",
-        "role_session_name": grant.requester.name,
-        "region": settings.OPSGATE["REGION"],
+        "mfa_serial": conn.mfa_serial,
+        "source_profile": conn.source_profile,
+        "role_session_name": conn.role_session_name,
+        "region": conn.region,
         "switch_role_url": conn.switch_role_url,
         "aws_config": conn.aws_config,
         "ssm_command": conn.ssm_command,
