@@ -397,7 +397,7 @@ def _project_detail_page(
         .filter(role__in=[role.pk for role in roles])
         .values_list("role_id", flat=True)
     )
-    holders = trust.grant_holders([role.pk for role in roles])
+    holders = trust.capacity_holders([role.pk for role in roles])
     for role in roles:
         role.capacity = trust.trust_capacity(role, holders=holders[role.pk])
         role.grant_count = grants[role.pk]
