@@ -338,7 +338,8 @@ def _scheduled_refusal(window: AccessRequest, who: str) -> str:
     return (
         f"{who} a scheduled grant of this role from "
         f"{window.starts_at:%Y-%m-%d %H:%M}{end} UTC: a request cannot extend "
-        "it. End it first (My access), or ask again once it has started."
+        "it. Ask an approver to revoke it first, or ask again once it has "
+        "started."
     )
 
 

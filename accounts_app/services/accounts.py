@@ -164,8 +164,6 @@ def _check_setup(account: AwsAccount) -> None:
         raise field_error(
             "external_id", "An external id goes with a provisioner role ARN."
         )
-    if not account.assume_role_arn:
-        _own_credentials_fit(account)
     if account.assume_role_arn:
         check_field(
             "assume_role_arn",
@@ -177,6 +175,8 @@ def _check_setup(account: AwsAccount) -> None:
     if account.external_id:
         check_field("external_id", validation.validate_external_id, account.external_id)
     check_field("regions", validation.validate_regions, account.regions)
+    if not account.assume_role_arn:
+        _own_credentials_fit(account)
 
 
 def _own_credentials_fit(account: AwsAccount) -> None:
