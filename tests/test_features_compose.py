@@ -83,6 +83,18 @@ def test_a_short_auto_approved_request_never_bridges_to_a_scheduled_grant(
     assert list(AccessRequest.active_grants()) == []
 
 
+def test_the_api_refuses_a_request_over_a_scheduled_grant_on_its_field(
+    bob, carol, deploy_role
+):
+    from tests.test_api import Api, _create, _problem
+
+    window = scheduled_grant(carol, deploy_role, bob)
+    body = _problem(_create(Api(carol), deploy_role, duration_hours=1), 400)
+    assert "scheduled grant" in body["errors"]["role"][0]
+    assert approved_of(carol, deploy_role) == [window]
+    assert AccessRequest.objects.filter(requester=carol).count() == 1
+
+
 def test_approving_a_request_while_a_scheduled_grant_exists_is_refused(
     bob, carol, deploy_role
 ):
