@@ -521,7 +521,9 @@ def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "form": form,
             "auto_form": auto_form,
-            "auto_rules": role.auto_rules.prefetch_related("people"),
+            "auto_rules": role.auto_rules.select_related(
+                "created_by"
+            ).prefetch_related("people"),
         },
     )
 

@@ -80,7 +80,9 @@ def test_account_add_adds_a_workload_account(people_account, capsys):
 
 def test_account_add_without_kind_flags_holds_both(db):
     role = f"arn:aws:iam::{ACCOUNT_ID}:role/opsgate-provisioner"
-    call_command("account_add", "--id", ACCOUNT_ID, "--name", "solo", "--role-arn", role)
+    call_command(
+        "account_add", "--id", ACCOUNT_ID, "--name", "solo", "--role-arn", role
+    )
     solo = AwsAccount.objects.get()
     assert (solo.holds_people, solo.holds_roles, solo.identity) == (True, True, solo)
 

@@ -408,3 +408,44 @@ def test_an_account_without_a_provisioner_role_is_refused_unless_it_is_opsgates(
     assert "assume_role_arn" in cleared.value.message_dict
     # opsgate's own account needs no role.
     accounts.account_update(actor=None, account=account, name="hub")
+
+
+# --- The migration (0006): authors of earlier rules, items of earlier extensions
+
+
+def _migration():
+    import importlib
+
+    return importlib.import_module("accounts_app.migrations.0006_compose")
+
+
+def test_the_migration_finds_each_earlier_rules_author_in_the_audit(
+    alice, carol, deploy_role
+):
+    from django.apps import apps
+
+    rule = rules.auto_rule_add(
+        actor=alice.user, role=deploy_role, name="ro", people=[carol.user], max_hours=8
+    )
+    orphan = AutoApprovalRule.objects.create(role=deploy_role, name="x", max_hours=8)
+    AutoApprovalRule.objects.filter(pk=rule.pk).update(created_by=None)
+    _migration().rule_authors(apps, None)
+    assert AutoApprovalRule.objects.get(pk=rule.pk).created_by == alice.user
+    # No audit row: no author, and the rule approves nothing.
+    assert AutoApprovalRule.objects.get(pk=orphan.pk).created_by is None
+
+
+def test_the_migration_moves_open_items_to_the_grant_an_extension_made(
+    alice, bob, carol, deploy_role
+):
+    from django.apps import apps
+
+    reviewed = grant(carol, deploy_role, bob, hours=8)
+    review = _review(alice)
+    first = grant(carol, deploy_role, bob, hours=24)
+    second = grant(carol, deploy_role, bob, hours=72)
+    # As an extension made before this change left it: on the first grant.
+    AccessReviewItem.objects.filter(review=review).update(grant=reviewed)
+    _migration().review_items_follow_extensions(apps, None)
+    assert AccessReviewItem.objects.get(review=review).grant_id == second.pk
+    assert stored(first).status == RequestStatus.EXPIRED
