@@ -192,26 +192,35 @@ def schedule_check(project: Project, starts_at, duration_hours) -> None:
 # --- Auto-approval ---------------------------------------------------------------
 
 
-def auto_rule_for(req: AccessRequest) -> AutoApprovalRule | None:
-    """The first rule of the request's role that lists its requester and
-    allows its duration (never a permanent or scheduled request)."""
+def _rules_allowing(req: AccessRequest):
+    """Rules that may approve `req` (issue 20, item 13): a rule is its
+    author's approval given ahead, so it lists the requester, allows the
+    duration, was made by someone else who is still active, and the request
+    needs one approval only (a rule never makes a quorum). Never a
+    permanent or scheduled request."""
     if req.duration_hours is None or req.starts_at is not None:
-        return None
-    return (
-        AutoApprovalRule.objects.filter(
-            role_id=req.role_id,
-            people=req.requester.user_id,
-            max_hours__gte=req.duration_hours,
-        )
-        .order_by("name")
-        .first()
-    )
+        return AutoApprovalRule.objects.none()
+    if req.approvals_required > 1 or quorum(req.role) > 1:
+        return AutoApprovalRule.objects.none()
+    return AutoApprovalRule.objects.filter(
+        role_id=req.role_id,
+        people=req.requester.user_id,
+        max_hours__gte=req.duration_hours,
+        created_by__is_active=True,
+    ).exclude(created_by=req.requester.user_id)
+
+
+def auto_rule_for(req: AccessRequest) -> AutoApprovalRule | None:
+    """The first rule (by name) that may approve the request at once."""
+    return _rules_allowing(req).order_by("name").first()
 
 
 def auto_rule_still_allows(req: AccessRequest) -> bool:
+    """The worker's re-check before the grant reaches AWS: its rule still
+    may approve it and still lists the person, active."""
     rule = req.auto_rule
     return bool(
         rule
-        and rule.max_hours >= (req.duration_hours or 10**6)
+        and _rules_allowing(req).filter(pk=rule.pk).exists()
         and rule.people.filter(pk=req.requester.user_id, is_active=True).exists()
     )

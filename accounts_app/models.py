@@ -355,6 +355,16 @@ class AutoApprovalRule(models.Model):
     max_hours = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(24 * 366)]
     )
+    # The admin whose approval the rule is: it never approves their own
+    # requests, and stops when they are deactivated (None: unknown, the rule
+    # approves nothing).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

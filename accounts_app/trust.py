@@ -5,8 +5,16 @@ document (provisioning.sync.role_sync) both use it."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
 
-from accounts_app.models import AccessRequest, IamUser, IamUserState, OperationRole
+from accounts_app.models import (
+    AccessRequest,
+    IamUser,
+    IamUserState,
+    OperationRole,
+    RequestStatus,
+)
 from provisioning import policies
 
 FULL_ON_APPROVE = (
@@ -29,6 +37,24 @@ def grant_holders(role_ids) -> dict[int, list[IamUser]]:
     holders: dict[int, list[IamUser]] = {pk: [] for pk in role_ids}
     grants = AccessRequest.active_grants().filter(
         role_id__in=holders, requester__state=IamUserState.ACTIVE
+    )
+    for g in grants.select_related("requester__account"):
+        holders[g.role_id].append(g.requester)
+    return holders
+
+
+def capacity_holders(role_ids, now=None) -> dict[int, list[IamUser]]:
+    """Active people with an approved grant that has not ended, scheduled
+    grants included, by role id: the most the trust will ever list at once.
+    The capacity check counts these, so a scheduled grant keeps its place and
+    the trust never outgrows its quota when it starts (issue 20, item 12)."""
+    holders: dict[int, list[IamUser]] = {pk: [] for pk in role_ids}
+    now = now or timezone.now()
+    grants = AccessRequest.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        status=RequestStatus.APPROVED,
+        role_id__in=holders,
+        requester__state=IamUserState.ACTIVE,
     )
     for g in grants.select_related("requester__account"):
         holders[g.role_id].append(g.requester)
@@ -77,7 +103,11 @@ def trust_capacity(
     holders: list[IamUser] | None = None,
 ) -> tuple[int, int]:
     """(characters used, characters allowed) of the role's minified trust policy,
-    counting `extra_user` as if their grant were active."""
+    counting `extra_user` as if their grant were active, and every grant not
+    ended, scheduled ones included (`holders`: capacity_holders, when the
+    caller read them already)."""
+    if holders is None:
+        holders = capacity_holders([role.pk])[role.pk] if role.pk else []
     principals = role_principals(role, extra_user=extra_user, holders=holders)
     used = policies.trust_policy_size(principals) if principals else 0
     return used, role.account.trust_quota

@@ -85,7 +85,7 @@ def _approvals_context(request: HttpRequest) -> dict:
     )
     pending = list(page.object_list)
     _approvals_load(pending)
-    holders = trust.grant_holders({req.role_id for req in pending})
+    holders = trust.capacity_holders({req.role_id for req in pending})
     own = {
         req.role.project_id
         for req in pending

@@ -397,7 +397,7 @@ def _project_detail_page(
         .filter(role__in=[role.pk for role in roles])
         .values_list("role_id", flat=True)
     )
-    holders = trust.grant_holders([role.pk for role in roles])
+    holders = trust.capacity_holders([role.pk for role in roles])
     for role in roles:
         role.capacity = trust.trust_capacity(role, holders=holders[role.pk])
         role.grant_count = grants[role.pk]
@@ -521,7 +521,9 @@ def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "form": form,
             "auto_form": auto_form,
-            "auto_rules": role.auto_rules.prefetch_related("people"),
+            "auto_rules": role.auto_rules.select_related(
+                "created_by"
+            ).prefetch_related("people"),
         },
     )
 

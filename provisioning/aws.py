@@ -250,7 +250,10 @@ def _session(account: Any, region: str = "") -> _Bound:
     """opsgate's own credentials, or (the account names a provisioner role)
     temporary credentials of that role, assumed with its external id."""
     region = region or settings.OPSGATE["REGION"]
-    if account is None or not account.assume_role_arn:
+    if account is None:
+        return _Bound(region, {})
+    if not account.assume_role_arn:
+        _own_credentials_check(account)
         return _Bound(region, {})
     sts = _base_session().client(
         "sts", region_name=settings.OPSGATE["REGION"], config=_config()
@@ -304,6 +307,41 @@ def _renew_at(expires_at: datetime | None) -> datetime | None:
     return expires_at - min(REFRESH_MARGIN, max(expires_at - now, timedelta(0)) / 2)
 
 
+_own_account: dict[str, str] = {}
+_own_account_lock = threading.Lock()
+
+
+def own_account_id() -> str:
+    """The account opsgate's own credentials belong to (sts:GetCallerIdentity),
+    asked once per process: the credential chain does not move between
+    accounts while it runs. Not observed, so call counts stay per object."""
+    with _own_account_lock:
+        if "id" not in _own_account:
+            sts = _base_session().client(
+                "sts", region_name=settings.OPSGATE["REGION"], config=_config()
+            )
+            with aws_action("sts:GetCallerIdentity"):
+                _own_account["id"] = sts.get_caller_identity()["Account"]
+        return _own_account["id"]
+
+
+def _own_credentials_check(account: Any) -> None:
+    """An account without a provisioner role is reached with opsgate's own
+    credentials: only when they belong to it (a row added in the Django
+    admin, which skips the services' checks, would otherwise have opsgate
+    write into its own account in the other's name)."""
+    own = own_account_id()
+    if own != account.account_id:
+        raise PermanentError(
+            f"sts:GetCallerIdentity failed: WrongAccount: opsgate's own "
+            f"credentials belong to account {own}, not {account.account_id}, and "
+            "the account names no provisioner role. Give its provisioner role "
+            "ARN (and external id).",
+            action="sts:GetCallerIdentity",
+            code="WrongAccount",
+        )
+
+
 def client(service: str, account: Any = None, *, region: str = "") -> Any:
     """A boto3 client for the account (in `region`, default OPSGATE_REGION),
     built on first use and kept per thread.
@@ -316,6 +354,7 @@ def client(service: str, account: Any = None, *, region: str = "") -> Any:
     key = (
         service,
         getattr(account, "pk", None),
+        getattr(account, "account_id", ""),
         getattr(account, "assume_role_arn", ""),
         getattr(account, "external_id", ""),
         region,
@@ -341,6 +380,8 @@ def reset_clients() -> None:
     credentials)."""
     _local.clients = {}
     _local.session = None
+    with _own_account_lock:
+        _own_account.clear()
 
 
 def caller_account_id() -> str:

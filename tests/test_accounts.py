@@ -319,7 +319,10 @@ def test_offboarding_rewrites_the_trusts_in_every_account(world):
 
 def test_a_request_needs_an_iam_user_in_the_identity_account(world):
     elsewhere = accounts.account_add(
-        actor=None, account_id="333333333333", name="sandbox"
+        actor=None,
+        account_id="333333333333",
+        name="sandbox",
+        assume_role_arn=provisioner("333333333333"),
     )
     stranger = person(elsewhere, "zoe")
     with pytest.raises(ValidationError) as refused:
@@ -490,7 +493,12 @@ def test_an_identity_account_cannot_itself_trust_another_one(rows):
     """A chain (or a cycle) of identity accounts is refused, whichever end is
     changed."""
     people_account, staging, _ = rows
-    both = accounts.account_add(actor=None, account_id="555555555555", name="both")
+    both = accounts.account_add(
+        actor=None,
+        account_id="555555555555",
+        name="both",
+        assume_role_arn=provisioner("555555555555"),
+    )
     with pytest.raises(ValidationError) as refused:
         accounts.account_update(
             actor=None,

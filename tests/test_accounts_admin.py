@@ -79,9 +79,25 @@ def test_account_add_adds_a_workload_account(people_account, capsys):
 
 
 def test_account_add_without_kind_flags_holds_both(db):
-    call_command("account_add", "--id", ACCOUNT_ID, "--name", "solo")
+    role = f"arn:aws:iam::{ACCOUNT_ID}:role/opsgate-provisioner"
+    call_command(
+        "account_add", "--id", ACCOUNT_ID, "--name", "solo", "--role-arn", role
+    )
     solo = AwsAccount.objects.get()
     assert (solo.holds_people, solo.holds_roles, solo.identity) == (True, True, solo)
+
+
+def test_account_add_without_a_role_needs_opsgates_own_account_recorded(db):
+    """Without a provisioner role opsgate would act with its own credentials:
+    refused until `opsgate_setup` recorded the account they belong to (and
+    then only for that account, which is already in opsgate)."""
+    with pytest.raises(CommandError) as refused:
+        call_command("account_add", "--id", ACCOUNT_ID, "--name", "solo")
+    assert "--role-arn: opsgate's own credentials act only in their own" in str(
+        refused.value
+    )
+    assert "opsgate_setup" in str(refused.value)
+    assert not AwsAccount.objects.exists()
 
 
 ROLE = "arn:aws:iam::{}:role/opsgate-provisioner"

@@ -12,6 +12,7 @@ from accounts_app import approval_rules, notifications, trust
 from accounts_app.audit import audit_record
 from accounts_app.models import (
     AccessRequest,
+    AccessReviewItem,
     Approval,
     IamUser,
     IamUserState,
@@ -140,6 +141,14 @@ def access_request_create(
     ).exists()
     if open_request:
         raise field_error("role", "You already have a pending request for this role.")
+    window = AccessRequest.objects.filter(
+        requester=requester,
+        role=role,
+        status=RequestStatus.APPROVED,
+        starts_at__gt=timezone.now(),
+    ).first()
+    if window is not None:
+        raise field_error("role", _scheduled_refusal(window, "You have"))
     try:
         with transaction.atomic():
             req = AccessRequest.objects.create(
@@ -248,9 +257,15 @@ def _grant(
         .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)
         .first()
     )
+    now = timezone.now()
+    if current is not None and current.starts_at and current.starts_at > now:
+        # A scheduled grant gives no access yet: "extending" it would bridge
+        # the gap to its start, which nobody approved (issue 20, item 10).
+        raise ValidationError(
+            _scheduled_refusal(current, f"{req.requester.name} has")
+        )
     trust.trust_check(role, advice=trust.FULL_ON_APPROVE, extra_user=req.requester)
     before = _snapshot(req)
-    now = timezone.now()
     req.transition_to(RequestStatus.APPROVED)
     req.decided_by, req.decided_at, req.decision_comment = decided_by, now, comment
     req.expires_at = (
@@ -260,8 +275,10 @@ def _grant(
         _scheduled_check(req, current, now)
         req.expires_at = req.starts_at + req.duration if req.duration else None
     if current is not None:
-        # An extension: the new grant replaces the current one; when both
-        # are time-bound, it never ends earlier than the current one.
+        # An extension of a started grant: the new grant replaces it; when
+        # both are time-bound, it never ends earlier than the current one.
+        # Both windows contain now, so the result stays within what the two
+        # approvals allowed together.
         if req.expires_at and current.expires_at:
             req.expires_at = max(req.expires_at, current.expires_at)
         _grant_replace(current, by=req, actor=actor, now=now)
@@ -316,6 +333,16 @@ def _auto_approve(req: AccessRequest, rule, actor: Any) -> None:
     notifications.on_commit(notifications.request_auto_approved, req.pk)
 
 
+def _scheduled_refusal(window: AccessRequest, who: str) -> str:
+    end = f" to {window.expires_at:%Y-%m-%d %H:%M}" if window.expires_at else ""
+    return (
+        f"{who} a scheduled grant of this role from "
+        f"{window.starts_at:%Y-%m-%d %H:%M}{end} UTC: a request cannot extend "
+        "it. Ask an approver to revoke it first, or ask again once it has "
+        "started."
+    )
+
+
 def _scheduled_check(req: AccessRequest, current, now) -> None:
     """A scheduled grant runs from its start to start + duration; it cannot
     replace a current grant (that would end the access before the start)."""
@@ -354,7 +381,14 @@ def _approval_partial(req: AccessRequest, approver: Any, given: list) -> None:
 
 def _grant_replace(grant: AccessRequest, *, by: AccessRequest, actor: Any, now) -> None:
     """End `grant` because the approved extension `by` takes over. The person
-    stays in the trust, so no session of theirs is revoked."""
+    stays in the trust, so no session of theirs is revoked. The open access
+    reviews of `grant` now review `by`: a review's revoke must reach the
+    access the person holds, not the row it started on (issue 20, item 11)."""
+    items = AccessReviewItem.objects.filter(
+        grant=grant, decision="", review__closed_at__isnull=True
+    )
+    reviews = sorted(items.values_list("review_id", flat=True))
+    items.update(grant=by)
     request_end(
         grant,
         status=RequestStatus.EXPIRED,
@@ -362,7 +396,7 @@ def _grant_replace(grant: AccessRequest, *, by: AccessRequest, actor: Any, now) 
         action="request.extend",
         now=now,
         comment=f"Replaced by the extension #{by.pk}.",
-        audit_extra={"replaced_by": by.pk},
+        audit_extra={"replaced_by": by.pk, **({"reviews": reviews} if reviews else {})},
         resync_role=False,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts_app import approval_rules, chat, notifications
@@ -49,7 +50,12 @@ def review_start(
         raise field_error("min_age_days", "0 to 3650 days.")
     if on_deadline not in (AccessReview.REVOKE, AccessReview.REPORT):
         raise field_error("on_deadline", "Revoke or report.")
-    grants = AccessRequest.active_grants(now)
+    # Every grant not ended, scheduled ones too: an approval waiting for its
+    # start is standing access all the same.
+    grants = AccessRequest.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        status=RequestStatus.APPROVED,
+    )
     if min_age_days is not None:
         grants = grants.filter(decided_at__lte=now - timedelta(days=min_age_days))
     if projects:

@@ -176,6 +176,26 @@ def _check_setup(account: AwsAccount) -> None:
     if account.external_id:
         check_field("external_id", validation.validate_external_id, account.external_id)
     check_field("regions", validation.validate_regions, account.regions)
+    if not account.assume_role_arn:
+        _own_credentials_fit(account)
+
+
+def _own_credentials_fit(account: AwsAccount) -> None:
+    """Without a provisioner role opsgate acts with its own credentials: only
+    in the account they belong to, the default one recorded by
+    `opsgate_setup` (the worker checks it again with sts:GetCallerIdentity
+    before any call, issue 20 item 15)."""
+    own = AwsAccount.objects.filter(is_default=True).first()
+    if own is not None and own.account_id == account.account_id:
+        return
+    where = (
+        f"they belong to {own}" if own else "run `manage.py opsgate_setup` first"
+    )
+    raise field_error(
+        "assume_role_arn",
+        f"opsgate's own credentials act only in their own account ({where}): "
+        f"give the provisioner role ARN opsgate assumes in {account.account_id}.",
+    )
 
 
 def account_add(

@@ -56,9 +56,14 @@ def break_glass_activate(
         raise PermissionDenied(
             f"You are not marked for break-glass access to {project.name}."
         )
-    if requester.account_id != role.account_id:
+    identity = role.account.identity
+    if requester.account_id != identity.pk:
+        # The role trusts the IAM users of its account's identity account
+        # (itself in a single-account install), as a request checks.
         raise field_error(
-            "role", "This role is in another AWS account than your IAM user."
+            "role",
+            f"This role in {role.account} trusts the IAM users of {identity}; "
+            "you have none there. Ask an admin to add you.",
         )
     with transaction.atomic():
         # One person's uses run one at a time, so the daily cap holds.

@@ -153,7 +153,7 @@ def role_principals_check(
         role_name=role_name or role.role_name,
         extra_principal_arns=extra,
     )
-    holders = trust.grant_holders([role.pk])[role.pk] if role.pk else []
+    holders = trust.capacity_holders([role.pk])[role.pk] if role.pk else []
     _principals_fit(candidate, holders=holders)
     return extra
 

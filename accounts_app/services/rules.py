@@ -4,7 +4,7 @@ is written, and audited with its before and after."""
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from accounts_app import approval_rules, chat
@@ -187,7 +187,11 @@ def auto_rule_add(
     *, actor: Any, role: OperationRole, name: str, people: list, max_hours: Any
 ) -> AutoApprovalRule:
     """Requests of `people` for `role` for at most `max_hours` become grants
-    at once (typically read-only roles)."""
+    at once (typically read-only roles). A rule is its author's approval
+    given ahead (issue 20, item 13): the author may not list themself, the
+    hours stay within the project's longest duration, and a role that needs
+    more than one approval gets no rule (one person's approval is not a
+    quorum). approval_rules.auto_rule_for checks the same when it applies."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise field_error("name", "Name the rule (at most 100 characters).")
@@ -197,15 +201,37 @@ def auto_rule_add(
         hours = int(max_hours)
     except (TypeError, ValueError):
         raise field_error("max_hours", "Whole hours, 1 to 8784.") from None
-    if not 1 <= hours <= 24 * 366:
-        raise field_error("max_hours", f"1 to 8784 hours (not {hours}).")
+    longest = max(role.project.durations)
+    if not 1 <= hours <= longest:
+        raise field_error(
+            "max_hours",
+            f"1 to {longest} h, the longest duration {role.project.name} "
+            f"allows (not {hours}).",
+        )
     people = list({p.pk: p for p in people}.values())
     if not people:
         raise field_error("people", "List the people the rule approves.")
     if len(people) > MAX_APPROVERS:
         raise field_error("people", f"At most {MAX_APPROVERS} people per rule.")
+    if getattr(actor, "pk", None) is None:
+        raise PermissionDenied("A rule is someone's approval: name who adds it.")
+    if any(p.pk == actor.pk for p in people):
+        raise field_error(
+            "people",
+            "You cannot list yourself: a rule is your approval, and nobody "
+            "approves their own access. Ask another admin.",
+        )
+    quorum = approval_rules.quorum(role)
+    if quorum > 1:
+        raise field_error(
+            "people",
+            f"{role.role_name} needs {quorum} approvals per request: a rule is "
+            "one person's approval, so it cannot approve alone.",
+        )
     with transaction.atomic():
-        rule = AutoApprovalRule.objects.create(role=role, name=name, max_hours=hours)
+        rule = AutoApprovalRule.objects.create(
+            role=role, name=name, max_hours=hours, created_by=actor
+        )
         rule.people.set(people)
         audit_record(
             actor=actor,
