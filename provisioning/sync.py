@@ -708,8 +708,7 @@ def _deny_step(
 ) -> None:
     """Step 1. A role missing in AWS has no session to deny."""
     if existing is not None:
-        role.unique_id = existing.get("RoleId") or role.unique_id
-        _deny_write(role, client, role.unique_id, now)
+        _deny_write(role, client, existing.get("RoleId") or role.unique_id, now)
     AccessRequest.objects.filter(
         role=role, deny_cutoff__isnull=False, deny_written_at__isnull=True
     ).update(deny_written_at=now)

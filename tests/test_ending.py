@@ -13,6 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts_app.models import AccessRequest, OperationRole
@@ -370,3 +371,60 @@ def test_a_failed_trust_write_leaves_the_removed_user_ending_until_a_retry(
     assert OTHER not in trusted(iam)
     [ending] = OperationRole.objects.get(pk=deploy_role.pk).ended_principals
     assert ending["trust"] and ending["sessions"]
+
+
+# --- The dashboard shows what AWS may still honour -----------------------------
+
+
+def test_the_dashboard_shows_in_red_a_grant_ended_with_a_step_pending_until_closed(
+    two_grants, bob, alice, login, ssm_sessions
+):
+    g_carol, _ = two_grants
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
+    with ssm_fails(ssm_sessions), pytest.raises(PermanentError):
+        sync.role_sync(role_id=g_carol.role_id)
+
+    page = login(alice).get(reverse("dashboard"))
+    assert page.context["totals"]["ending"] == 1
+    [row] = page.context["ending"]
+    assert (row["who"], row["role"].pk) == ("carol", g_carol.role_id)
+    assert row["pending"] == ["SSM sessions"]
+    text = page.content.decode()
+    assert '<tr class="ending-open" data-ending="open">' in text
+    assert '<span class="badge badge-error">SSM sessions</span>' in text
+
+    role = OperationRole.objects.get(pk=g_carol.role_id)
+    role.bump()
+    sync.role_sync(role_id=role.pk)
+    page = login(alice).get(reverse("dashboard"))
+    assert page.context["totals"]["ending"] == 0
+    assert "Every ended grant is closed in AWS." in page.content.decode()
+
+
+def test_the_dashboard_shows_a_revoke_the_worker_has_not_applied_yet(
+    two_grants, bob, alice, login
+):
+    g_carol, _ = two_grants
+    access_requests.access_request_revoke(access_request=g_carol, actor=bob.user)
+    [row] = login(alice).get(reverse("dashboard")).context["ending"]
+    assert row["pending"] == ["session deny", "trust rewrite", "SSM sessions"]
+
+
+def test_the_dashboard_shows_a_removed_cross_account_user_until_closed(
+    aws_env, dave, bob, alice, deploy_role, account, login
+):
+    roles.role_principals_set(
+        role=deploy_role, extra_principal_arns=[OTHER], actor=alice.user
+    )
+    grant(dave, deploy_role, bob)
+    sync.role_sync(role_id=deploy_role.pk)
+    roles.role_principals_set(
+        role=deploy_role, extra_principal_arns=[], actor=alice.user
+    )
+    with faults.injected(account) as plan:
+        plan.fail("UpdateAssumeRolePolicy", "AccessDenied", status=403)
+        with pytest.raises(PermanentError):
+            sync.role_sync(role_id=deploy_role.pk)
+    [row] = login(alice).get(reverse("dashboard")).context["ending"]
+    assert row["who"] == OTHER
+    assert row["pending"] == ["trust rewrite", "SSM sessions"]

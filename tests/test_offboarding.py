@@ -134,8 +134,8 @@ def test_the_worker_rewrites_the_trust_then_deletes_the_user_in_order(
         )
     ]
     assert writes == [
+        "PutRolePolicy",  # carol's earlier sessions denied, first
         "UpdateAssumeRolePolicy",  # dave only
-        "PutRolePolicy",  # carol's earlier sessions denied
         "DeleteAccessKey",
         "DeleteLoginProfile",
         "DeactivateMFADevice",

@@ -13,6 +13,18 @@ def steps_done_before(apps, schema_editor):
         deny_written_at=F("trust_removed_at"),
         sessions_ended_at=F("trust_removed_at"),
     )
+    # Grants ended that no sync recorded (among them those replaced by an
+    # extension, which the old code never marked): their roles sync again,
+    # and the sweep finds them behind.
+    unrecorded = AccessRequest.objects.filter(
+        status__in=["revoked", "expired"],
+        decided_at__isnull=False,
+        trust_removed_at__isnull=True,
+    ).values("role_id")
+    OperationRole = apps.get_model("accounts_app", "OperationRole")
+    OperationRole.objects.filter(pk__in=unrecorded).update(
+        desired_version=F("desired_version") + 1
+    )
 
 
 class Migration(migrations.Migration):
