@@ -378,10 +378,12 @@ def ensure_role(
     policy_arns: list[str],
     description: str,
     boundary_arn: str,
+    current: dict | None | bool = False,
 ) -> dict:
     """A grant on an existing role costs GetRole, ListAttachedRolePolicies and one
-    UpdateAssumeRolePolicy; an unchanged role costs no write."""
-    role = _get_owned(iam, "role", name, path)
+    UpdateAssumeRolePolicy; an unchanged role costs no write. `current`: the
+    role as role_get just read it (None: missing), so it is not read again."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
     if role is None:
         try:
             with aws_action("iam:CreateRole"):

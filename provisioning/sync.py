@@ -585,13 +585,26 @@ def _ended(role: OperationRole, now: datetime):
     return AccessRequest.ended_grants(now).filter(role=role)
 
 
-def _step(failures: list[AwsError], function, *args: Any) -> bool:
+# What the steps record on the role; reloaded when a step rolls back.
+_STEP_FIELDS = [
+    "arn",
+    "unique_id",
+    "exists_in_aws",
+    "missing_since",
+    "revoked_sessions_until",
+    "applied_extra_principal_arns",
+    "ended_principals",
+]
+
+
+def _step(failures: list[AwsError], function, role: OperationRole, *args: Any) -> bool:
     """Run one ending step in a savepoint: its failure rolls back only its own
     records, and is collected for the caller to raise after the commit."""
     try:
         with transaction.atomic():
-            function(*args)
+            function(role, *args)
     except AwsError as exc:
+        role.refresh_from_db(fields=_STEP_FIELDS)
         failures.append(exc)
         return False
     return True
@@ -617,7 +630,7 @@ def _role_converge(
         closed = _step(failures, _close_step, role, client, existing)
         _step(failures, _ssm_step, role)
         if closed:
-            _step(failures, _delete_step, role, client)
+            _step(failures, _delete_step, role, client, existing)
     permanent = [f for f in failures if isinstance(f, PermanentError)]
     return (permanent or failures or [None])[0]
 
@@ -754,6 +767,7 @@ def _trust_step(
         policy_arns=baseline.role_policy_arns(role.account),
         description=role_description(role),
         boundary_arn=baseline.boundary_arn(role.account),
+        current=existing,
     )
     written = timezone.now()
     recovery.note_recreated(role, result.get("RoleId", ""))
@@ -790,10 +804,11 @@ def _close_step(role: OperationRole, client: Any, existing: dict | None) -> None
     role.save(update_fields=["applied_extra_principal_arns"])
 
 
-def _delete_step(role: OperationRole, client: Any) -> None:
+def _delete_step(role: OperationRole, client: Any, existing: dict | None) -> None:
     """Last, once the trust is closed: a deleted role takes the permissions of
     its open sessions with it."""
-    iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
+    if existing is not None:
+        iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
     role.exists_in_aws, role.revoked_sessions_until, role.missing_since = (
         False,
         None,
@@ -809,7 +824,8 @@ def _ssm_step(role: OperationRole) -> None:
     rewritten. The step is done by a run that starts once the propagation
     margin after the trust write has passed; until then it waits."""
     started = timezone.now()
-    margin = _margin()
+    # Without termination (an emulated AWS) there is nothing to run again.
+    margin = _margin() if _conf("TERMINATE_SSM_SESSIONS") else timedelta(0)
     grants = list(
         AccessRequest.objects.filter(
             role=role, trust_removed_at__isnull=False, sessions_ended_at__isnull=True

@@ -428,3 +428,24 @@ def test_the_dashboard_shows_a_removed_cross_account_user_until_closed(
     [row] = login(alice).get(reverse("dashboard")).context["ending"]
     assert row["who"] == OTHER
     assert row["pending"] == ["trust rewrite", "SSM sessions"]
+
+
+def test_a_waiting_ending_step_brings_the_task_back_when_the_margin_has_passed():
+    from types import SimpleNamespace
+
+    from provisioning import tasks
+
+    class Task:
+        request = SimpleNamespace(retries=0)
+
+        def retry(self, *, exc, countdown, max_retries):
+            self.countdown = countdown
+            return RuntimeError("retried")
+
+    def waits():
+        raise sync.StepWaits("SSM once more", countdown=42.0)
+
+    task = Task()
+    with pytest.raises(RuntimeError, match="retried"):
+        tasks._run(task, waits)
+    assert task.countdown == 42.0
