@@ -481,11 +481,14 @@ def role_get(iam: Any, *, name: str, path: str) -> dict | None:
     return _get_owned(iam, "role", name, path)
 
 
-def role_close(iam: Any, *, name: str, path: str) -> dict | None:
+def role_close(
+    iam: Any, *, name: str, path: str, current: dict | None | bool = False
+) -> dict | None:
     """Before a role with no principals left is deleted: its trust lets nobody
     in (policies.trust_nobody_policy), so a deletion that fails part-way
-    leaves it closed. Returns the role, None when there is none."""
-    role = _get_owned(iam, "role", name, path)
+    leaves it closed. Returns the role, None when there is none. `current`:
+    the role as role_get just read it."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
     if role is None:
         return None
     nobody = policies.trust_nobody_policy()
@@ -497,13 +500,15 @@ def role_close(iam: Any, *, name: str, path: str) -> dict | None:
     return role
 
 
-def delete_role(iam: Any, *, name: str, path: str) -> bool:
+def delete_role(
+    iam: Any, *, name: str, path: str, current: dict | None | bool = False
+) -> bool:
     """Delete a role that has no principals left (a trust policy needs one),
     its trust already closed (role_close). The managed policies go first, so
     the role's open sessions lose every permission before its inline deny of
     them has to go (DeleteRole needs it gone); a failure at any point leaves
-    the role closed."""
-    role = _get_owned(iam, "role", name, path)
+    the role closed. `current`: the role as role_get just read it."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
     if role is None:
         return False
     with aws_action("iam:ListAttachedRolePolicies"):

@@ -798,7 +798,9 @@ def _trust_step(
 def _close_step(role: OperationRole, client: Any, existing: dict | None) -> None:
     """Step 2 for the last principal: the trust lets nobody in."""
     if existing is not None:
-        iam.role_close(client, name=role.role_name, path=_conf("IAM_PATH"))
+        iam.role_close(
+            client, name=role.role_name, path=_conf("IAM_PATH"), current=existing
+        )
     _trust_done(role, timezone.now())
     role.applied_extra_principal_arns = sorted(role.extra_principal_arns or [])
     role.save(update_fields=["applied_extra_principal_arns"])
@@ -808,7 +810,9 @@ def _delete_step(role: OperationRole, client: Any, existing: dict | None) -> Non
     """Last, once the trust is closed: a deleted role takes the permissions of
     its open sessions with it."""
     if existing is not None:
-        iam.delete_role(client, name=role.role_name, path=_conf("IAM_PATH"))
+        iam.delete_role(
+            client, name=role.role_name, path=_conf("IAM_PATH"), current=existing
+        )
     role.exists_in_aws, role.revoked_sessions_until, role.missing_since = (
         False,
         None,

@@ -66,9 +66,7 @@ def test_revoke_removes_the_principal_writes_the_deny_and_ends_ssm_sessions(
     condition = deny["PolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringLike"] == {"aws:userid": f"{role.unique_id}:carol"}
     assert g_carol.deny_cutoff >= g_carol.trust_removed_at
-    assert role.revoked_sessions_until == g_carol.deny_cutoff + timedelta(
-        seconds=3600
-    )
+    assert role.revoked_sessions_until == g_carol.deny_cutoff + timedelta(seconds=3600)
     assert ssm_sessions.calls == [
         (
             "DescribeSessions",
