@@ -229,6 +229,12 @@ class OperationRole(SyncState):
     # Set while the role holds an inline deny for revoked users' sessions: when
     # the last entry may go (revocation + MaxSessionDuration).
     revoked_sessions_until = models.DateTimeField(null=True, blank=True)
+    # The cross-account users the trust last listed (None: not recorded yet),
+    # and the ending of those removed since: [{"arn", "name", "cutoff",
+    # "deny", "trust", "sessions"}], ISO dates of the steps done, as for an
+    # ended grant (AccessRequest.deny_cutoff and the rest).
+    applied_extra_principal_arns = models.JSONField(null=True, blank=True)
+    ended_principals = models.JSONField(default=list, blank=True)
     # When opsgate found the role, or a policy it needs, missing in AWS; cleared
     # by the next successful sync. Its grants are not shown as active meanwhile.
     missing_since = models.DateTimeField(null=True, blank=True)
@@ -446,9 +452,16 @@ class AccessRequest(models.Model):
     end_comment = models.TextField(blank=True)
     # When the requester was reminded that this grant expires soon (sent once).
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
-    # When the worker applied the end of this grant to AWS (trust rewritten,
-    # sessions denied and terminated): the cutoff for the session deny.
+    # Ending a grant in AWS (DESIGN §4.1), one step after the other, each
+    # recorded when done: (1) the role's inline deny covers the person's
+    # sessions issued before `deny_cutoff`; (2) the trust was rewritten
+    # without them; (3) their SSM sessions were terminated (again after IAM
+    # propagated the trust). A grant replaced by an extension (the person
+    # stayed in the trust) gets the three dates and no cutoff.
+    deny_cutoff = models.DateTimeField(null=True, blank=True)
+    deny_written_at = models.DateTimeField(null=True, blank=True)
     trust_removed_at = models.DateTimeField(null=True, blank=True)
+    sessions_ended_at = models.DateTimeField(null=True, blank=True)
     # Distinct approvals this request needs (the role's or project's quorum
     # when it was made); the Approval rows record who gave them.
     approvals_required = models.PositiveSmallIntegerField(default=1)

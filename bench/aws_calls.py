@@ -90,8 +90,9 @@ def measure() -> list[dict]:
         access_request=first_grant, actor=approver.user
     )
     row(
+        # Fail closed: the deny and a trust of nobody before the deletion.
         "revoke of the last grant (role deleted)",
-        4,
+        6,
         lambda: sync.role_sync(role_id=role.pk),
     )
     return rows

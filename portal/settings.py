@@ -334,6 +334,11 @@ OPSGATE = {
     "PRINCIPAL_PROPAGATION_SECONDS": envint(
         "OPSGATE_PRINCIPAL_PROPAGATION_SECONDS", 120
     ),
+    # How long IAM may still honour a trust policy after opsgate rewrote it
+    # (IAM is eventually consistent; changes usually show within seconds).
+    # The session deny of an ended grant covers sessions issued until the
+    # trust write plus this, and SSM sessions are terminated again after it.
+    "IAM_PROPAGATION_SECONDS": envint("OPSGATE_IAM_PROPAGATION_SECONDS", 60),
     "AWS_MAX_ATTEMPTS": envint("OPSGATE_AWS_MAX_ATTEMPTS", 3),
     "TASK_MAX_RETRIES": envint("OPSGATE_TASK_MAX_RETRIES", 8),
     # The sweep re-enqueues objects that have been behind for this long.

@@ -436,10 +436,12 @@ def ensure_role(
     policy_arns: list[str],
     description: str,
     boundary_arn: str,
+    current: dict | None | bool = False,
 ) -> dict:
     """A grant on an existing role costs GetRole, ListAttachedRolePolicies and one
-    UpdateAssumeRolePolicy; an unchanged role costs no write."""
-    role = _get_owned(iam, "role", name, path)
+    UpdateAssumeRolePolicy; an unchanged role costs no write. `current`: the
+    role as role_get just read it (None: missing), so it is not read again."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
     if role is None:
         try:
             with aws_action("iam:CreateRole"):
@@ -532,17 +534,41 @@ def ensure_role_inline_policy(
     return True
 
 
-def delete_role(iam: Any, *, name: str, path: str) -> bool:
-    """Delete a role that has no principals left (a trust policy needs one).
-    Inline policies, managed policies and instance profiles go first."""
-    role = _get_owned(iam, "role", name, path)
+def role_get(iam: Any, *, name: str, path: str) -> dict | None:
+    """opsgate's role `name` (GetRole's Role), None when there is none."""
+    return _get_owned(iam, "role", name, path)
+
+
+def role_close(
+    iam: Any, *, name: str, path: str, current: dict | None | bool = False
+) -> dict | None:
+    """Before a role with no principals left is deleted: its trust lets nobody
+    in (policies.trust_nobody_policy), so a deletion that fails part-way
+    leaves it closed. Returns the role, None when there is none. `current`:
+    the role as role_get just read it."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
+    if role is None:
+        return None
+    nobody = policies.trust_nobody_policy()
+    if not policies.same_document(_document(role["AssumeRolePolicyDocument"]), nobody):
+        with aws_action("iam:UpdateAssumeRolePolicy"):
+            iam.update_assume_role_policy(
+                RoleName=name, PolicyDocument=json.dumps(nobody)
+            )
+    return role
+
+
+def delete_role(
+    iam: Any, *, name: str, path: str, current: dict | None | bool = False
+) -> bool:
+    """Delete a role that has no principals left (a trust policy needs one),
+    its trust already closed (role_close). The managed policies go first, so
+    the role's open sessions lose every permission before its inline deny of
+    them has to go (DeleteRole needs it gone); a failure at any point leaves
+    the role closed. `current`: the role as role_get just read it."""
+    role = _get_owned(iam, "role", name, path) if current is False else current
     if role is None:
         return False
-    with aws_action("iam:ListRolePolicies"):
-        inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
-    for policy_name in inline:
-        with aws_action("iam:DeleteRolePolicy"):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
     with aws_action("iam:ListAttachedRolePolicies"):
         attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
     for policy in attached:
@@ -562,6 +588,11 @@ def delete_role(iam: Any, *, name: str, path: str) -> bool:
             action="iam:DeleteRole",
             code="InstanceProfileAttached",
         )
+    with aws_action("iam:ListRolePolicies"):
+        inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    for policy_name in inline:
+        with aws_action("iam:DeleteRolePolicy"):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
     with aws_action("iam:DeleteRole"):
         iam.delete_role(RoleName=name)
     return True

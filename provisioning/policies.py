@@ -302,31 +302,67 @@ def iso8601(when: datetime) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def revoked_sessions_policy(
-    *, role_id: str, revoked: dict[str, datetime]
-) -> Document | None:
-    """The role's inline deny for sessions that outlive a revocation.
+# IAM's limit on the inline policies of one role, all together (characters
+# without white space). The revoked-sessions deny is the only inline policy
+# opsgate writes on a role.
+ROLE_INLINE_POLICY_QUOTA = 10_240
 
-    A revoked user's sessions keep working until they expire; this denies
-    everything to sessions of `user` (aws:userid is "<role id>:<session name>",
-    and the trust forces the session name to be the user name) issued before
-    their revocation. None when nobody needs it: the inline policy goes."""
+
+def revoked_sessions_policy(
+    *,
+    role_id: str,
+    revoked: dict[str, datetime],
+    budget: int = ROLE_INLINE_POLICY_QUOTA,
+) -> Document | None:
+    """The role's inline deny for sessions that outlive the end of access.
+
+    An ended person's sessions keep working until they expire; this denies
+    everything to sessions of each `user` (aws:userid is "<role id>:<session
+    name>", and the trust forces the session name to be the user name) issued
+    before their cutoff. None when nobody needs it: the inline policy goes.
+
+    Past `budget` characters (the role's inline-policy quota) one statement
+    denies every session of the role issued before the latest cutoff: it
+    covers every ended person, and the people who still hold the role simply
+    assume it again."""
     if not revoked:
         return None
-    return _doc(
+    document = _doc(
         *(
-            {
-                "Sid": f"RevokedSessions{index}",
-                "Effect": "Deny",
-                "Action": "*",
-                "Resource": "*",
-                "Condition": {
-                    "StringLike": {"aws:userid": f"{role_id}:{user}"},
-                    "DateLessThan": {"aws:TokenIssueTime": iso8601(when)},
-                },
-            }
+            _sessions_deny(f"RevokedSessions{index}", f"{role_id}:{user}", when)
             for index, (user, when) in enumerate(sorted(revoked.items()), start=1)
         )
+    )
+    if len(minified(document)) <= budget:
+        return document
+    return _doc(
+        _sessions_deny("AllSessionsBefore", f"{role_id}:*", max(revoked.values()))
+    )
+
+
+def _sessions_deny(sid: str, userid: str, before: datetime) -> Document:
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringLike": {"aws:userid": userid},
+            "DateLessThan": {"aws:TokenIssueTime": iso8601(before)},
+        },
+    }
+
+
+def trust_nobody_policy() -> Document:
+    """The trust of a role whose last principal is gone, written before the
+    role is deleted: should the deletion fail, nobody can assume it."""
+    return _doc(
+        {
+            "Sid": "NobodyAssumes",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
     )
 
 

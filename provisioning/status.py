@@ -41,6 +41,54 @@ def out_of_sync(model):
     )
 
 
+ENDING_STEPS = (
+    ("deny_written_at", "deny", "session deny"),
+    ("trust_removed_at", "trust", "trust rewrite"),
+    ("sessions_ended_at", "sessions", "SSM sessions"),
+)
+
+
+def ending(now=None) -> dict:
+    """Grants the database ended that AWS may still honour (an ending step
+    not done: DESIGN §4.1), oldest first, and removed cross-account users
+    likewise: (count, rows). Each row says what is pending."""
+    now = now or timezone.now()
+    not_done = Q()
+    for field, _, _ in ENDING_STEPS:
+        not_done |= Q(**{f"{field}__isnull": True})
+    grants = AccessRequest.ended_grants(now).filter(not_done)
+    rows = []
+    for g in grants.select_related("requester", "role__project").order_by(
+        F("ended_at").asc(nulls_first=True), "pk"
+    )[:DASHBOARD_ROWS]:
+        pending = [label for field, _, label in ENDING_STEPS if not getattr(g, field)]
+        rows.append(
+            {
+                "who": g.requester.name,
+                "role": g.role,
+                "ended_at": g.ended_at or g.expires_at,
+                "pending": pending,
+            }
+        )
+    count = len(rows) if len(rows) < DASHBOARD_ROWS else grants.count()
+    for role in OperationRole.objects.exclude(ended_principals=[]).select_related(
+        "project"
+    ):
+        for entry in role.ended_principals or []:
+            pending = [label for _, key, label in ENDING_STEPS if not entry.get(key)]
+            if pending:
+                count += 1
+                rows.append(
+                    {
+                        "who": entry["arn"],
+                        "role": role,
+                        "ended_at": None,
+                        "pending": pending,
+                    }
+                )
+    return {"count": count, "rows": rows[:DASHBOARD_ROWS]}
+
+
 def dashboard(now=None) -> dict:
     """Everything the admin dashboard shows, in a number of queries that does
     not depend on the number of rows (lists are capped at DASHBOARD_ROWS)."""
@@ -89,9 +137,12 @@ def dashboard(now=None) -> dict:
             a.is_active and a.pk != req.requester.user_id
             for a in req.role.project.approvers.all()
         )
+    endings = ending(now)
     return {
+        "ending": endings["rows"],
         "totals": {
             **totals,
+            "ending": endings["count"],
             "out_of_sync": users.count() + roles.count() + len(unsynced_accounts),
             "drift": Drift.objects.filter(resolved_at__isnull=True).count(),
         },

@@ -37,9 +37,11 @@ def _run(task, function, **kwargs) -> None:
         # Recorded on the object and shown to the admin; retrying cannot help.
         return
     except (RetryLater, DatabaseError) as exc:
+        # An ending step that waits for IAM propagation says when to come back.
+        countdown = getattr(exc, "countdown", None) or _backoff(task.request.retries)
         raise task.retry(
             exc=exc,
-            countdown=_backoff(task.request.retries),
+            countdown=countdown,
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
 

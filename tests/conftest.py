@@ -20,6 +20,9 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        # moto applies IAM changes at once: the workers tests start do not
+        # wait for propagation (tests of the margin set it themselves).
+        "OPSGATE_IAM_PROPAGATION_SECONDS": "0",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -107,6 +110,12 @@ def iam(aws_env):
     import boto3
 
     return boto3.client("iam", region_name="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _iam_propagates_at_once(settings):
+    """As OPSGATE_IAM_PROPAGATION_SECONDS=0 above, in this process."""
+    settings.OPSGATE = {**settings.OPSGATE, "IAM_PROPAGATION_SECONDS": 0}
 
 
 @pytest.fixture(autouse=True)

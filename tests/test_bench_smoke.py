@@ -28,9 +28,10 @@ def test_each_operation_writes_the_minimum_and_reads_little(aws_env, account):
         # it is in force (one MaxSessionDuration after the revoke).
         "revoke (trust + deny of the person's live sessions)": 3,
         "nothing changed: role with a deny still in force": 3,
-        # GetRole, ListRolePolicies, ListAttachedRolePolicies,
-        # ListInstanceProfilesForRole: what IAM needs gone before DeleteRole.
-        "revoke of the last grant (role deleted)": 4,
+        # GetRole, GetRolePolicy (the deny, written first), then
+        # ListAttachedRolePolicies, ListInstanceProfilesForRole,
+        # ListRolePolicies: what IAM needs gone before DeleteRole.
+        "revoke of the last grant (role deleted)": 5,
     }
 
 

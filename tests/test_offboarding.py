@@ -145,9 +145,9 @@ def test_the_worker_disables_the_user_then_rewrites_the_trust_then_deletes_it(
         "DeleteUserPolicy",
         "DetachUserPolicy",
         "RemoveUserFromGroup",
-        # (2) the trusts
-        "UpdateAssumeRolePolicy",  # dave only
-        "PutRolePolicy",  # carol's earlier sessions denied
+        # (2) the trusts: carol's earlier sessions denied first, then dave only
+        "PutRolePolicy",
+        "UpdateAssumeRolePolicy",
         # (3) the user, once every role converged
         "DeleteUser",
     ]

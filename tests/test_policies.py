@@ -334,6 +334,68 @@ def test_revoked_sessions_policy_denies_each_users_sessions_issued_before_revoke
     }
 
 
+def test_revoked_sessions_policy_past_its_budget_denies_every_session_before_the_latest_cutoff():  # noqa: E501
+    from datetime import UTC, datetime, timedelta
+
+    first = datetime(2026, 11, 29, 14, 0, 0, tzinfo=UTC)
+    # 60 people ended within one session duration, 64-character names.
+    revoked = {
+        f"{index:02d}".ljust(64, "x"): first + timedelta(seconds=50 * index)
+        for index in range(60)
+    }
+    document = policies.revoked_sessions_policy(
+        role_id="AROAEXAMPLEROLEID", revoked=revoked
+    )
+    assert document == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllSessionsBefore",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"aws:userid": "AROAEXAMPLEROLEID:*"},
+                    "DateLessThan": {"aws:TokenIssueTime": "2026-11-29T14:49:10Z"},
+                },
+            }
+        ],
+    }
+    # Each person's own statement as long as they fit.
+    few = dict(list(revoked.items())[:3])
+    assert (
+        len(policies.revoked_sessions_policy(role_id="R", revoked=few)["Statement"])
+        == 3
+    )
+
+
+def test_revoked_sessions_policy_is_never_over_the_role_inline_quota():
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 29, 14, 0, 0, tzinfo=UTC)
+    for count in range(1, 80):
+        revoked = {f"person-{i}".ljust(64, "y"): when for i in range(count)}
+        document = policies.revoked_sessions_policy(
+            role_id="AROAEXAMPLEROLEID0123", revoked=revoked
+        )
+        size = len(policies.minified(document))
+        assert size <= policies.ROLE_INLINE_POLICY_QUOTA == 10_240
+
+
+def test_the_trust_of_nobody_denies_everyone():
+    assert policies.trust_nobody_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NobodyAssumes",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+
+
 def test_no_revoked_sessions_means_no_policy():
     assert policies.revoked_sessions_policy(role_id="AROAX", revoked={}) is None
 

@@ -61,13 +61,12 @@ def test_revoke_removes_the_principal_writes_the_deny_and_ends_ssm_sessions(
     assert role.unique_id.startswith("AROA")
     deny = iam.get_role_policy(RoleName="payments-deploy", PolicyName=DENY)
     assert deny["PolicyDocument"] == policies.revoked_sessions_policy(
-        role_id=role.unique_id, revoked={"carol": g_carol.trust_removed_at}
+        role_id=role.unique_id, revoked={"carol": g_carol.deny_cutoff}
     )
     condition = deny["PolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringLike"] == {"aws:userid": f"{role.unique_id}:carol"}
-    assert role.revoked_sessions_until == g_carol.trust_removed_at + timedelta(
-        seconds=3600
-    )
+    assert g_carol.deny_cutoff >= g_carol.trust_removed_at
+    assert role.revoked_sessions_until == g_carol.deny_cutoff + timedelta(seconds=3600)
     assert ssm_sessions.calls == [
         (
             "DescribeSessions",
@@ -106,7 +105,7 @@ def test_the_deny_goes_once_max_session_duration_has_passed(two_grants, iam, bob
     # An hour later (the default MaxSessionDuration) no session of carol's
     # issued before the revoke can still be valid.
     hour_ago = timezone.now() - timedelta(seconds=3601)
-    AccessRequest.objects.filter(pk=g_carol.pk).update(trust_removed_at=hour_ago)
+    AccessRequest.objects.filter(pk=g_carol.pk).update(deny_cutoff=hour_ago)
     OperationRole.objects.filter(pk=role.pk).update(revoked_sessions_until=hour_ago)
     assert lifecycle.revoked_sessions_shrink() == 1
     sync.role_sync(role_id=role.pk)
