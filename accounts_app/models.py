@@ -35,6 +35,9 @@ class SyncState(models.Model):
     error_is_permanent = models.BooleanField(default=False)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     sync_requested_at = models.DateTimeField(null=True, blank=True)
+    # A task for this object is queued or waiting to retry until then: nobody
+    # publishes another (the sweep included). Set and cleared by the worker.
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

@@ -341,8 +341,13 @@ OPSGATE = {
     "IAM_PROPAGATION_SECONDS": envint("OPSGATE_IAM_PROPAGATION_SECONDS", 60),
     "AWS_MAX_ATTEMPTS": envint("OPSGATE_AWS_MAX_ATTEMPTS", 3),
     "TASK_MAX_RETRIES": envint("OPSGATE_TASK_MAX_RETRIES", 8),
-    # The sweep re-enqueues objects that have been behind for this long.
-    "SWEEP_GRACE_SECONDS": envint("OPSGATE_SWEEP_GRACE_SECONDS", 30),
+    # A published sync task holds its object this long (a retry: its
+    # countdown plus this); only then may the sweep publish it again, for a
+    # message that was lost. The broker's visibility timeout by default: a
+    # killed worker's message comes back then too.
+    "SWEEP_GRACE_SECONDS": envint(
+        "OPSGATE_SWEEP_GRACE_SECONDS", envint("CELERY_VISIBILITY_TIMEOUT", 600)
+    ),
     "DEFAULT_ACCOUNT_NAME": envstr("OPSGATE_DEFAULT_ACCOUNT_NAME", "default"),
     # Pending requests nobody decided expire after this many hours.
     "PENDING_MAX_AGE_HOURS": envint("OPSGATE_PENDING_MAX_AGE_HOURS", 72),

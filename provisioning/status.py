@@ -1,7 +1,7 @@
 """Reads for the admin dashboard and the drift page: what is out of sync
 with AWS and what reconcile found."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -14,6 +14,7 @@ from accounts_app.models import (
     OperationRole,
     RequestStatus,
 )
+from provisioning import throttle
 from provisioning.models import Drift
 
 DASHBOARD_ROWS = 50
@@ -119,6 +120,16 @@ def dashboard(now=None) -> dict:
         since = account.last_reconciled_at or account.created_at
         account.reconcile_overdue = now - since > overdue_after
     unsynced_accounts = [a for a in accounts if a.sync_status != "in_sync"]
+    throttled = []
+    for pk, until in throttle.throttled_until([a.pk for a in accounts]).items():
+        account = next(a for a in accounts if a.pk == pk)
+        account.throttled_until = datetime.fromtimestamp(until, tz=UTC)
+        account.waiting = (
+            OperationRole.behind().filter(account=account).count()
+            + IamUser.behind().filter(account=account).count()
+            + (account.applied_version < account.desired_version)
+        )
+        throttled.append(account)
     users = out_of_sync(IamUser).select_related("account").order_by("name")
     roles = (
         out_of_sync(OperationRole)
@@ -152,6 +163,7 @@ def dashboard(now=None) -> dict:
         "unsynced_users": list(users[:DASHBOARD_ROWS]),
         "unsynced_roles": list(roles[:DASHBOARD_ROWS]),
         "accounts": accounts,
+        "throttled": throttled,
         "interval_text": _span(reconcile_interval()),
         "overdue_text": _span(overdue_after),
         "limit": DASHBOARD_ROWS,

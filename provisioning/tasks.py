@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from accounts_app.services import lifecycle
-from provisioning import baseline, reconcile, sync
+from provisioning import baseline, reconcile, sync, throttle
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.chat import post_chat  # noqa: F401 - the worker registers it here
 
@@ -30,38 +30,116 @@ def _backoff(retries: int) -> float:
     return random.uniform(1, min(300, 2 ** (retries + 2)))
 
 
-def _run(task, function, **kwargs) -> None:
+def _run(task, model, function, pk: int) -> None:
+    """Run one sync of `model` `pk` under its lease (see sync_claim): at most
+    one task per object is queued or waiting to retry, whatever the sweep and
+    new changes do. An account AWS throttles waits without calling it."""
+    account_pk = _account_of(model, pk)
+    wait = throttle.seconds_left(account_pk) if account_pk else 0.0
+    if wait and not task.request.is_eager:  # run inline (tests): nothing to wait for
+        _defer(task, model, pk, wait + random.uniform(0, 1))
+        return
+    version = model.objects.filter(pk=pk).values_list("desired_version", flat=True)
+    started_at = version.first()
     try:
-        function(**kwargs)
+        function(**{_ID_ARGS[model]: pk})
     except PermanentError:
         # Recorded on the object and shown to the admin; retrying cannot help.
+        sync_release(model, pk)
         return
     except (RetryLater, DatabaseError) as exc:
         # An ending step that waits for IAM propagation says when to come back.
         countdown = getattr(exc, "countdown", None) or _backoff(task.request.retries)
+        if account_pk and throttle.is_throttling(exc):
+            countdown = max(countdown, throttle.note(account_pk))
+        _lease(model, pk, countdown)
         raise task.retry(
             exc=exc,
             countdown=countdown,
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
+    if account_pk:
+        throttle.succeeded(account_pk)
+    sync_release(model, pk)
+    # Changed while this task ran (it read the older state): go again now
+    # rather than at the next sweep.
+    if model.behind().filter(pk=pk, desired_version__gt=started_at or 0).exists():
+        sync_publish(model, pk)
+
+
+def _account_of(model, pk: int) -> int | None:
+    if model is AwsAccount:
+        return pk
+    return model.objects.filter(pk=pk).values_list("account_id", flat=True).first()
+
+
+def _lease(model, pk: int, seconds: float) -> None:
+    """The object's task is due in `seconds`: the sweep leaves it alone until
+    then and for the grace after."""
+    until = timezone.now() + timedelta(
+        seconds=seconds + settings.OPSGATE["SWEEP_GRACE_SECONDS"]
+    )
+    model.objects.filter(pk=pk).update(sync_lease_until=until)
+
+
+def _defer(task, model, pk: int, seconds: float) -> None:
+    """Come back when the account's backoff ends, without calling AWS and
+    without using up a retry; the lease follows."""
+    _lease(model, pk, seconds)
+    task.apply_async(args=[pk], countdown=seconds)
+
+
+def sync_claim(model, pk: int) -> bool:
+    """Take the object's lease if nobody holds it (a conditional UPDATE, so of
+    two publishers exactly one wins). False: a task is already on its way."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
+    return bool(
+        model.objects.filter(pk=pk)
+        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .update(sync_lease_until=until)
+    )
+
+
+def sync_release(model, pk: int) -> None:
+    model.objects.filter(pk=pk).update(sync_lease_until=None)
+
+
+def sync_publish(model, pk: int) -> bool:
+    """Publish the object's sync unless a task for it is already queued or
+    waiting to retry. The lease is given back when the broker is down, so the
+    sweep publishes it later."""
+    if not sync_claim(model, pk):
+        return False
+    if _publish(TASKS[model], pk):
+        return True
+    sync_release(model, pk)
+    return False
 
 
 @shared_task(bind=True, acks_late=True)
 def sync_account(self, account_id: int) -> None:
-    _run(self, sync.account_baseline_sync, account_id=account_id)
+    _run(self, AwsAccount, sync.account_baseline_sync, account_id)
 
 
 @shared_task(bind=True, acks_late=True)
 def sync_iam_user(self, iam_user_id: int) -> None:
-    _run(self, sync.iam_user_sync, iam_user_id=iam_user_id)
+    _run(self, IamUser, sync.iam_user_sync, iam_user_id)
 
 
 @shared_task(bind=True, acks_late=True)
 def sync_role(self, role_id: int) -> None:
-    _run(self, sync.role_sync, role_id=role_id)
+    _run(self, OperationRole, sync.role_sync, role_id)
 
 
 TASKS = {AwsAccount: sync_account, IamUser: sync_iam_user, OperationRole: sync_role}
+# The keyword each sync function takes, and the field naming an object's account.
+_ID_ARGS = {AwsAccount: "account_id", IamUser: "iam_user_id", OperationRole: "role_id"}
+_ACCOUNT_FIELD = {
+    AwsAccount: "pk__in",
+    IamUser: "account_id__in",
+    OperationRole: "account_id__in",
+}
 
 
 def _publish(task, pk: int, **options) -> bool:
@@ -74,8 +152,9 @@ def _publish(task, pk: int, **options) -> bool:
 
 
 def on_sync_requested(sender, pk: int) -> None:
-    """accounts_app asked for a sync of an object (after its commit)."""
-    _publish(TASKS[sender], pk)
+    """accounts_app asked for a sync of an object (after its commit); a task
+    already queued or waiting to retry reads the new state when it runs."""
+    sync_publish(sender, pk)
 
 
 def on_reconcile_requested() -> None:
@@ -101,9 +180,9 @@ def sweep() -> dict[str, int]:
     Also asks for a look at the baseline of every account the database has in
     sync (has AWS lost it?)."""
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
     published: dict[str, int] = {}
-    for account in AwsAccount.objects.all():
+    accounts = {a.pk: a for a in AwsAccount.objects.all()}
+    for account in accounts.values():
         if (
             account.applied_version >= account.desired_version
             and not baseline.baseline_is_current(account)
@@ -111,7 +190,8 @@ def sweep() -> dict[str, int]:
             # A release or a setting changed the baseline documents.
             account.desired_version += 1
             account.save(update_fields=["desired_version"])
-    for model, task in TASKS.items():
+    throttled = list(throttle.throttled_until(list(accounts)))
+    for model in TASKS:
         # A missing permissions boundary waits for the deployment step, not
         # for an admin's retry: look again (two GetPolicy calls) every sweep.
         model.objects.filter(
@@ -120,10 +200,11 @@ def sweep() -> dict[str, int]:
         due = (
             model.behind()
             .filter(error_is_permanent=False)
-            .filter(Q(sync_requested_at__isnull=True) | Q(sync_requested_at__lt=cutoff))
+            .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+            .exclude(**{_ACCOUNT_FIELD[model]: throttled})
         )
         pks = list(due.values_list("pk", flat=True))
-        sent = [pk for pk in pks if _publish(task, pk)]
+        sent = [pk for pk in pks if sync_publish(model, pk)]
         model.objects.filter(pk__in=sent).update(sync_requested_at=now)
         published[model.__name__] = len(sent)
     published["baseline_checks"] = _check_baselines()
