@@ -4,7 +4,10 @@ settings read, the administration page every management command, and the
 README stays two screens long while naming every dependency and why."""
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -93,3 +96,20 @@ def test_the_docs_site_loads_nothing_from_elsewhere_and_builds_strict():
     assert not config.get("extra_javascript") and not config.get("extra_css")
     nav_pages = re.findall(r"[\w-]+\.md", (ROOT / "mkdocs.yml").read_text())
     assert sorted(nav_pages) == sorted(p.name for p in DOCS.glob("*.md"))
+
+
+def test_the_site_builds_strict_and_loads_no_script_style_or_font_from_afar(tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=120,
+    )
+    html = "".join(page.read_text() for page in site.rglob("*.html"))
+    assert "Ending live sessions" in html and "API reference" in html
+    tag = r'<(?:script|link|img)[^>]*(?:src|href)="(?:https?:)?//[^"]*"'
+    external = re.findall(tag, html)
+    assert external == []
+    assert "fonts.googleapis" not in html and "fonts.gstatic" not in html
