@@ -1,4 +1,4 @@
-"""opsgate settings, read from the environment (see README: Configuration).
+"""opsgate settings, read from the environment (see docs/settings.md).
 
 The defaults are the embedded demo: SQLite, a broker on the local filesystem and
 whatever AWS endpoint boto3 finds (AWS_ENDPOINT_URL points it at moto).

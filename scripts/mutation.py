@@ -4,7 +4,7 @@ Runs mutmut (3.x) on one scratch copy of the repository per module, so the
 work tree is never touched, and prints the kill rate per module. Survivors
 that only change the wording of a message (a string with spaces in it) are
 listed apart and left out of the adjusted rate, as the testing section of the
-README explains; every other survivor is printed by name with its diff.
+docs/development.md explains; every other survivor is printed by name with its diff.
 
     scripts/mutation.sh                      # every module below
     scripts/mutation.sh validation policies  # some of them

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of the core modules with their targeted tests (mutmut);
-# prints the kill rate per module. Slow: not part of CI. See README, Testing.
+# prints the kill rate per module. Slow: not part of CI. See docs/development.md, Mutation testing.
 #   scripts/mutation.sh [policies|validation|access_requests|sync ...] [--diffs] [--sample K]
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" test

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need and run the whole suite against the machine's
+# Install what the tests need, check lint, imports, migrations and the docs, and
+# run the whole suite against the machine's
 # PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them when down.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k import
 set -euo pipefail
@@ -46,6 +47,10 @@ echo "==> import contracts (pyproject.toml [tool.importlinter])"
 lint-imports --no-cache >/dev/null || lint-imports --no-cache
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run >/dev/null
+echo "==> documentation (generated pages up to date, mkdocs build --strict)"
+python scripts/docs_api.py --check
+python scripts/docs_cli.py --check
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$ROOT/var/site"
 echo "==> pytest"
 # Two processes (pytest-xdist) by default, a file at a time each: the suite's
 # worker, web and browser tests wait on subprocesses more than they compute.

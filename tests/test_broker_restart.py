@@ -7,7 +7,7 @@ unacknowledged task; the worker logged "Connection to broker lost", then
 until someone restarted it. Celery 5.7.0 closes the broken connection a second
 time after collecting it, and kombu's Redis channel, whose first close failed
 half-way, then needs a new connection pool from a transport already detached
-(README, Security). Here a worker runs against a Redis of the test's own,
+(docs/security.md). Here a worker runs against a Redis of the test's own,
 a role sync is in flight (acks_late: unacknowledged) when Redis goes away,
 Redis comes back empty on the same port, and the next approval is provisioned
 by the same worker process."""
