@@ -203,6 +203,25 @@ def other_project(account, alice, erin):
 
 
 @pytest.fixture
+def approved(aws_env, carol, bob, deploy_role):
+    """carol's approved grant on payments/deploy, the account's baseline and
+    her IAM user in AWS (the role is not synced yet)."""
+    from accounts_app.services import access_requests
+    from provisioning import sync
+
+    sync.account_baseline_sync(account_id=deploy_role.account_id)
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    req = access_requests.access_request_create(
+        requester=carol,
+        role=deploy_role,
+        reason="deploy",
+        duration_hours=8,
+        actor=carol.user,
+    )
+    return access_requests.access_request_approve(access_request=req, approver=bob.user)
+
+
+@pytest.fixture
 def provisioning_runs(monkeypatch):
     """Work enqueued on commit runs at once in this process (no broker)."""
     from provisioning import tasks

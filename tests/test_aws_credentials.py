@@ -8,26 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from accounts_app.models import OperationRole, SyncStatus
-from accounts_app.services import access_requests
 from provisioning import aws, sync, tasks
 from provisioning.aws import RetryLater
 from tests.faults import injected
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def approved(aws_env, carol, bob, deploy_role):
-    sync.account_baseline_sync(account_id=deploy_role.account_id)
-    sync.iam_user_sync(iam_user_id=carol.pk)
-    req = access_requests.access_request_create(
-        requester=carol,
-        role=deploy_role,
-        reason="deploy",
-        duration_hours=8,
-        actor=carol.user,
-    )
-    return access_requests.access_request_approve(access_request=req, approver=bob.user)
 
 
 @pytest.mark.parametrize(

@@ -5,27 +5,11 @@ import pytest
 
 from accounts_app import sync_requests
 from accounts_app.models import OperationRole, SyncStatus
-from accounts_app.services import access_requests
 from provisioning import sync, tasks
 from provisioning.aws import PermanentError, RetryLater
 from tests.faults import injected
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def approved(aws_env, carol, bob, deploy_role):
-    """carol's approved grant on payments/deploy, AWS baseline and users in place."""
-    sync.account_baseline_sync(account_id=deploy_role.account_id)
-    sync.iam_user_sync(iam_user_id=carol.pk)
-    req = access_requests.access_request_create(
-        requester=carol,
-        role=deploy_role,
-        reason="deploy",
-        duration_hours=8,
-        actor=carol.user,
-    )
-    return access_requests.access_request_approve(access_request=req, approver=bob.user)
 
 
 def role_of(grant):

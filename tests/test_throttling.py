@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts_app import sync_requests
 from accounts_app.models import AwsAccount, IamUser, OperationRole
-from accounts_app.services import access_requests, people
+from accounts_app.services import people
 from provisioning import sync, tasks, throttle
 from tests.faults import injected
 
@@ -31,20 +31,6 @@ def published():
 
     with mock.patch.object(tasks, "_publish", side_effect=publish):
         yield sent
-
-
-@pytest.fixture
-def approved(aws_env, carol, bob, deploy_role):
-    sync.account_baseline_sync(account_id=deploy_role.account_id)
-    sync.iam_user_sync(iam_user_id=carol.pk)
-    req = access_requests.access_request_create(
-        requester=carol,
-        role=deploy_role,
-        reason="deploy",
-        duration_hours=8,
-        actor=carol.user,
-    )
-    return access_requests.access_request_approve(access_request=req, approver=bob.user)
 
 
 def lease(obj):
