@@ -38,6 +38,7 @@ tests/test_access_invariants_found.py.
 import os
 import re
 import sys
+import urllib.request
 from collections import Counter
 from datetime import timedelta
 
@@ -142,8 +143,9 @@ class AccessInvariants(RuleBasedStateMachine):
         clock.at = clock.now().replace(microsecond=0)
         Harness.faults.armed = []
         Harness.ssm.sessions.clear()
-        self.world = m.World(Harness.reader, baseline_ready=Harness.baseline_ready)
-        Harness.baseline_ready = True
+        ready = Harness.moto["baseline_ready"]
+        self.world = m.World(Harness.reader, baseline_ready=ready)
+        Harness.moto["baseline_ready"] = True
         self.model = m.Model(active={n: True for n in m.PEOPLE})
         m.observe(self.world, self.model, self.now)
 
@@ -542,16 +544,59 @@ def kept(problems: list[str]) -> list[str]:
     return [p for p in problems if not re.search(IGNORE, p)]
 
 
-@pytest.fixture
-def harness(aws_env, ssm_sessions, monkeypatch, settings):
-    """moto reset once; faults wrap opsgate's clients; opsgate's clock is the
-    test's; AWS calls are not retried by botocore (a throttled call is a
-    RetryLater at once: the worker's retries are the settle's passes)."""
-    from provisioning import boundaries
+def _moto_reset(url: str) -> None:
+    """moto's reset takes long once several accounts were used: a long
+    timeout (conftest's aws_env allows 10 s)."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=180).read()
 
-    # Only the identity account needs AWS-managed policies (its group uses
-    # one); loading them costs seconds per account.
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
+
+@pytest.fixture(scope="module")
+def invariants_moto(moto_server):
+    """moto reset once per module: the identity account with the AWS-managed
+    policies its group needs, the workload accounts without them (loading
+    them costs seconds per account), the permissions boundaries deployed.
+    Examples and tests clean opsgate's roles and users themselves (Reader.clean)
+    and keep the baselines. Reset again at the end, so the next module's
+    quick reset does not time out."""
+    from accounts_app.models import AwsAccount
+    from provisioning import aws, boundaries
+    from tests.conftest import deploy_boundaries
+
+    _moto_reset(moto_server)
+    aws.reset_clients()
+    deploy_boundaries()
+    before = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "false"
+    try:
+        for account_id in (m.STAGING_ID, m.PROD_ID):
+            row = AwsAccount(
+                account_id=account_id,
+                name=account_id,
+                assume_role_arn=f"arn:aws:iam::{account_id}:role/opsgate-provisioner",
+            )
+            boundaries.apply(account=row)
+        state = {"baseline_ready": False}
+        yield state
+    finally:
+        if before is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = before
+        _moto_reset(moto_server)
+        aws.reset_clients()
+
+
+@pytest.fixture
+def harness(invariants_moto, db, ssm_sessions, monkeypatch, settings):
+    """Faults wrap opsgate's clients; opsgate's clock is the test's; AWS calls
+    are not retried by botocore (a throttled call is a RetryLater at once:
+    the worker's retries are the settle's passes)."""
+    from provisioning import aws
+    from tests.conftest import clear_cache
+
+    aws.reset_clients()
+    clear_cache()
     settings.OPSGATE = {
         **settings.OPSGATE,
         "AWS_MAX_ATTEMPTS": 1,
@@ -561,26 +606,17 @@ def harness(aws_env, ssm_sessions, monkeypatch, settings):
     }
     faults = m.Faults()
     faults.install(monkeypatch)
-    reader = m.Reader()
-    from accounts_app.models import AwsAccount
-
-    for account_id in (m.STAGING_ID, m.PROD_ID):
-        row = AwsAccount(
-            account_id=account_id,
-            name=account_id,
-            assume_role_arn=f"arn:aws:iam::{account_id}:role/opsgate-provisioner",
-        )
-        boundaries.apply(account=row)
     clock = m.Clock()
     clock.install()
-    Harness.clock, Harness.faults, Harness.reader = clock, faults, reader
+    Harness.clock, Harness.faults, Harness.reader = clock, faults, m.Reader()
     Harness.ssm = ssm_sessions
-    Harness.baseline_ready = False
+    Harness.moto = invariants_moto
     Harness.stats = Counter()
     try:
         yield Harness
     finally:
         clock.uninstall()
+        aws.reset_clients()
         if os.environ.get("OPSGATE_INVARIANTS_STATS"):
             for (name, outcome), count in sorted(Harness.stats.items()):
                 print(f"{name:32} {outcome:16} {count}")
