@@ -323,9 +323,11 @@ def deny_cutoffs(inline: dict) -> dict[str, datetime]:
             if statement.get("Effect") != "Deny":
                 continue
             condition = statement.get("Condition", {})
-            users = condition.get("StringLike", {}).get("aws:userid")
+            # No aws:userid condition: every session of the role (a coarse
+            # fallback of the deny, DESIGN §4.1).
+            users = condition.get("StringLike", {}).get("aws:userid", "*")
             before = condition.get("DateLessThan", {}).get("aws:TokenIssueTime")
-            if not (users and before):
+            if not before or statement.get("Action") not in ("*", ["*"]):
                 continue
             at = datetime.strptime(before, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             for user in [users] if isinstance(users, str) else users:
