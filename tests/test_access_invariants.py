@@ -353,6 +353,49 @@ class AccessInvariants(RuleBasedStateMachine):
         self.step(action, fault)
 
     @rule(
+        name=st.sampled_from(["alice", "carol", "dave"]),
+        key=ROLE_KEYS,
+        fault=MAYBE_FAULT,
+    )
+    def grant_or_revoke(self, name, key, fault):
+        """A toggle that makes grant, revoke, grant again likely: an 8-hour
+        grant approved by bob when the person holds none on the role, else
+        bob revokes it."""
+
+        def action():
+            person = self.world.person(name)
+            role = self.world.role(key)
+            g = AccessRequest.objects.filter(
+                requester=person, role=role, status="approved"
+            ).first()
+            if g is None:
+                try:
+                    req = access_requests.access_request_create(
+                        requester=person,
+                        role=role,
+                        reason="work",
+                        duration_hours=8,
+                        actor=person.user,
+                    )
+                except REFUSED as exc:
+                    return refused(exc)
+                if req.status == RequestStatus.APPROVED:
+                    if self.model_rule_allows(req):
+                        self.allow_from(req)
+                    return "auto-approved"
+                return self.approve_now(req, "bob")
+            try:
+                access_requests.access_request_revoke(
+                    access_request=g, actor=self.user("bob")
+                )
+            except REFUSED as exc:
+                return refused(exc)
+            self.model.truncate(name, key, self.now)
+            return "revoked"
+
+        self.step(action, fault)
+
+    @rule(
         fault=MAYBE_FAULT,
         delta=st.sampled_from(
             [
