@@ -653,6 +653,11 @@ def _check_c(world, model, seen, now, *, before=None) -> list[str]:
         role = seen.role(world, key)
         if role is None or role["id"] != sightings[-1]:
             continue  # the role was deleted: its sessions lost everything
+        if not role["attached"] and not role["inline"]:
+            # Closed for deletion (DESIGN §4.1: trust of nobody, policies
+            # detached, the deny deleted because DeleteRole needs it gone):
+            # its sessions hold no permission to deny.
+            continue
         cutoff = denied(deny_cutoffs(role["inline"]), role["id"], name)
         if cutoff is None or cutoff < ended:
             problems.append(

@@ -668,11 +668,5 @@ def harness(invariants_moto, db, ssm_sessions, monkeypatch, settings):
                 print(f"{name:32} {outcome:16} {count}")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 20, fails on main: (a) item 7, (b) items 10 and 11, (c) items 1, "
-    "2, 4 and 9, (d) item 12, (e) item 13, (f) item 6 (each replayed in "
-    "test_access_invariants_found.py); remove this mark once they are fixed",
-)
 def test_access_invariants_hold_whatever_the_services_and_aws_faults_do(harness):
     run_state_machine_as_test(AccessInvariants, settings=hypothesis_settings())

@@ -4,8 +4,8 @@ machine's own steps (tests/test_access_invariants.py) on the same world (an
 identity account, staging and prod in moto; admin alice, approver bob,
 requesters carol and dave) and fails with the violated invariant's message.
 
-They are xfail(strict=True) until the item they name is fixed: once it is,
-the test passes, the strict mark makes that an error, and the mark goes.
+Each names the item of issue 20 that broke it; all of them are fixed, and
+each failed before its fix (they were strict xfails until the fixes landed).
 """
 
 import contextlib
@@ -35,13 +35,12 @@ def machine(harness):  # noqa: F811
         m.teardown()
 
 
-def xfail(item: int, why: str):
-    return pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=f"issue 20 item {item}: {why}"
-    )
+def regression(item: int, why: str):
+    """The issue-20 item a test guards and what it broke (documentation only)."""
+    return lambda test: test
 
 
-@xfail(
+@regression(
     7,
     "re-adding a person before the old IAM user is deleted adopts it; the old "
     "record's late deletion then deletes the new user while the database says "
@@ -62,7 +61,7 @@ def grant(m, name, key="staging", hours=8):
     m.request(name=name, key=key, hours=hours, starts_in=None, decide="bob", fault=None)
 
 
-@xfail(
+@regression(
     1,
     "an SSM error while ending a grant rolls back the role sync: the deny of "
     "the revoked person's sessions is never written",
@@ -82,7 +81,7 @@ def test_an_ssm_failure_while_revoking_still_denies_the_old_sessions(
         )
 
 
-@xfail(
+@regression(
     2,
     "revoking the last holder deletes the revoked-sessions deny first; when "
     "DeleteRole then fails, earlier revocations' sessions are no longer denied",
@@ -101,7 +100,7 @@ def test_a_failed_role_deletion_does_not_lift_earlier_revocations(
         )
 
 
-@xfail(
+@regression(
     4,
     "granting a revoked person the role again within the session duration "
     "lifts their deny: sessions from before the revoke are valid again",
@@ -116,7 +115,7 @@ def test_a_regrant_within_the_session_duration_keeps_the_old_sessions_denied(
         grant(m, "carol")
 
 
-@xfail(
+@regression(
     6,
     "offboarding deletes the IAM user only after every affected role synced: "
     "an unreachable workload account keeps the person usable",
@@ -129,7 +128,7 @@ def test_offboarding_disables_the_person_even_when_a_workload_account_is_down(
         m.offboard(name="carol", again=False, fault=Fault(kind="dead", account=PROD))
 
 
-@xfail(
+@regression(
     9,
     "removing a cross-account principal from a role neither denies their "
     "sessions nor ends their SSM shells",
@@ -144,7 +143,7 @@ def test_a_removed_cross_account_principal_loses_their_sessions(
         m.cross_account_principals(key="staging", arns=set(), fault=None)
 
 
-@xfail(
+@regression(
     10,
     "a short request while holding a scheduled grant is treated as an "
     "extension: 1 hour asked, access from now until the scheduled end",
@@ -164,7 +163,7 @@ def test_a_short_request_during_a_scheduled_grant_gives_only_its_hours(
         grant(m, "carol", hours=1)
 
 
-@xfail(
+@regression(
     11,
     "an access review's revoke does nothing once the grant was extended: the "
     "replacement escapes the review",
@@ -177,7 +176,7 @@ def test_a_review_revoke_ends_an_extended_grant(harness):  # noqa: F811
         m.access_review_decides(index=0, reviewer="bob", revoke=True, fault=None)
 
 
-@xfail(
+@regression(
     12,
     "the trust-size check ignores scheduled grants: the trust overflows its "
     "quota when they start",
@@ -198,7 +197,7 @@ def test_scheduled_grants_count_against_the_trust_quota(harness):  # noqa: F811
         m.time_passes(delta=timedelta(minutes=61), fault=None)
 
 
-@xfail(
+@regression(
     13,
     "an auto-approval rule lets an admin list themself: their request is "
     "granted with nobody else approving",
@@ -216,7 +215,7 @@ def test_an_admin_cannot_auto_approve_their_own_requests(harness):  # noqa: F811
         )
 
 
-@xfail(
+@regression(
     14,
     "break-glass compares the person's account with the role's account, not "
     "its identity account: always refused for roles in workload accounts",
