@@ -183,6 +183,15 @@ def access_request_create(
 
 
 def _lock(access_request: AccessRequest) -> AccessRequest:
+    """Lock the request's role, then the request: the worker's order (its
+    role sync holds the role and then ends requests), so a decision racing a
+    sync waits for it instead of deadlocking with it."""
+    role_id = (
+        AccessRequest.objects.filter(pk=access_request.pk)
+        .values_list("role_id", flat=True)
+        .first()
+    )
+    OperationRole.objects.select_for_update(of=("self",)).filter(pk=role_id).first()
     return (
         AccessRequest.objects.select_for_update(of=("self",))
         .select_related(
