@@ -295,3 +295,27 @@ def test_an_offboarded_user_waiting_for_deletion_gets_no_console_password(
     client.post(f"/people/{carol.pk}/console-password")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_login_profile(UserName="carol")
+
+
+def test_an_offboarded_persons_page_shows_the_end_state_plainly(
+    aws_env, iam, carol, alice, login, no_service_credentials
+):
+    """Issue 23: no "has a password", "In sync" and the deleted user's ARN."""
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    carol.refresh_from_db()
+    arn = carol.arn
+    people.person_offboard(iam_user=carol, actor=alice.user)
+    client = login(alice)
+    waiting = client.get(f"/people/{carol.pk}/").content.decode()
+    assert "offboarded</span>" in waiting
+    assert "being removed: disabled at once" in waiting
+    assert "sign-in disabled" in waiting
+    assert "has a password" not in waiting
+    assert arn not in waiting
+
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    done = client.get(f"/people/{carol.pk}/").content.decode()
+    assert "IAM user deleted" in done
+    assert "In sync" not in done and "being removed" not in done
+    assert "Create a one-time console password" not in done
+    assert "Offboard…" not in done
