@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts_app.models import AccessRequest, AuditEvent, RequestStatus
 from accounts_app.services import tokens
+from portal.api.schemas import NO_NUL
 from tests.conftest import give_totp, totp_code
 from tests.helpers import grant, request
 from tests.test_accounts import hub  # noqa: F401  (the accounts fixture)
@@ -110,6 +111,46 @@ def test_device_login_starts_are_rate_limited_per_address(db):
             ).status_code
         )
     assert codes[:10] == [200] * 10 and 429 in codes[10:]
+
+
+def test_device_login_start_refuses_a_body_that_is_not_a_json_object(db):
+    for body in ("[null, null]", "3", '"x"'):
+        response = Client().post(
+            "/api/v1/device/start", body, content_type="application/json"
+        )
+        assert _problem(response, 400)["detail"] == "The body must be a JSON object."
+
+
+def test_audit_dates_must_be_written_as_days_not_numbers(alice):
+    give_totp(alice.user)
+    api = Api(alice)
+    assert "until" in _problem(api.get("/audit", until="0"), 400)["errors"]
+    assert "since" in _problem(api.get("/audit", since="20260101"), 400)["errors"]
+    assert api.get("/audit", until="2026-02-01").status_code == 200
+
+
+def test_the_schema_declares_that_query_text_holds_no_nul_byte(alice):
+    """A NUL byte in a query string is refused (400) before any view: the
+    schema says so, so a client generating schema-valid input never sends one."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    text_params = [
+        (path, param["name"], param["schema"])
+        for path, ops in schema["paths"].items()
+        for op in ops.values()
+        for param in op.get("parameters", [])
+        if param["in"] == "query"
+        and "string" in json.dumps(param["schema"])
+        and "format" not in json.dumps(param["schema"])
+    ]
+    assert {(path, name) for path, name, _ in text_params} >= {
+        ("/api/v1/requests", "project"),
+        ("/api/v1/people", "q"),
+        ("/api/v1/audit", "person"),
+    }
+    for path, name, param in text_params:
+        assert json.dumps(NO_NUL)[1:-1] in json.dumps(param), (path, name)
+    give_totp(alice.user)
+    _problem(Api(alice).get("/people", q="a\x00b"), 400)
 
 
 # --- Requests ---------------------------------------------------------------------

@@ -4,8 +4,11 @@ written into a temporary HOME, and the ssh command; plus its exit codes for an
 expired token and no network, and the config file's permissions."""
 
 import json
+import re
+import shlex
 import stat
 import time as real_time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import boto3
@@ -650,3 +653,115 @@ def test_help_texts_are_plain():
     for option in ("--ticket", "--start", "--break-glass", "--account"):
         assert option in text
     assert "--insecure" in run("--help").output
+
+
+# --- The walkthrough of docs/cli.md, on the demo's data ---------------------------
+
+
+def _walkthrough() -> list[list[str]]:
+    """The `opsgate …` lines of docs/cli.md's walkthrough, comments dropped."""
+    text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    block = text.split("A walkthrough against a fresh demo", 1)[1]
+    block = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [
+        words
+        for line in block.splitlines()
+        if (words := shlex.split(line, comments=True)) and words[0] == "opsgate"
+    ]
+
+
+def test_the_cli_walkthrough_works_as_written_on_the_demo_data(
+    live_server, transactional_db, aws_env, tmp_path, monkeypatch, settings
+):
+    """docs/cli.md's commands, in order, as the people it names on a fresh
+    demo seed: dave requests and waits, bob approves with his TOTP code."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from accounts_app.models import OperationRole
+    from provisioning.management.commands.demo_seed import DEMO_TOTP_SECRET
+
+    settings.OPSGATE = {**settings.OPSGATE, "INSTANCE_CACHE_SECONDS": 0}
+    call_command("demo_seed")
+    users = {u.username: u for u in get_user_model().objects.all()}
+    homes = {}
+    for name in ("dave", "bob"):
+        homes[name] = tmp_path / name
+        homes[name].mkdir()
+    dave = {
+        "HOME": str(homes["dave"]),
+        "XDG_CONFIG_HOME": str(homes["dave"] / ".config"),
+        "AWS_CONFIG_FILE": None,
+    }
+    _, bob_secret = tokens.token_create(
+        owner=users["bob"], name="cli", scopes=ALL, days=1, actor=users["bob"]
+    )
+    bob = {
+        "HOME": str(homes["bob"]),
+        "OPSGATE_URL": live_server.url,
+        "OPSGATE_TOKEN": bob_secret,
+    }
+    demo_url = "http://127.0.0.1:8000"
+    # In a fresh demo (numbers from 1) dave's request is #6, as written.
+    assert AccessRequest.objects.count() == 5
+    outputs = {}
+    number = {}
+
+    def pk(word: str) -> str:  # this database's number for the doc's #6
+        return str(number["pk"]) if word == "6" else word
+
+    def confirm_in_dave_browser():
+        code = DeviceAuthorization.objects.latest("created_at").user_code
+        browser = Client()
+        browser.force_login(users["dave"])
+        browser.post("/device/", {"user_code": code})
+
+    def bob_approves():
+        number["pk"] = AccessRequest.objects.latest("pk").pk
+        for words in bob_steps:
+            code = totp_code(DEMO_TOTP_SECRET)
+            words = [code if w == "123456" else pk(w) for w in words]
+            result = run(*words[1:], env=bob)
+            assert result.exit_code == 0, (words, result.output)
+            outputs[words[1]] = result.output.replace(f"#{number['pk']}", "#6")
+
+    def provision():
+        sync.role_sync(
+            role_id=OperationRole.objects.get(
+                project__name="payments", os_user="deploy"
+            ).pk
+        )
+
+    commands = _walkthrough()
+    bob_steps = [w for w in commands if w[1] in ("approvals", "approve")]
+    assert [w[1] for w in commands] == [
+        "login",
+        "request",
+        "approvals",
+        "approve",
+        "status",
+        "profile",
+        "ssh",
+        "done",
+        "logout",
+    ]
+    for words in commands:
+        if words in bob_steps:
+            continue  # bob's, while dave waits
+        words = [live_server.url if w == demo_url else pk(w) for w in words]
+        if words[1] == "login":
+            monkeypatch.setattr(main, "time", FakeTime(confirm_in_dave_browser))
+        if words[1] == "request":
+            monkeypatch.setattr(main, "time", FakeTime(bob_approves, provision))
+        result = run(*words[1:], env=dave)
+        assert result.exit_code == 0, (words, result.output)
+        outputs[words[1]] = result.output.replace(f"#{number.get('pk')}", "#6")
+    assert "as dave" in outputs["login"]
+    assert "Requested #6" in outputs["request"] and "Active" in outputs["request"]
+    assert re.search(r"#6 +dave wants payments as deploy", outputs["approvals"])
+    assert "Approved #6 (dave)" in outputs["approve"]
+    assert "payments as deploy" in outputs["status"]
+    assert "opsgate-payments-deploy" in outputs["profile"]
+    assert "--profile opsgate-payments-deploy" in outputs["ssh"]
+    assert AccessRequest.objects.get(pk=number["pk"]).status == "revoked"
+    assert "Signed out" in outputs["logout"]

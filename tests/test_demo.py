@@ -8,7 +8,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.management import CommandError, call_command
 
-from provisioning.management.commands.demo_seed import DEMO_TOTP_SECRET
+from provisioning.management.commands.demo_seed import DEMO_TOTP_SECRET, TRY
 
 pytestmark = pytest.mark.django_db
 
@@ -33,4 +33,8 @@ def test_demo_seed_gives_admin_and_approver_totp_and_demo_totp_prints_the_code(
     with pytest.raises(CommandError, match="no TOTP"):
         call_command("demo_totp", "carol@example.com")
     call_command("demo_login_help")
-    assert "demo_totp admin@example.com" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert "demo_totp admin@example.com" in help_text
+    # The CLI walkthrough's people (carol's payments request is pending).
+    assert "sign in as dave@example.com to request, bob to approve" in help_text
+    assert "use him for the CLI walkthrough" in TRY["dave"]

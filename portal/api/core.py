@@ -173,14 +173,18 @@ def _nul_path(value, path: str = "") -> str | None:
 
 
 class StrictJsonParser(Parser):
-    """JSON bodies without NUL characters: PostgreSQL cannot store them, and
-    `"\u0000"` in a reason answered a 500 HTML page (issue 21)."""
+    """JSON object bodies without NUL characters: PostgreSQL cannot store
+    them, and `"\u0000"` in a reason answered a 500 HTML page (issue 21)."""
 
     def parse_body(self, request: HttpRequest):
         try:
             data = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise ApiProblem(400, "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            # Every body here is an object; ninja would read a list or a
+            # number as "no fields given" and apply the defaults (issue 22).
+            raise ApiProblem(400, "The body must be a JSON object.")
         field = _nul_path(data)
         if field:
             message = "Text may not contain NUL characters (\\u0000)."

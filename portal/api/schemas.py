@@ -1,8 +1,11 @@
 """What the API reads and writes (OpenAPI components)."""
 
+import re
 from datetime import date, datetime
+from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import BeforeValidator
 
 from accounts_app import selectors
 from accounts_app.models import AccessRequest
@@ -210,12 +213,28 @@ class AuditPage(Page):
     items: list[AuditOut]
 
 
+# Query text without a NUL character: the query-string guard refuses one with
+# 400 before any view (PostgreSQL cannot compare it), so the schema says so.
+NO_NUL = r"^[^\x00]*$"
+
+
+def _iso_date(value):
+    """A day as YYYY-MM-DD only: pydantic's lax parsing read `until=0` as
+    1970-01-01, which the schema (format: date) calls invalid."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("Enter a date as YYYY-MM-DD.")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class AuditFilters(Schema):
-    person: str = Field("", max_length=200)
+    person: str = Field("", max_length=200, pattern=NO_NUL)
     project: int | None = Field(None, ge=1, le=2**31 - 1)
-    action: str = Field("", max_length=64)
-    since: date | None = None
-    until: date | None = None
+    action: str = Field("", max_length=64, pattern=NO_NUL)
+    since: IsoDate | None = None
+    until: IsoDate | None = None
     page: int = Field(1, ge=1, le=100000)
 
 

@@ -227,7 +227,7 @@ def _accounts_of(roles) -> str:
 def request_list(
     request: HttpRequest,
     status: RequestStatus | None = None,
-    project: str | None = Query(None, max_length=256),
+    project: str | None = Query(None, max_length=256, pattern=s.NO_NUL),
     page: int = Query(1, ge=1, le=100000),
 ):
     """My requests, newest first, 50 a page."""
@@ -384,7 +384,7 @@ def grant_end(request: HttpRequest, pk: PK):
 @api.get("/people", response=_r({200: s.PersonPage}), tags=["admin"])
 def people(
     request: HttpRequest,
-    q: str = Query("", max_length=200),
+    q: str = Query("", max_length=200, pattern=s.NO_NUL),
     page: int = Query(1, ge=1, le=100000),
 ):
     """Everyone with an IAM user; `q` searches like the People page."""

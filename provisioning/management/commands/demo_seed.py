@@ -26,9 +26,10 @@ PEOPLE = [
 # What each demo person is for (the sign-in page and the terminal say it).
 TRY = {
     "admin": "admin (staff): people, projects, AWS accounts, audit",
-    "bob": "approver of every demo project",
+    "bob": "approver of every demo project (approves in the CLI walkthrough)",
     "carol": "requester (pending requests; a grant in the staging account)",
-    "dave": "requester (an active grant; may break glass on incident)",
+    "dave": "requester (an active grant; may break glass on incident; "
+    "use him for the CLI walkthrough)",
 }
 PROJECTS = {
     "payments": (["deploy", "readonly"], ["bob"]),
