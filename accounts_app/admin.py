@@ -51,6 +51,7 @@ SYNC_READONLY = (
     "error_is_permanent",
     "last_synced_at",
     "sync_requested_at",
+    "sync_lease_until",
 )
 
 

@@ -97,7 +97,8 @@ def aws_env(moto_server):
     from provisioning import aws
 
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).read()
+    # A loaded machine can take a while to empty moto's many backends.
+    urllib.request.urlopen(request, timeout=120).read()
     aws.reset_clients()
     clear_cache()
     deploy_boundaries()

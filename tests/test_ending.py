@@ -430,22 +430,26 @@ def test_the_dashboard_shows_a_removed_cross_account_user_until_closed(
     assert row["pending"] == ["trust rewrite", "SSM sessions"]
 
 
-def test_a_waiting_ending_step_brings_the_task_back_when_the_margin_has_passed():
+def test_a_waiting_ending_step_brings_the_task_back_when_the_margin_has_passed(
+    deploy_role,
+):
     from types import SimpleNamespace
 
+    from accounts_app.models import OperationRole
     from provisioning import tasks
 
     class Task:
-        request = SimpleNamespace(retries=0)
+        request = SimpleNamespace(retries=0, is_eager=False)
 
         def retry(self, *, exc, countdown, max_retries):
             self.countdown = countdown
             return RuntimeError("retried")
 
-    def waits():
+    def waits(**kwargs):
         raise sync.StepWaits("SSM once more", countdown=42.0)
 
+    OperationRole.objects.get(pk=deploy_role.pk).bump()  # behind: work to do
     task = Task()
     with pytest.raises(RuntimeError, match="retried"):
-        tasks._run(task, waits)
+        tasks._run(task, OperationRole, waits, deploy_role.pk)
     assert task.countdown == 42.0
