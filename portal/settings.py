@@ -343,11 +343,9 @@ OPSGATE = {
     "TASK_MAX_RETRIES": envint("OPSGATE_TASK_MAX_RETRIES", 8),
     # A published sync task holds its object this long (a retry: its
     # countdown plus this); only then may the sweep publish it again, for a
-    # message that was lost. The broker's visibility timeout by default: a
-    # killed worker's message comes back then too.
-    "SWEEP_GRACE_SECONDS": envint(
-        "OPSGATE_SWEEP_GRACE_SECONDS", envint("CELERY_VISIBILITY_TIMEOUT", 600)
-    ),
+    # message that was lost (a Redis that came back empty). A backlog longer
+    # than this gets one duplicate per object, which finds it converged.
+    "SWEEP_GRACE_SECONDS": envint("OPSGATE_SWEEP_GRACE_SECONDS", 300),
     "DEFAULT_ACCOUNT_NAME": envstr("OPSGATE_DEFAULT_ACCOUNT_NAME", "default"),
     # Pending requests nobody decided expire after this many hours.
     "PENDING_MAX_AGE_HOURS": envint("OPSGATE_PENDING_MAX_AGE_HOURS", 72),

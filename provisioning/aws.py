@@ -27,11 +27,17 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
+# AWS asking to slow down (provisioning.throttle backs the account off).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+RETRYABLE_CODES = THROTTLING_CODES | {
     "ServiceUnavailable",
     "ServiceFailure",
     "ServiceFailureException",

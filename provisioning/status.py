@@ -1,6 +1,7 @@
 """Reads for the admin dashboard and the drift page: what is out of sync
 with AWS and what reconcile found."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -121,15 +122,22 @@ def dashboard(now=None) -> dict:
         account.reconcile_overdue = now - since > overdue_after
     unsynced_accounts = [a for a in accounts if a.sync_status != "in_sync"]
     throttled = []
-    for pk, until in throttle.throttled_until([a.pk for a in accounts]).items():
-        account = next(a for a in accounts if a.pk == pk)
-        account.throttled_until = datetime.fromtimestamp(until, tz=UTC)
-        account.waiting = (
-            OperationRole.behind().filter(account=account).count()
-            + IamUser.behind().filter(account=account).count()
-            + (account.applied_version < account.desired_version)
-        )
-        throttled.append(account)
+    until = throttle.throttled_until([a.pk for a in accounts])
+    if until:
+        # What waits in each throttled account: one query per kind.
+        waiting = Counter()
+        for model in (IamUser, OperationRole):
+            lagging = model.behind().filter(account_id__in=until)
+            waiting.update(lagging.values_list("account_id", flat=True))
+        for account in accounts:
+            if account.pk in until:
+                account.throttled_until = datetime.fromtimestamp(
+                    until[account.pk], tz=UTC
+                )
+                account.waiting = waiting[account.pk] + (
+                    account.applied_version < account.desired_version
+                )
+                throttled.append(account)
     users = out_of_sync(IamUser).select_related("account").order_by("name")
     roles = (
         out_of_sync(OperationRole)

@@ -34,13 +34,23 @@ def _run(task, model, function, pk: int) -> None:
     """Run one sync of `model` `pk` under its lease (see sync_claim): at most
     one task per object is queued or waiting to retry, whatever the sweep and
     new changes do. An account AWS throttles waits without calling it."""
-    account_pk = _account_of(model, pk)
-    wait = throttle.seconds_left(account_pk) if account_pk else 0.0
+    state = (
+        model.objects.filter(pk=pk)
+        .values_list(
+            "desired_version", "applied_version", "last_error", _ACCOUNT_ID[model]
+        )
+        .first()
+    )
+    if state is None or (state[1] >= state[0] and not state[2]):
+        # Nothing to do: the object is gone or converged (a duplicate of a
+        # task that already ran, from a sweep after a long backlog).
+        sync_release(model, pk)
+        return
+    started_at, account_pk = state[0], state[3]
+    wait = throttle.seconds_left(account_pk)
     if wait and not task.request.is_eager:  # run inline (tests): nothing to wait for
         _defer(task, model, pk, wait + random.uniform(0, 1))
         return
-    version = model.objects.filter(pk=pk).values_list("desired_version", flat=True)
-    started_at = version.first()
     try:
         function(**{_ID_ARGS[model]: pk})
     except PermanentError:
@@ -50,7 +60,7 @@ def _run(task, model, function, pk: int) -> None:
     except (RetryLater, DatabaseError) as exc:
         # An ending step that waits for IAM propagation says when to come back.
         countdown = getattr(exc, "countdown", None) or _backoff(task.request.retries)
-        if account_pk and throttle.is_throttling(exc):
+        if throttle.is_throttling(exc):
             countdown = max(countdown, throttle.note(account_pk))
         _lease(model, pk, countdown)
         raise task.retry(
@@ -58,19 +68,12 @@ def _run(task, model, function, pk: int) -> None:
             countdown=countdown,
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
-    if account_pk:
-        throttle.succeeded(account_pk)
+    throttle.succeeded(account_pk)
     sync_release(model, pk)
     # Changed while this task ran (it read the older state): go again now
     # rather than at the next sweep.
     if model.behind().filter(pk=pk, desired_version__gt=started_at or 0).exists():
         sync_publish(model, pk)
-
-
-def _account_of(model, pk: int) -> int | None:
-    if model is AwsAccount:
-        return pk
-    return model.objects.filter(pk=pk).values_list("account_id", flat=True).first()
 
 
 def _lease(model, pk: int, seconds: float) -> None:
@@ -135,6 +138,8 @@ def sync_role(self, role_id: int) -> None:
 TASKS = {AwsAccount: sync_account, IamUser: sync_iam_user, OperationRole: sync_role}
 # The keyword each sync function takes, and the field naming an object's account.
 _ID_ARGS = {AwsAccount: "account_id", IamUser: "iam_user_id", OperationRole: "role_id"}
+# The column holding an object's account id (an account's own: its pk).
+_ACCOUNT_ID = {AwsAccount: "pk", IamUser: "account_id", OperationRole: "account_id"}
 _ACCOUNT_FIELD = {
     AwsAccount: "pk__in",
     IamUser: "account_id__in",

@@ -17,17 +17,10 @@ import time
 
 from django.core.cache import cache
 
+from provisioning.aws import THROTTLING_CODES
+
 log = logging.getLogger(__name__)
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "SlowDown",
-    }
-)
 BASE_SECONDS = 2.0
 MAX_SECONDS = 120.0
 
