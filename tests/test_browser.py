@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from playwright.sync_api import Error as PlaywrightError
 
 from accounts_app.models import AccessRequest, OperationRole, RequestStatus
 from accounts_app.services import access_requests
@@ -82,7 +83,14 @@ class WatchedBrowser:
         the violations seen."""
         for context in self.contexts:
             for page in context.pages:
-                page.evaluate("0")
+                # A page still navigating (a form just submitted) has no
+                # context to evaluate in: let it load, then flush.
+                page.wait_for_load_state()
+                try:
+                    page.evaluate("0")
+                except PlaywrightError:
+                    page.wait_for_load_state()
+                    page.evaluate("0")
             context.close()
         self.contexts.clear()
         return self.violations
