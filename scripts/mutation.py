@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# module key: (file to mutate, targeted tests, needs the database)
+# module key: (file(s) to mutate, targeted tests, needs the database)
 MODULES = {
     "policies": (
         "provisioning/policies.py",
@@ -47,7 +47,11 @@ MODULES = {
         False,
     ),
     "access_requests": (
-        "accounts_app/services/access_requests.py",
+        [
+            "accounts_app/services/access_requests.py",
+            "accounts_app/services/request_decisions.py",
+            "accounts_app/services/request_ending.py",
+        ],
         [
             "tests/test_services.py",
             "tests/test_service_rules.py",
@@ -126,7 +130,8 @@ def run_module(key: str, scratch: Path, sample: int = 1) -> dict:
             ".ruff_cache",
         ),
     )
-    package = target.split("/")[0]
+    targets = [target] if isinstance(target, str) else target
+    package = targets[0].split("/")[0]
     also_copy = [
         p
         for p in ("portal", "accounts_app", "provisioning", "templates", "manage.py")
@@ -138,7 +143,7 @@ def run_module(key: str, scratch: Path, sample: int = 1) -> dict:
     config = (
         "\n[tool.mutmut]\n"
         f"source_paths = [{json.dumps(package)}]\n"
-        f"only_mutate = [{json.dumps(target)}]\n"
+        f"only_mutate = {json.dumps(targets)}\n"
         f"also_copy = {json.dumps(also_copy)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         f"pytest_add_cli_args = {json.dumps(pytest_args)}\n"

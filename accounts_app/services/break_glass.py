@@ -23,7 +23,7 @@ from accounts_app.models import (
     RequestStatus,
     ReviewOutcome,
 )
-from accounts_app.services.access_requests import request_end
+from accounts_app.services.request_ending import request_end
 from accounts_app.sync_requests import desired_changed
 from accounts_app.validation import field_error
 

@@ -18,7 +18,7 @@ from accounts_app.models import (
     RequestStatus,
 )
 from accounts_app.services import access_reviews
-from accounts_app.services.access_requests import request_end
+from accounts_app.services.request_ending import request_end
 from accounts_app.sync_requests import desired_changed
 
 

@@ -17,7 +17,7 @@ from accounts_app.models import (
     RequestStatus,
 )
 from accounts_app.services import tokens
-from accounts_app.services.access_requests import request_end
+from accounts_app.services.request_ending import request_end
 from accounts_app.sync_requests import desired_changed, request_sync
 
 
