@@ -102,7 +102,7 @@ def test_the_cli_says_approving_is_locked_and_exits_rate_limited(
 ):
     from typer.testing import CliRunner
 
-    from opsgate_cli import main
+    from opsgate_cli import common, main
     from tests.test_cli import as_person
 
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -117,5 +117,5 @@ def test_the_cli_says_approving_is_locked_and_exits_rate_limited(
     result = CliRunner().invoke(
         main.app, ["approve", str(req.pk), "--totp", totp_code()], env=env
     )
-    assert result.exit_code == main.RATE_LIMITED, result.output
+    assert result.exit_code == common.RATE_LIMITED, result.output
     assert "Too many wrong codes" in result.output

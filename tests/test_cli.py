@@ -18,7 +18,10 @@ from typer.testing import CliRunner
 
 from accounts_app.models import AccessRequest, ApiToken, DeviceAuthorization
 from accounts_app.services import access_requests, tokens
-from opsgate_cli import awsconfig, main
+from opsgate_cli import awsconfig, common, main
+from opsgate_cli.api import Api
+from opsgate_cli.commands import login as login_commands
+from opsgate_cli.commands import requests as request_commands
 from provisioning import sync
 from tests.conftest import give_totp, totp_code
 from tests.test_accounts import hub  # noqa: F401 (the accounts fixture)
@@ -124,10 +127,10 @@ def test_a_value_that_could_add_a_line_is_refused_and_nothing_is_written(
     aws_config = home / ".aws" / "config"
     aws_config.parent.mkdir()
     aws_config.write_text("[default]\nregion = eu-west-1\n")
-    monkeypatch.setattr(main.Api, "call", lambda *a, **k: [_grant_payload(**changes)])
+    monkeypatch.setattr(Api, "call", lambda *a, **k: [_grant_payload(**changes)])
     env = {"OPSGATE_URL": "https://opsgate.example", "OPSGATE_TOKEN": "ogp_x"}
     result = run("profile", env=env)
-    assert result.exit_code == main.REFUSED, result.output
+    assert result.exit_code == common.REFUSED, result.output
     assert "Nothing was changed" in result.output
     assert aws_config.read_text() == "[default]\nregion = eu-west-1\n"
     assert [p.name for p in aws_config.parent.iterdir()] == ["config"]
@@ -250,15 +253,15 @@ def test_a_symlinked_config_stays_a_symlink(home):
 @pytest.mark.parametrize(
     ("url", "flags", "code"),
     [
-        ("http://opsgate.example", [], main.BAD_INPUT),
-        ("http://10.0.0.5:8000", [], main.BAD_INPUT),
-        ("ftp://opsgate.example", [], main.BAD_INPUT),
-        ("opsgate.example", [], main.BAD_INPUT),
-        ("http://opsgate.invalid", ["--insecure"], main.NO_NETWORK),
-        ("https://opsgate.invalid", [], main.NO_NETWORK),
-        ("http://localhost:9", [], main.NO_NETWORK),
-        ("http://127.0.0.1:9", [], main.NO_NETWORK),
-        ("http://[::1]:9", [], main.NO_NETWORK),
+        ("http://opsgate.example", [], common.BAD_INPUT),
+        ("http://10.0.0.5:8000", [], common.BAD_INPUT),
+        ("ftp://opsgate.example", [], common.BAD_INPUT),
+        ("opsgate.example", [], common.BAD_INPUT),
+        ("http://opsgate.invalid", ["--insecure"], common.NO_NETWORK),
+        ("https://opsgate.invalid", [], common.NO_NETWORK),
+        ("http://localhost:9", [], common.NO_NETWORK),
+        ("http://127.0.0.1:9", [], common.NO_NETWORK),
+        ("http://[::1]:9", [], common.NO_NETWORK),
     ],
 )
 def test_plain_http_is_refused_except_to_this_machine_or_with_insecure(
@@ -266,7 +269,7 @@ def test_plain_http_is_refused_except_to_this_machine_or_with_insecure(
 ):
     result = run(*flags, "status", env={"OPSGATE_URL": url, "OPSGATE_TOKEN": "ogp_x"})
     assert result.exit_code == code, result.output
-    if code == main.BAD_INPUT:
+    if code == common.BAD_INPUT:
         assert "https://" in result.output
     login = run(*flags, "login", "--url", url)
     assert login.exit_code == code, login.output
@@ -304,7 +307,7 @@ def test_login_by_device_flow_saves_a_private_token(
         assert code in page.content.decode()
         browser.post("/device/", {"user_code": code})
 
-    monkeypatch.setattr(main, "time", FakeTime(confirm_in_browser))
+    monkeypatch.setattr(login_commands, "time", FakeTime(confirm_in_browser))
     result = run("login", "--url", live_server.url)
     assert result.exit_code == 0, result.output
     assert "Signed in" in result.output and "carol" in result.output
@@ -315,7 +318,7 @@ def test_login_by_device_flow_saves_a_private_token(
     logout = run("logout")
     assert logout.exit_code == 0, logout.output
     assert ApiToken.objects.get().revoked_at is not None
-    assert run("status").exit_code == main.UNAUTHENTICATED
+    assert run("status").exit_code == common.UNAUTHENTICATED
 
 
 def test_request_approve_with_totp_profile_ssh_and_done(live_server, world, home):
@@ -354,7 +357,7 @@ def test_request_approve_with_totp_profile_ssh_and_done(live_server, world, home
     listed = run("approvals", env=bob_env)
     assert f"#{pk}" in listed.output and "carol wants payments" in listed.output
     wrong = run("approve", str(pk), "--totp", "000000", env=bob_env)
-    assert wrong.exit_code == main.BAD_INPUT and "totp" in wrong.output
+    assert wrong.exit_code == common.BAD_INPUT and "totp" in wrong.output
     ok = run("approve", str(pk), "--totp", totp_code(), env=bob_env)
     assert ok.exit_code == 0, ok.output
     assert AccessRequest.objects.get(pk=pk).status == "approved"
@@ -383,7 +386,7 @@ def test_request_approve_with_totp_profile_ssh_and_done(live_server, world, home
     assert command[4].startswith("i-")
     assert command[5:7] == ["--profile", "opsgate-payments-deploy"]
     nowhere = run("ssh", "i-0000000000000000f", "--dry-run", env=carol_env)
-    assert nowhere.exit_code == main.REFUSED
+    assert nowhere.exit_code == common.REFUSED
 
     ended = run("done", str(pk), env=carol_env)
     assert ended.exit_code == 0, ended.output
@@ -404,7 +407,7 @@ def test_request_wait_follows_the_request_until_active(
     def provision():
         sync.role_sync(role_id=world["role"].pk)
 
-    monkeypatch.setattr(main, "time", FakeTime(approve, provision))
+    monkeypatch.setattr(request_commands, "time", FakeTime(approve, provision))
     result = run(
         "request",
         "payments",
@@ -436,7 +439,7 @@ def test_request_wait_exits_1_when_rejected(live_server, world, home, monkeypatc
             comment="no ticket",
         )
 
-    monkeypatch.setattr(main, "time", FakeTime(reject))
+    monkeypatch.setattr(request_commands, "time", FakeTime(reject))
     result = run(
         "request",
         "payments",
@@ -449,7 +452,7 @@ def test_request_wait_exits_1_when_rejected(live_server, world, home, monkeypatc
         "--wait",
         env=env,
     )
-    assert result.exit_code == main.REFUSED
+    assert result.exit_code == common.REFUSED
     assert "rejected: no ticket" in result.output
 
 
@@ -466,7 +469,7 @@ def test_bad_input_shows_the_field_message(live_server, world, home):
         "5",
         env=env,
     )
-    assert result.exit_code == main.BAD_INPUT
+    assert result.exit_code == common.BAD_INPUT
     assert "duration_hours: Pick one of 1 h, 8 h, 24 h, 72 h, 168 h." in result.output
 
 
@@ -474,10 +477,10 @@ def test_expired_token_and_no_network_have_their_exit_codes(live_server, world, 
     env = as_person(world["carol"], live_server.url)
     ApiToken.objects.update(expires_at="2000-01-01T00:00:00Z")
     expired = run("status", env=env)
-    assert expired.exit_code == main.UNAUTHENTICATED
+    assert expired.exit_code == common.UNAUTHENTICATED
     assert "expired, revoked or unknown" in expired.output
     offline = run("status", env={**env, "OPSGATE_URL": "http://127.0.0.1:9"})
-    assert offline.exit_code == main.NO_NETWORK
+    assert offline.exit_code == common.NO_NETWORK
     assert "Cannot reach http://127.0.0.1:9" in offline.output
 
 
@@ -579,7 +582,7 @@ def test_request_chooses_the_account_by_name_or_id_and_refuses_to_guess(
     env = as_person(accounts["carol"], live_server.url)
     args = ["request", "checkout", "--as", "deploy", "--reason", "r", "--hours", "8"]
     guess = run(*args, env=env)
-    assert guess.exit_code == main.BAD_INPUT
+    assert guess.exit_code == common.BAD_INPUT
     assert "several AWS accounts" in guess.output
     assert "prod (222222222222), staging (111111111111)" in guess.output
     assert not AccessRequest.objects.exists()
@@ -619,12 +622,12 @@ def test_ticket_scheduled_start_and_break_glass_from_the_terminal(
     env = as_person(world["carol"], live_server.url)
     base = ["request", "payments", "--as", "deploy", "--reason", "release"]
     no_ticket = run(*base, "--hours", "8", env=env)
-    assert no_ticket.exit_code == main.BAD_INPUT
+    assert no_ticket.exit_code == common.BAD_INPUT
     assert "ticket: payments requires a ticket reference." in no_ticket.output
     bad_start = run(
         *base, "--hours", "8", "--ticket", "INC-7", "--start", "soon", env=env
     )
-    assert bad_start.exit_code == main.BAD_INPUT
+    assert bad_start.exit_code == common.BAD_INPUT
     assert "--start" in bad_start.output
     assert not AccessRequest.objects.exists()
     start = (datetime.now() + timedelta(days=1)).replace(second=0, microsecond=0)
@@ -639,7 +642,7 @@ def test_ticket_scheduled_start_and_break_glass_from_the_terminal(
     assert req.starts_at == start.replace(tzinfo=ZoneInfo("Asia/Kolkata"))
     glass = [*base[:5], "site down"]
     with_hours = run(*glass, "--break-glass", "--hours", "8", env=env)
-    assert with_hours.exit_code == main.BAD_INPUT
+    assert with_hours.exit_code == common.BAD_INPUT
     used = run("--json", *glass, "--break-glass", env=env)
     assert used.exit_code == 0, used.output
     body = json.loads(used.output)
@@ -750,9 +753,13 @@ def test_the_cli_walkthrough_works_as_written_on_the_demo_data(
             continue  # bob's, while dave waits
         words = [live_server.url if w == demo_url else pk(w) for w in words]
         if words[1] == "login":
-            monkeypatch.setattr(main, "time", FakeTime(confirm_in_dave_browser))
+            monkeypatch.setattr(
+                login_commands, "time", FakeTime(confirm_in_dave_browser)
+            )
         if words[1] == "request":
-            monkeypatch.setattr(main, "time", FakeTime(bob_approves, provision))
+            monkeypatch.setattr(
+                request_commands, "time", FakeTime(bob_approves, provision)
+            )
         result = run(*words[1:], env=dave)
         assert result.exit_code == 0, (words, result.output)
         outputs[words[1]] = result.output.replace(f"#{number.get('pk')}", "#6")

@@ -1,0 +1,1 @@
+"""The CLI's commands by group; opsgate_cli.main registers them."""
