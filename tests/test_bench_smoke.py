@@ -35,7 +35,7 @@ def test_each_operation_writes_the_minimum_and_reads_little(aws_env, account):
     }
 
 
-# --- bench/run.py stops what it started when it is stopped --------------------
+# --- bench/run.py (bench/processes.py) stops what it started when stopped -----
 
 CHILDREN = """
 import os, sys, time
@@ -43,11 +43,12 @@ sys.path.insert(0, {root!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 import django
 django.setup()
-from bench import run
-run.install_signal_handlers()
-moto, url = run.start_moto()
-gunicorn_like = run.spawn(["sleep", "600"])
-worker_pid = run.start_worker("benchsignal", concurrency=1).proc.pid if {worker} else 0
+from bench import processes
+processes.install_signal_handlers()
+moto, url = processes.start_moto()
+gunicorn_like = processes.spawn(["sleep", "600"])
+start_worker = processes.start_worker
+worker_pid = start_worker("benchsignal", concurrency=1).proc.pid if {worker} else 0
 print(moto.pid, gunicorn_like.pid, worker_pid, flush=True)
 time.sleep(600)
 """
