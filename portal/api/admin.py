@@ -1,6 +1,5 @@
 """API: the admins' reads (people, projects, roles, the audit log)."""
 
-
 from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Query

@@ -7,9 +7,7 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Path
 
-from accounts_app.models import (
-    AccessRequest,
-)
+from accounts_app.models import AccessRequest
 from portal.api.core import (
     ERRORS,
     OpsgateApi,

@@ -1,6 +1,5 @@
 """API: the approver's queue and decisions (approve, reject)."""
 
-
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query

@@ -1,6 +1,5 @@
 """API: the device login of `opsgate login` (start, then poll for the token)."""
 
-
 from django.http import HttpRequest
 from django.urls import reverse
 

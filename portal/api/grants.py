@@ -1,19 +1,14 @@
 """API: the caller's grants (how to use them) and ending one."""
 
-
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from accounts_app import selectors
-from accounts_app.models import (
-    AccessRequest,
-)
+from accounts_app.models import AccessRequest
 from accounts_app.services import access_requests
 from portal.api import schemas as s
 from portal.api.app import PK, _my_requests, _r, api
-from portal.api.core import (
-    require_scope,
-)
+from portal.api.core import require_scope
 from provisioning import direct
 
 

@@ -1,6 +1,5 @@
 """API: the token's owner (/me) and signing out (/me/logout)."""
 
-
 from django.http import HttpRequest
 from ninja.responses import Status
 
@@ -11,9 +10,7 @@ from accounts_app.models import (
 from accounts_app.services import tokens
 from portal.api import schemas as s
 from portal.api.app import _r, api
-from portal.api.core import (
-    require_scope,
-)
+from portal.api.core import require_scope
 
 
 @api.get("/me", response=_r({200: s.MeOut}), tags=["me"])

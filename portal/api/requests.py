@@ -1,6 +1,5 @@
 """API: the caller's access requests (create, list, read, status, cancel)."""
 
-
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404

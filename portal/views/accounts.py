@@ -1,7 +1,6 @@
 """Admin pages about AWS accounts: the list, adding and editing one,
 checking it, discovering an organization's accounts, retrying its baseline."""
 
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -9,9 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import sync_requests
-from accounts_app.models import (
-    AwsAccount,
-)
+from accounts_app.models import AwsAccount
 from accounts_app.services import accounts
 from portal import params
 from portal.forms.accounts import AwsAccountForm, DiscoverForm

@@ -12,14 +12,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts_app.models import (
-    AuditEvent,
-)
+from accounts_app.models import AuditEvent
 from portal import params
 from portal.forms.audit import AuditFilterForm
-from portal.views.staff import (
-    staff_required,
-)
+from portal.views.staff import staff_required
 
 
 def _day_start(day) -> datetime:

@@ -13,9 +13,7 @@ from accounts_app import sync_requests
 from accounts_app.services import break_glass
 from portal import params
 from portal.forms.drift import DriftFilterForm
-from portal.views.staff import (
-    staff_required,
-)
+from portal.views.staff import staff_required
 from provisioning import status as sync_status
 
 

@@ -1,7 +1,6 @@
 """Admin pages about people: the list, adding one, a person's page, retrying
 their sync, inviting, offboarding, a console password."""
 
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator

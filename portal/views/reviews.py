@@ -1,7 +1,6 @@
 """Admin pages of access reviews (issue 13): the list, starting one, a
 review's results."""
 
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -9,9 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
-from accounts_app.models import (
-    AccessReview,
-)
+from accounts_app.models import AccessReview
 from accounts_app.services import access_reviews
 from portal.forms.base import add_service_errors
 from portal.forms.reviews import AccessReviewForm
