@@ -15,6 +15,6 @@ def demo(request) -> dict:
     """In the demo only: who to sign in as (the sign-in page shows it)."""
     if not settings.DEMO:
         return {}
-    from portal import demo_views
+    from portal.views import demo as demo_views
 
     return {"demo": demo_views.sign_in_help()}

@@ -9,12 +9,12 @@ allowed hosts mandatory and turns on the secure cookie and HSTS settings.
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
-from csp.constants import NONE, SELF
 
+from portal import security_headers
 from portal.env import envbool, envcache, envint, envlist, envstr
+from portal.security_headers import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("OPSGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -77,46 +77,12 @@ MIDDLEWARE = [
     "portal.cache_down.CacheDownMiddleware",
 ]
 
-# Content-Security-Policy in every mode (django-csp): scripts and styles only
-# from opsgate's own static files (no inline code, no style attributes), images
-# also as data: URIs (allauth's TOTP QR code, the empty favicon), no plugins,
-# no <base>, never in a frame, forms only to opsgate (and to the single sign-on
-# provider, whose login page the SSO button's form redirects to).
-_FORM_TARGETS = [SELF]
-if envstr("OPSGATE_OIDC_SERVER_URL", ""):
-    _oidc = urlsplit(envstr("OPSGATE_OIDC_SERVER_URL"))
-    _FORM_TARGETS.append(f"{_oidc.scheme}://{_oidc.netloc}")
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "style-src": [SELF],
-        "img-src": [SELF, "data:"],
-        "object-src": [NONE],
-        "base-uri": [NONE],
-        "frame-ancestors": [NONE],
-        "form-action": _FORM_TARGETS,
-    }
-}
-# Browser features opsgate never uses, denied to its pages and any frame in them.
-PERMISSIONS_POLICY_DENIED = [
-    "accelerometer",
-    "autoplay",
-    "camera",
-    "display-capture",
-    "encrypted-media",
-    "geolocation",
-    "gyroscope",
-    "hid",
-    "magnetometer",
-    "microphone",
-    "midi",
-    "payment",
-    "screen-wake-lock",
-    "serial",
-    "usb",
-    "xr-spatial-tracking",
-]
+# Content-Security-Policy (django-csp) and Permissions-Policy in every mode:
+# what they allow is in portal/security_headers.py.
+CONTENT_SECURITY_POLICY = content_security_policy(
+    envstr("OPSGATE_OIDC_SERVER_URL", "")
+)
+PERMISSIONS_POLICY_DENIED = security_headers.PERMISSIONS_POLICY_DENIED
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

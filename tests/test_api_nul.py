@@ -53,12 +53,12 @@ def test_a_nul_in_a_json_key_is_a_400_problem(carol_api, deploy_role):
 def test_an_unexpected_error_under_the_api_is_a_problem_not_a_page(
     carol_api, deploy_role, monkeypatch
 ):
-    from portal.api import views
+    from portal.api import requests
 
     def boom(*args, **kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(views.access_requests, "access_request_create", boom)
+    monkeypatch.setattr(requests.access_requests, "access_request_create", boom)
     body = {
         "project": deploy_role.project.name,
         "os_user": deploy_role.os_user,

@@ -88,10 +88,10 @@ def persona_tokens(transactional_db, alice, bob, carol, deploy_role):
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit(settings, monkeypatch):
-    from portal.api import views
+    from portal.api import device
 
     settings.OPSGATE = {**settings.OPSGATE, "API_RATE_PER_MINUTE": 10**6}
-    monkeypatch.setattr(views, "DEVICE_STARTS_PER_MINUTE", 10**6)
+    monkeypatch.setattr(device, "DEVICE_STARTS_PER_MINUTE", 10**6)
 
 
 @schema.parametrize()

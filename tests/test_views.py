@@ -428,7 +428,7 @@ def _people(account, count: int) -> list[str]:
 def test_approvers_are_found_in_one_query_however_many(
     account, django_assert_max_num_queries, size
 ):
-    from portal.forms import ProjectForm
+    from portal.forms.projects import ProjectForm
 
     emails = _people(account, 100)[:size]
     names = ", ".join(e.lower() for e in emails[:-1]) + ", " + emails[-1]

@@ -453,7 +453,7 @@ def test_setting_up_totp_just_after_sign_in_asks_no_password_again(client, carol
 
 
 def test_audit_changes_are_readable_before_and_after():
-    from portal.staff_views import audit_changes
+    from portal.views.audit import audit_changes
 
     rows = audit_changes(
         {

@@ -213,6 +213,13 @@ class OpsgateApi(NinjaAPI):
                         content[PROBLEM] = content.pop("application/json")
         return schema
 
+    def get_openapi_operation_id(self, operation) -> str:
+        """`portal_api_views_<function>` whichever module of portal.api holds
+        the operation: the ids from before the operations were split out of
+        portal/api/views.py, which clients generated from the schema use (so
+        an operation's function name must be unique across the modules)."""
+        return f"portal_api_views_{operation.view_func.__name__}"
+
 
 def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ApiProblem)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts_app.models import ApiToken, TokenScope
 from accounts_app.services import tokens
-from portal.forms import Form, add_service_errors
+from portal.forms.base import Form, add_service_errors
 
 
 class TokenForm(Form):

@@ -17,12 +17,8 @@ from accounts_app import selectors
 from accounts_app.models import AccessRequest, IamUser, IamUserState, RequestStatus
 from accounts_app.services import access_requests, break_glass
 from portal import params
-from portal.forms import (
-    AccessRequestForm,
-    BreakGlassForm,
-    ProjectChoiceForm,
-    add_service_errors,
-)
+from portal.forms.base import add_service_errors
+from portal.forms.requests import AccessRequestForm, BreakGlassForm, ProjectChoiceForm
 from provisioning import direct
 
 

@@ -24,12 +24,12 @@ from accounts_app.models import (
 )
 from accounts_app.services import access_requests, access_reviews, break_glass
 from portal import params
-from portal.forms import (
+from portal.forms.approvals import (
     ApprovalFilterForm,
     BreakGlassReviewForm,
     DecisionForm,
-    ReviewItemForm,
 )
+from portal.forms.reviews import ReviewItemForm
 
 
 def _in_my_projects(request: HttpRequest):

@@ -1,0 +1,367 @@
+"""Admin pages about projects and their operation roles: the list, a
+project's page, its settings (rules, break-glass, webhooks), a role's rules,
+editing and retrying."""
+
+from collections import Counter
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, prefetch_related_objects
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts_app import sync_requests, trust
+from accounts_app.models import (
+    AccessRequest,
+    OperationRole,
+    Project,
+)
+from accounts_app.services import break_glass
+from accounts_app.services import projects as project_services
+from accounts_app.services import roles as role_services
+from accounts_app.services import rules as rules_services
+from portal import params
+from portal.forms.base import add_service_errors
+from portal.forms.projects import (
+    AutoRuleForm,
+    BreakGlassSettingsForm,
+    ProjectEditForm,
+    ProjectFilterForm,
+    ProjectForm,
+    ProjectRulesForm,
+    RoleForm,
+    RolePrincipalsForm,
+    RoleRulesForm,
+    WebhooksForm,
+)
+from portal.views.staff import (
+    PAGE_SIZE,
+    _back,
+    _default_account_or_message,
+    staff_required,
+)
+
+
+@staff_required
+def projects(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account = _default_account_or_message(request)
+        if account is not None:
+            data = form.cleaned_data
+            try:
+                project = project_services.project_create(
+                    actor=request.user,
+                    name=data["name"],
+                    account=account,
+                    approvers=list(data["approvers"]),
+                    description=data["description"],
+                    allowed_durations=data["allowed_durations"],
+                    allow_permanent=data["allow_permanent"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request, f"Project {project.name} created. Now add its OS users."
+                )
+                return redirect("project_detail", pk=project.pk)
+    filters = ProjectFilterForm(request.GET or None)
+    rows = Project.objects.select_related("account").order_by("name", "pk")
+    if filters.is_valid():
+        data = filters.cleaned_data
+        if data["q"]:
+            rows = rows.filter(
+                Q(name__icontains=data["q"]) | Q(description__icontains=data["q"])
+            )
+        if data["account"]:
+            rows = rows.filter(account=data["account"])
+        if data["approver"]:
+            rows = rows.filter(
+                Q(approvers__email__iexact=data["approver"])
+                | Q(approvers__username__iexact=data["approver"])
+            ).distinct()
+    elif filters.is_bound:
+        rows = rows.none()
+    page = Paginator(rows, PAGE_SIZE).get_page(params.page(request))
+    # Per page: the approvers and roles of the projects shown.
+    shown = list(page.object_list)
+    prefetch_related_objects(shown, "approvers", "roles")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/projects.html",
+        {
+            "projects": shown,
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "form": form,
+        },
+    )
+
+
+@staff_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("account"), pk=pk)
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            role = role_services.role_create(
+                actor=request.user,
+                project=project,
+                os_user=data["os_user"],
+                role_name=data["role_name"],
+                extra_principal_arns=data["extra_principal_arns"],
+                account=data.get("account"),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Role {role.role_name} added.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, form=form)
+
+
+def _project_detail_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form=None,
+    rules_form=None,
+    glass_form=None,
+    webhooks_form=None,
+) -> HttpResponse:
+    form = form or RoleForm()
+    webhooks_form = webhooks_form or WebhooksForm()
+    glass_form = glass_form or BreakGlassSettingsForm(
+        initial={
+            "allow_break_glass": project.allow_break_glass,
+            "people": ", ".join(
+                p.get_username() for p in project.break_glass_people.all()
+            ),
+            "break_glass_hours": project.break_glass_hours,
+            "break_glass_daily_cap": project.break_glass_daily_cap,
+            "break_glass_review_hours": project.break_glass_review_hours,
+        }
+    )
+    rules_form = rules_form or ProjectRulesForm(
+        initial={
+            "approvals_required": project.approvals_required,
+            "ticket_pattern": project.ticket_pattern,
+            "ticket_url_template": project.ticket_url_template,
+            "schedule_horizon_days": project.schedule_horizon_days,
+        }
+    )
+    page = Paginator(
+        project.roles.select_related("account")
+        .prefetch_related("approvers")
+        .order_by("os_user", "pk"),
+        PAGE_SIZE,
+    ).get_page(params.page(request))
+    roles = list(page.object_list)
+    grants = Counter(
+        AccessRequest.active_grants()
+        .filter(role__in=[role.pk for role in roles])
+        .values_list("role_id", flat=True)
+    )
+    holders = trust.capacity_holders([role.pk for role in roles])
+    for role in roles:
+        role.capacity = trust.trust_capacity(role, holders=holders[role.pk])
+        role.grant_count = grants[role.pk]
+    return render(
+        request,
+        "staff/project_detail.html",
+        {
+            "project": project,
+            "roles": roles,
+            "page": page,
+            "form": form,
+            "rules_form": rules_form,
+            "glass_form": glass_form,
+            "webhooks_form": webhooks_form,
+        },
+    )
+
+
+def _project_setting(request, pk: int, form_class, save, what: str, slot: str):
+    """One of the project page's settings forms: validated by the form, saved
+    by the service `save(project, data)`, or the page again with the errors."""
+    project = get_object_or_404(Project, pk=pk)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            save(project, form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{what} of {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return _project_detail_page(request, project, **{slot: form})
+
+
+@staff_required
+@require_POST
+def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(project, data):
+        rules_services.project_rules_set(actor=request.user, project=project, **data)
+
+    return _project_setting(
+        request, pk, ProjectRulesForm, save, "Approval rules", "rules_form"
+    )
+
+
+@staff_required
+@require_POST
+def project_break_glass(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(project, data):
+        break_glass.break_glass_set(
+            actor=request.user,
+            project=project,
+            allow=data["allow_break_glass"],
+            people=data["people"],
+            hours=data["break_glass_hours"],
+            daily_cap=data["break_glass_daily_cap"],
+            review_hours=data["break_glass_review_hours"],
+        )
+
+    return _project_setting(
+        request, pk, BreakGlassSettingsForm, save, "Break-glass", "glass_form"
+    )
+
+
+@staff_required
+@require_POST
+def project_webhooks(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(project, data):
+        rules_services.project_webhooks_set(
+            actor=request.user, project=project, **data
+        )
+
+    return _project_setting(
+        request, pk, WebhooksForm, save, "Chat webhooks", "webhooks_form"
+    )
+
+
+@staff_required
+def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(OperationRole.objects.select_related("project"), pk=pk)
+    initial = {
+        "approvers": ", ".join(a.get_username() for a in role.approvers.all()),
+        "approvers_replace_project": role.approvers_replace_project,
+        "approvals_required": role.approvals_required or "",
+    }
+    form = RoleRulesForm(
+        request.POST if "save_rules" in request.POST else None, initial=initial
+    )
+    auto_form = AutoRuleForm(request.POST if "add_rule" in request.POST else None)
+    if "remove_rule" in request.POST:
+        rule = get_object_or_404(
+            role.auto_rules, pk=params.integer(request.POST.get("remove_rule"))
+        )
+        rules_services.auto_rule_remove(actor=request.user, rule=rule)
+        messages.success(request, f"Auto-approval rule {rule.name} removed.")
+        return redirect("role_rules", pk=pk)
+    if auto_form.is_bound and auto_form.is_valid():
+        try:
+            rule = rules_services.auto_rule_add(
+                actor=request.user, role=role, **auto_form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(auto_form, exc)
+        else:
+            messages.success(request, f"Auto-approval rule {rule.name} added.")
+            return redirect("role_rules", pk=pk)
+    if form.is_bound and form.is_valid():
+        try:
+            rules_services.role_rules_set(
+                actor=request.user, role=role, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Approval rules of {role.role_name} saved.")
+            return redirect("project_detail", pk=role.project_id)
+    return render(
+        request,
+        "staff/role_rules.html",
+        {
+            "role": role,
+            "form": form,
+            "auto_form": auto_form,
+            "auto_rules": role.auto_rules.select_related(
+                "created_by"
+            ).prefetch_related("people"),
+        },
+    )
+
+
+@staff_required
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("account"), pk=pk)
+    form = ProjectEditForm(
+        request.POST or None, initial=ProjectEditForm.initial_for(project)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project_services.project_update(
+                actor=request.user,
+                project=project,
+                approvers=list(data["approvers"]),
+                description=data["description"],
+                allowed_durations=data["allowed_durations"],
+                allow_permanent=data["allow_permanent"],
+                rejection_reason_optional=data["rejection_reason_optional"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Project {project.name} saved.")
+            return redirect("project_detail", pk=pk)
+    return render(
+        request, "staff/project_edit.html", {"project": project, "form": form}
+    )
+
+
+@staff_required
+def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The role's cross-account users, through the same service as the
+    Django admin (trust size checked under the role's lock, audit, sync)."""
+    role = get_object_or_404(
+        OperationRole.objects.select_related("project", "account"), pk=pk
+    )
+    form = RolePrincipalsForm(
+        request.POST or None,
+        initial={"extra_principal_arns": "\n".join(role.extra_principal_arns or [])},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            role_services.role_principals_set(
+                role=role,
+                extra_principal_arns=form.cleaned_data["extra_principal_arns"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Saved the cross-account users of {role.role_name}. opsgate is "
+                "updating its trust in AWS.",
+            )
+            return redirect("project_detail", pk=role.project_id)
+    return render(request, "staff/role_edit.html", {"role": role, "form": form})
+
+
+@staff_required
+@require_POST
+def role_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(OperationRole, pk=pk)
+    sync_requests.sync_retry(obj=role, actor=request.user)
+    messages.success(request, f"Asked the worker to sync {role.role_name} again.")
+    return _back(request, "project_detail", role.project_id)
