@@ -42,7 +42,9 @@ def test_migrate_alone_creates_the_database_cache_table(tmp_path):
 
 def test_demo_totp_without_the_demo_database_says_what_to_run_in_one_line(tmp_path):
     done = manage(
-        "demo_totp", "bob@example.com", env={"OPSGATE_VAR_DIR": str(tmp_path)},
+        "demo_totp",
+        "bob@example.com",
+        env={"OPSGATE_VAR_DIR": str(tmp_path)},
         cwd=tmp_path,
     )
     assert done.returncode == 1
@@ -148,3 +150,16 @@ def test_no_form_lets_the_browser_cut_what_was_typed(login, alice, carol, deploy
     )
     assert "at most 64 characters (it has 65)" in response.content.decode()
     assert not IamUser.objects.filter(name__startswith="fff").exists()
+
+
+def test_the_docs_name_every_variable_the_demo_script_reads():
+    """The demo's port overrides were documented only in its error message."""
+    import re
+
+    read = set(
+        re.findall(r"\$\{?(OPSGATE_\w+)", (ROOT / "scripts/demo.sh").read_text())
+    )
+    assert {"OPSGATE_DEMO_PORT", "OPSGATE_DEMO_MOTO_PORT"} <= read
+    docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").rglob("*.md")))
+    missing = sorted(name for name in read if name not in docs)
+    assert missing == [], f"docs/ does not name {missing}"
