@@ -11,11 +11,9 @@ from django.urls import reverse
 @pytest.fixture
 def console():
     """What the console handler of LOGGING prints, captured."""
-    handler = next(
-        h
-        for h in logging.getLogger().handlers
-        if any(type(f).__name__ == "RefusalsInOneLine" for f in h.filters)
-    )
+    (handler,) = [
+        h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler
+    ]
     stream = io.StringIO()
     old = handler.setStream(stream)
     yield stream
