@@ -400,8 +400,9 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        # runserver's line per request floods the demo's terminal.
-        **({"django.server": {"level": "WARNING"}} if DEMO else {}),
+        # runserver's line per request floods the demo's terminal, and its
+        # line per 4xx repeats django.request's (a refusal is one line).
+        **({"django.server": {"level": "ERROR"}} if DEMO else {}),
     },
 }
 
