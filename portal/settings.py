@@ -366,8 +366,12 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        # runserver's line per request floods the demo's terminal.
-        **({"django.server": {"level": "WARNING"}} if DEMO else {}),
+        # Django's own console handler (DEBUG only) would print every record of
+        # the `django` loggers a second time, a refusal with its traceback.
+        "django": {"handlers": []},
+        # runserver's line per request floods the demo's terminal, and its
+        # line per 4xx repeats django.request's (a refusal is one line).
+        **({"django.server": {"level": "ERROR"}} if DEMO else {}),
     },
 }
 

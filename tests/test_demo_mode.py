@@ -55,3 +55,33 @@ def test_the_demo_mail_page_shows_an_invitation_with_its_link(client, demo, caro
     assert 'href="http://testserver/accounts/password/reset/key/' in page
     # Newest first.
     assert page.index("dave@example.com") < page.index("carol@example.com")
+
+
+def test_in_demo_mode_mail_goes_to_the_mail_pages_folder_and_requests_are_quiet(
+    tmp_path,
+):
+    """OPSGATE_DEMO (scripts/demo.sh) sends e-mail to files the mail page
+    reads instead of the terminal, and runserver's request lines are off."""
+    import os
+    import subprocess
+
+    show = (
+        "import logging; from django.conf import settings as s; "
+        "print(s.DEMO, s.EMAIL_BACKEND, s.EMAIL_FILE_PATH, "
+        "logging.getLogger('django.server').getEffectiveLevel())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "EMAIL_BACKEND"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", show],
+        env={**env, "OPSGATE_DEMO": "true", "OPSGATE_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "True",
+        "django.core.mail.backends.filebased.EmailBackend",
+        str(tmp_path / "mail"),
+        "40",
+    ]

@@ -15,8 +15,10 @@ from tests.conftest import ACCOUNT_ID
 from tests.workers import ROOT
 
 
-def manage(*args: str, env: dict, cwd=ROOT) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+def manage(
+    *args: str, env: dict, cwd=ROOT, unset=("DATABASE_URL",)
+) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=cwd,
@@ -27,22 +29,71 @@ def manage(*args: str, env: dict, cwd=ROOT) -> subprocess.CompletedProcess:
     )
 
 
-def test_migrate_alone_creates_the_database_cache_table(tmp_path):
-    env = {"OPSGATE_VAR_DIR": str(tmp_path), "CACHE_URL": "db://"}
-    done = manage("migrate", "--noinput", env=env)
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    """A folder whose SQLite database has had `migrate` and nothing else, with
+    the default cache (CACHE_URL unset: the database's table)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    env = {"OPSGATE_VAR_DIR": str(folder)}
+    done = manage("migrate", "--noinput", env=env, unset=("DATABASE_URL", "CACHE_URL"))
     assert done.returncode == 0, done.stderr
+    return folder
+
+
+def test_migrate_alone_creates_the_database_cache_table(migrated):
     tables = {
         name
-        for (name,) in sqlite3.connect(tmp_path / "opsgate.sqlite3").execute(
+        for (name,) in sqlite3.connect(migrated / "opsgate.sqlite3").execute(
             "select name from sqlite_master where type='table'"
         )
     }
     assert "opsgate_cache" in tables, tables
+    # And the default cache works on it.
+    done = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; from django.core.cache import cache; "
+        "print(settings.CACHES['default']['BACKEND']); "
+        "cache.set('newcomer', 'works'); print(cache.get('newcomer'))",
+        env={"OPSGATE_VAR_DIR": str(migrated)},
+        unset=("DATABASE_URL", "CACHE_URL"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "django.core.cache.backends.db.DatabaseCache",
+        "works",
+    ]
+
+
+def test_demo_totp_on_a_database_that_is_not_the_demos_says_where_it_is(
+    migrated, tmp_path
+):
+    """OPSGATE_VAR_DIR unset while the demo runs: the database found has no
+    demo people; the one line names the demo's command."""
+    done = manage(
+        "demo_totp",
+        "bob@example.com",
+        env={"DATABASE_URL": f"sqlite:///{migrated / 'opsgate.sqlite3'}"},
+        cwd=tmp_path,
+        unset=("DATABASE_URL", "CACHE_URL", "OPSGATE_VAR_DIR"),
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "bob@example.com has no TOTP authenticator" in lines[0]
+    assert "is not the demo's" in lines[0]
+    assert (
+        f"OPSGATE_VAR_DIR={ROOT / 'var' / 'demo'} {sys.executable} "
+        f"{ROOT / 'manage.py'} demo_totp bob@example.com" in lines[0]
+    )
 
 
 def test_demo_totp_without_the_demo_database_says_what_to_run_in_one_line(tmp_path):
     done = manage(
-        "demo_totp", "bob@example.com", env={"OPSGATE_VAR_DIR": str(tmp_path)},
+        "demo_totp",
+        "bob@example.com",
+        env={"OPSGATE_VAR_DIR": str(tmp_path)},
         cwd=tmp_path,
     )
     assert done.returncode == 1
@@ -148,3 +199,33 @@ def test_no_form_lets_the_browser_cut_what_was_typed(login, alice, carol, deploy
     )
     assert "at most 64 characters (it has 65)" in response.content.decode()
     assert not IamUser.objects.filter(name__startswith="fff").exists()
+
+
+def test_the_docs_name_every_variable_the_demo_script_reads():
+    """The demo's port overrides were documented only in its error message."""
+    import re
+
+    read = set(
+        re.findall(r"\$\{?(OPSGATE_\w+)", (ROOT / "scripts/demo.sh").read_text())
+    )
+    assert {"OPSGATE_DEMO_PORT", "OPSGATE_DEMO_MOTO_PORT"} <= read
+    docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").rglob("*.md")))
+    missing = sorted(name for name in read if name not in docs)
+    assert missing == [], f"docs/ does not name {missing}"
+
+
+def test_every_command_a_message_names_exists():
+    """Messages said "Run `manage.py opsgate_setup`" before there was one."""
+    import re
+
+    from django.core.management import get_commands
+
+    named = {}
+    for folder in ("accounts_app", "portal", "provisioning", "templates"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in (".py", ".html", ".txt"):
+                for name in re.findall(r"manage\.py (\w+)", path.read_text()):
+                    named.setdefault(name, path.relative_to(ROOT))
+    assert "opsgate_setup" in named
+    missing = {n: str(p) for n, p in named.items() if n not in get_commands()}
+    assert missing == {}, f"no such manage.py command: {missing}"

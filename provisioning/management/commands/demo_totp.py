@@ -16,6 +16,7 @@ from provisioning.management.commands.demo_login_help import demo_totp_command
 from provisioning.management.commands.demo_seed import DEMO_TOTP_SECRET
 
 PERIOD = 30
+DEMO_VAR_DIR = Path(settings.BASE_DIR) / "var" / "demo"  # scripts/demo.sh's
 
 
 class Command(BaseCommand):
@@ -31,7 +32,9 @@ class Command(BaseCommand):
             user=user, type=Authenticator.Type.TOTP
         ).first()
         if user is None or totp is None:
-            raise CommandError(f"{email} has no TOTP authenticator.")
+            raise CommandError(
+                f"{email} has no TOTP authenticator.{self._elsewhere(email)}"
+            )
         if decrypt(totp.data["secret"]) != DEMO_TOTP_SECRET:
             raise CommandError(f"{email} is not a demo account; use its own app.")
         now = int(time.time())
@@ -50,9 +53,19 @@ class Command(BaseCommand):
             except DatabaseError:
                 missing = True
         if missing:
-            demo = Path(settings.BASE_DIR) / "var" / "demo"
-            hint = demo_totp_command(email, var_dir=demo)
             raise CommandError(
                 f"No demo database at {db['NAME']}. Start the demo "
-                f"(scripts/demo.sh), then run: {hint}"
+                f"(scripts/demo.sh), then run: {demo_command(email)}"
             )
+
+    def _elsewhere(self, email: str) -> str:
+        """When this is not the demo's database (OPSGATE_VAR_DIR unset while
+        the demo runs), where the demo's is."""
+        if Path(settings.VAR_DIR).resolve() == DEMO_VAR_DIR.resolve():
+            return ""
+        name = settings.DATABASES["default"]["NAME"]
+        return f" The database {name} is not the demo's: run {demo_command(email)}"
+
+
+def demo_command(email: str) -> str:
+    return demo_totp_command(email, var_dir=DEMO_VAR_DIR)
