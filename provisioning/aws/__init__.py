@@ -33,11 +33,7 @@ from provisioning.aws.errors import (
     RetryLater,
     error_code,
 )
-from provisioning.aws.observe import (
-    WRITE_PREFIXES,
-    is_write,
-    observe_calls,
-)
+from provisioning.aws.observe import WRITE_PREFIXES, is_write, observe_calls
 
 __all__ = [
     "AwsError",

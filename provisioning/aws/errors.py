@@ -1,9 +1,7 @@
 """What a failed AWS call means to opsgate: the error classes (retry later,
 permanent, a dependency missing) and the AWS error codes of each."""
 
-from botocore.exceptions import (
-    ClientError,
-)
+from botocore.exceptions import ClientError
 
 # AWS asking to slow down (provisioning.throttle backs the account off).
 THROTTLING_CODES = frozenset(

@@ -13,21 +13,14 @@ left alone: IAM reads are eventually consistent, and the worker is on them.
   roles     operation roles and their trust.
 """
 
-from provisioning.drift_checks.account import (
-    check_baseline,
-    check_unknown,
-)
+from provisioning.drift_checks.account import check_baseline, check_unknown
 from provisioning.drift_checks.findings import (
     Finding,
     Report,
     note_missing_roles,
     stopped_without_drift,
 )
-from provisioning.drift_checks.reading import (
-    GAAD_FILTER,
-    quiet,
-    read_account,
-)
+from provisioning.drift_checks.reading import GAAD_FILTER, quiet, read_account
 from provisioning.drift_checks.roles import check_roles
 from provisioning.drift_checks.users import check_users
 

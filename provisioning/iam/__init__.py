@@ -25,10 +25,7 @@ from provisioning.iam.common import (
     USER_TAG_KEYS,
     parse_document,
 )
-from provisioning.iam.removals import (
-    remove_policies,
-    untag,
-)
+from provisioning.iam.removals import remove_policies, untag
 from provisioning.iam.roles import (
     delete_role,
     ensure_role,
@@ -36,12 +33,7 @@ from provisioning.iam.roles import (
     role_close,
     role_get,
 )
-from provisioning.iam.users import (
-    delete_user,
-    disable_user,
-    ensure_user,
-    user_exists,
-)
+from provisioning.iam.users import delete_user, disable_user, ensure_user, user_exists
 
 __all__ = [
     "ALREADY_EXISTS",

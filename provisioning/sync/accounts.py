@@ -13,11 +13,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts_app.audit import audit_record
-from accounts_app.models import (
-    AwsAccount,
-    IamUser,
-    OperationRole,
-)
+from accounts_app.models import AwsAccount, IamUser, OperationRole
 from accounts_app.sync_requests import desired_changed, request_sync
 from provisioning import aws, baseline, iam, recovery
 from provisioning.aws import AwsError, DependencyMissing, PermanentError

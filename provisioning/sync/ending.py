@@ -23,11 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts_app import notifications, trust
-from accounts_app.models import (
-    AccessRequest,
-    IamUser,
-    OperationRole,
-)
+from accounts_app.models import AccessRequest, IamUser, OperationRole
 from provisioning import aws, baseline, iam, policies, recovery, ssm
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.sync.outcomes import _conf

@@ -3,9 +3,7 @@
 
 from django.utils import timezone
 
-from accounts_app.models import (
-    IamUser,
-)
+from accounts_app.models import IamUser
 from provisioning import aws, baseline, iam, policies, recovery
 from provisioning.sync.outcomes import _conf, _record_success
 

@@ -5,12 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts_app.models import (
-    AccessRequest,
-    IamUser,
-    IamUserState,
-    OperationRole,
-)
+from accounts_app.models import AccessRequest, IamUser, IamUserState, OperationRole
 from provisioning import aws, iam
 from provisioning.aws import AwsError, RetryLater
 from provisioning.sync.accounts import _ensure_baseline, _repairs_baseline_once
