@@ -57,7 +57,8 @@ def assumed(monkeypatch, clock, aws_env):
 
     def session(account, region=""):
         sessions.append(clock.value)
-        return aws._Bound("us-east-1", {}, expires_at=clock.value + lifetime.value)
+        expires_at = clock.value + lifetime.value
+        return aws.clients._Bound("us-east-1", {}, expires_at=expires_at)
 
     monkeypatch.setattr(aws.clients, "_session", session)
     aws.reset_clients()
