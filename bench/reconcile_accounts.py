@@ -23,6 +23,7 @@ from accounts_app.models import (
 )
 from accounts_app.services import accounts as account_services
 from provisioning import aws, baseline, boundaries, policies, sync
+from provisioning.sync import outcomes
 
 PATH = "/opsgate/"
 PER_ROLE = 3  # people trusted by each role
@@ -35,7 +36,7 @@ def workload_id(i: int) -> str:
 def seed_people(hub: AwsAccount, users: int) -> list[IamUser]:
     sync.account_baseline_sync(account_id=hub.pk)
     client = aws.client("iam", hub)
-    group = sync._conf("GROUP_NAME")
+    group = outcomes._conf("GROUP_NAME")
     now = timezone.now() - timedelta(hours=1)
     names = [f"u{i:04d}" for i in range(users)]
     for name in names:
@@ -99,7 +100,7 @@ def seed_workload(i: int, hub: AwsAccount, people: list[IamUser], roles: int):
                 policies.trust_policy(sorted(p.arn for p in members[j]))
             ),
             Tags=policies.role_tags(project=f"Project {j}", os_user="ops"),
-            MaxSessionDuration=sync._conf("MAX_SESSION_DURATION"),
+            MaxSessionDuration=outcomes._conf("MAX_SESSION_DURATION"),
             PermissionsBoundary=baseline.boundary_arn(account),
             Description="opsgate operation role, run as ops",
         )

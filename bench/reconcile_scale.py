@@ -18,6 +18,7 @@ from accounts_app.models import (
     Project,
 )
 from provisioning import aws, baseline, policies, sync
+from provisioning.sync import outcomes
 
 
 def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
@@ -25,7 +26,7 @@ def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
     path = "/opsgate/"
     sync.account_baseline_sync(account_id=account.pk)
     client = aws.client("iam", account)
-    group = sync._conf("GROUP_NAME")
+    group = outcomes._conf("GROUP_NAME")
     now = timezone.now() - timedelta(hours=1)
     names = [f"u{i:05d}" for i in range(users)]
     arn = {
@@ -53,7 +54,7 @@ def seed(account: AwsAccount, users: int, roles: int, grants: int) -> None:
                 policies.trust_policy([arn[n] for n in role_members[j]])
             ),
             Tags=policies.role_tags(project=f"Project {j}", os_user="ops"),
-            MaxSessionDuration=sync._conf("MAX_SESSION_DURATION"),
+            MaxSessionDuration=outcomes._conf("MAX_SESSION_DURATION"),
             PermissionsBoundary=baseline.boundary_arn(account),
             Description="opsgate operation role, run as ops",
         )

@@ -7,7 +7,7 @@ them, updated) once per account by a person with administrator rights:
 `manage.py opsgate_boundaries --apply`, or the CloudFormation template that
 `manage.py opsgate_boundaries --cloudformation` prints
 (deploy/cloudformation/opsgate-boundaries.json). opsgate's sync only checks that
-they exist (provisioning.sync._require_boundaries).
+they exist (provisioning.sync.accounts._require_boundaries).
 """
 
 from typing import Any

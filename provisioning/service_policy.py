@@ -7,9 +7,9 @@ from provisioning.policies import (
     AWS_MANAGED_GROUP_POLICY,
     MANAGED_BY_VALUE,
     Document,
-    _doc,
     aws_managed_policy_arn,
 )
+from provisioning.policies.core import _doc
 
 _MANAGED = {"StringEquals": {"aws:ResourceTag/ManagedBy": MANAGED_BY_VALUE}}
 BOUNDARY_POLICY_WRITES = [

@@ -24,10 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# module key: (file(s) to mutate, targeted tests, needs the database)
+# module key: (file(s) or package to mutate, targeted tests, needs the database)
 MODULES = {
     "policies": (
-        "provisioning/policies.py",
+        "provisioning/policies",
         [
             "tests/test_policies.py",
             "tests/test_policy_lint.py",
@@ -60,7 +60,7 @@ MODULES = {
         True,
     ),
     "sync": (
-        "provisioning/sync.py",
+        "provisioning/sync",
         [
             "tests/test_import_and_sync.py",
             "tests/test_aws_faults.py",
@@ -113,6 +113,13 @@ def _mutmut(work: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+def _files(target: str) -> list[str]:
+    """The files to mutate: the one named, or every module of a package."""
+    if not (ROOT / target).is_dir():
+        return [target]
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / target).glob("*.py"))
+
+
 def run_module(key: str, scratch: Path, sample: int = 1) -> dict:
     target, tests, needs_db = MODULES[key]
     work = scratch / key
@@ -143,7 +150,7 @@ def run_module(key: str, scratch: Path, sample: int = 1) -> dict:
     config = (
         "\n[tool.mutmut]\n"
         f"source_paths = [{json.dumps(package)}]\n"
-        f"only_mutate = {json.dumps(targets)}\n"
+        f"only_mutate = {json.dumps([f for t in targets for f in _files(t)])}\n"
         f"also_copy = {json.dumps(also_copy)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         f"pytest_add_cli_args = {json.dumps(pytest_args)}\n"

@@ -361,7 +361,7 @@ def test_one_unreachable_account_is_reported_and_the_others_reconciled(
 ):
     grant(world["staging_role"], world["carol"], world["bob"])
     sync.role_sync(role_id=world["staging_role"].pk)
-    real = aws._session
+    real = aws.clients._session
 
     def session(account, region=""):
         if account is not None and account.account_id == PROD_ID:
@@ -369,7 +369,7 @@ def test_one_unreachable_account_is_reported_and_the_others_reconciled(
             raise aws.classify(ClientError(error, "AssumeRole"), "sts:AssumeRole")
         return real(account, region)
 
-    monkeypatch.setattr(aws, "_session", session)
+    monkeypatch.setattr(aws.clients, "_session", session)
     aws.reset_clients()
     summaries = {s["account"]: s for s in reconcile.reconcile_all()}
     prod = summaries["prod (222222222222)"]

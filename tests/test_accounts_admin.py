@@ -381,7 +381,7 @@ def test_check_access_shows_the_reachability_and_the_aws_error(
     client = login(admin)
     page = client.post(reverse("aws_account_check", args=[staging.pk]), follow=True)
     assert f"opsgate reaches staging ({STAGING_ID})" in page.content.decode()
-    real = aws._session
+    real = aws.clients._session
 
     def session(account, region=""):
         if account is not None and account.account_id == PROD_ID:
@@ -389,7 +389,7 @@ def test_check_access_shows_the_reachability_and_the_aws_error(
             raise aws.classify(ClientError(error, "AssumeRole"), "sts:AssumeRole")
         return real(account, region)
 
-    monkeypatch.setattr(aws, "_session", session)
+    monkeypatch.setattr(aws.clients, "_session", session)
     page = client.post(reverse("aws_account_check", args=[prod.pk]), follow=True)
     text = html.unescape(page.content.decode())
     assert "sts:AssumeRole failed: AccessDenied: no trust" in text

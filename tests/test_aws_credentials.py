@@ -44,7 +44,7 @@ def test_the_task_retries_after_expired_credentials_and_the_role_is_created(appr
 @pytest.fixture
 def clock(monkeypatch):
     now = SimpleNamespace(value=datetime(2026, 12, 7, 8, 0, tzinfo=UTC))
-    monkeypatch.setattr(aws, "_now", lambda: now.value)
+    monkeypatch.setattr(aws.clients, "_now", lambda: now.value)
     return now
 
 
@@ -57,9 +57,10 @@ def assumed(monkeypatch, clock, aws_env):
 
     def session(account, region=""):
         sessions.append(clock.value)
-        return aws._Bound("us-east-1", {}, expires_at=clock.value + lifetime.value)
+        expires_at = clock.value + lifetime.value
+        return aws.clients._Bound("us-east-1", {}, expires_at=expires_at)
 
-    monkeypatch.setattr(aws, "_session", session)
+    monkeypatch.setattr(aws.clients, "_session", session)
     aws.reset_clients()
     account = SimpleNamespace(
         pk=991, assume_role_arn="arn:aws:iam::444444444444:role/p", external_id=""

@@ -7,6 +7,7 @@ from django.db import OperationalError
 from accounts_app.models import AccessRequest, OperationRole, SyncStatus
 from accounts_app.services import access_requests
 from provisioning import aws, sync, tasks
+from provisioning.sync import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_a_database_failure_after_aws_leaves_nothing_reported_done(
     def unavailable(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(sync, "_record_success", unavailable)
+    monkeypatch.setattr(roles, "_record_success", unavailable)
     with pytest.raises(OperationalError):
         sync.role_sync(role_id=approved.role_id)
     role = OperationRole.objects.get(pk=approved.role_id)

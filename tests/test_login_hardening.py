@@ -170,6 +170,9 @@ def test_the_console_password_button_refuses_an_offboarded_person(
         raise AssertionError("no AWS call for an offboarded person")
 
     monkeypatch.setattr(direct.aws, "client", no_aws)
+    # The package's own callers (account_identity, caller_account_id) look
+    # the client up in provisioning.aws.clients.
+    monkeypatch.setattr(direct.aws.clients, "client", no_aws)
     web = login(alice)
     response = web.post(reverse("person_console_password", args=[carol.pk]))
     assert response.status_code == 302

@@ -468,5 +468,5 @@ def test_trust_differences_are_classified(extra_statement, kinds):
     actual = policies.trust_policy([CAROL])
     if extra_statement:
         actual["Statement"].append(extra_statement)
-    findings = drift_checks._trust_findings("r", actual, expected, obj=None)
+    findings = drift_checks.roles._trust_findings("r", actual, expected, obj=None)
     assert [f.kind for f in findings] == kinds

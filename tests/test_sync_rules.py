@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from provisioning import sync
 from provisioning.aws import DependencyMissing, PermanentError, RetryLater
+from provisioning.sync import accounts, outcomes, roles
 from tests.helpers import grant
 
 INVALID = "iam:CreateRole failed: MalformedPolicyDocument: Invalid principal in policy"
@@ -39,7 +40,7 @@ def test_invalid_principal_just_after_create_user_is_retried_naming_the_new_user
 ):
     settings.OPSGATE = {**settings.OPSGATE, "PRINCIPAL_PROPAGATION_SECONDS": 120}
     users = [_user("zed", 10), _user("amy", 119), _user("old", 121), _user("x", None)]
-    result = sync._propagation_or_permanent(_malformed(), users)
+    result = roles._propagation_or_permanent(_malformed(), users)
     assert type(result) is RetryLater
     assert result.message.startswith(INVALID)
     assert "amy, zed;" in result.message
@@ -52,12 +53,12 @@ def test_invalid_principal_long_after_create_user_is_permanent_naming_everyone(
 ):
     settings.OPSGATE = {**settings.OPSGATE, "PRINCIPAL_PROPAGATION_SECONDS": 120}
     users = [_user("zed", 121), _user("amy", 3600), _user("never", None)]
-    result = sync._propagation_or_permanent(_malformed(RetryLater), users)
+    result = roles._propagation_or_permanent(_malformed(RetryLater), users)
     assert type(result) is PermanentError
     assert result.message.startswith(INVALID + ". ")
     assert "users: amy, never, zed;" in result.message
     assert (result.action, result.code) == ("iam:CreateRole", "MalformedPolicyDocument")
-    none = sync._propagation_or_permanent(_malformed(), [])
+    none = roles._propagation_or_permanent(_malformed(), [])
     assert "users: none;" in none.message
 
 
@@ -69,12 +70,12 @@ def test_invalid_principal_long_after_create_user_is_permanent_naming_everyone(
     ],
 )
 def test_other_failures_are_passed_on_unchanged(exc):
-    assert sync._propagation_or_permanent(exc, [_user("amy", 1)]) is exc
+    assert roles._propagation_or_permanent(exc, [_user("amy", 1)]) is exc
 
 
 def test_the_principal_word_is_found_whatever_its_case():
     exc = _malformed(message="MalformedPolicyDocument: PRINCIPAL unknown")
-    assert type(sync._propagation_or_permanent(exc, [_user("a", 1)])) is RetryLater
+    assert type(roles._propagation_or_permanent(exc, [_user("a", 1)])) is RetryLater
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,7 @@ def test_the_principal_word_is_found_whatever_its_case():
 )
 def test_only_a_permanent_invalid_principal_looks_for_missing_users(exc):
     # Nothing is asked of AWS (the users have no account to build a client for).
-    assert sync._principals_missing_or(exc, OperationRole(), [_user("a", 1)]) is exc
+    assert roles._principals_missing_or(exc, OperationRole(), [_user("a", 1)]) is exc
 
 
 # --- recording outcomes -------------------------------------------------------
@@ -95,7 +96,7 @@ def test_only_a_permanent_invalid_principal_looks_for_missing_users(exc):
 
 @pytest.mark.django_db
 def test_a_permanent_error_is_recorded_as_is_and_stops(deploy_role):
-    sync._record_error(OperationRole, deploy_role.pk, PermanentError("bad " * 600))
+    outcomes._record_error(OperationRole, deploy_role.pk, PermanentError("bad " * 600))
     stored = OperationRole.objects.get(pk=deploy_role.pk)
     assert stored.error_is_permanent is True
     assert stored.last_error == ("bad " * 600)[:2000]
@@ -104,7 +105,7 @@ def test_a_permanent_error_is_recorded_as_is_and_stops(deploy_role):
 @pytest.mark.django_db
 def test_a_transient_error_is_recorded_as_retrying(deploy_role):
     OperationRole.objects.filter(pk=deploy_role.pk).update(error_is_permanent=True)
-    sync._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
+    outcomes._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
     stored = OperationRole.objects.get(pk=deploy_role.pk)
     assert stored.error_is_permanent is False
     assert stored.last_error == "Retrying: throttled"
@@ -117,13 +118,13 @@ def test_a_success_clears_the_error_and_never_lowers_the_applied_version(deploy_
     )
     role = OperationRole.objects.get(pk=deploy_role.pk)
     before = timezone.now()
-    sync._record_success(role, 3, exists_in_aws=True)
+    outcomes._record_success(role, 3, exists_in_aws=True)
     stored = OperationRole.objects.get(pk=deploy_role.pk)
     assert stored.applied_version == 5
     assert (stored.last_error, stored.error_is_permanent) == ("", False)
     assert stored.exists_in_aws is True
     assert stored.last_synced_at >= before
-    sync._record_success(stored, 7)
+    outcomes._record_success(stored, 7)
     assert OperationRole.objects.get(pk=deploy_role.pk).applied_version == 7
 
 
@@ -182,7 +183,7 @@ def test_a_role_opsgate_made_that_must_be_created_again_is_noted_and_reconciled(
 ):
     OperationRole.objects.filter(pk=deploy_role.pk).update(exists_in_aws=True)
     role = OperationRole.objects.get(pk=deploy_role.pk)
-    sync._role_missing_note(role, RetryLater("x", action="iam:CreateRole"))
+    roles._role_missing_note(role, RetryLater("x", action="iam:CreateRole"))
     assert OperationRole.objects.get(pk=role.pk).missing_since is not None
     assert _objects_missing_at(role) is not None
 
@@ -197,7 +198,7 @@ def test_a_role_never_made_or_another_failure_is_not_missing(
 ):
     OperationRole.objects.filter(pk=deploy_role.pk).update(exists_in_aws=exists)
     role = OperationRole.objects.get(pk=deploy_role.pk)
-    sync._role_missing_note(role, RetryLater("x", action=action))
+    roles._role_missing_note(role, RetryLater("x", action=action))
     assert OperationRole.objects.get(pk=role.pk).missing_since is None
     assert _objects_missing_at(role) is None
 
@@ -206,11 +207,11 @@ def test_a_role_never_made_or_another_failure_is_not_missing(
 def test_a_missing_dependency_marks_the_role_without_a_reconcile(deploy_role):
     role = OperationRole.objects.get(pk=deploy_role.pk)
     exc = DependencyMissing("x", action="iam:AttachRolePolicy")
-    sync._role_missing_note(role, exc)
+    roles._role_missing_note(role, exc)
     first = OperationRole.objects.get(pk=role.pk).missing_since
     assert first is not None
     assert _objects_missing_at(role) is None
-    sync._role_missing_note(role, exc)  # the first time it was seen is kept
+    roles._role_missing_note(role, exc)  # the first time it was seen is kept
     assert OperationRole.objects.get(pk=role.pk).missing_since == first
 
 
@@ -224,26 +225,28 @@ class _Recorder:
 
     def install(self, monkeypatch):
         monkeypatch.setattr(
-            sync.baseline, "baseline_is_current", lambda a: self.current
+            accounts.baseline, "baseline_is_current", lambda a: self.current
         )
-        monkeypatch.setattr(sync.aws, "client", lambda *a: self.calls.append("client"))
         monkeypatch.setattr(
-            sync.iam,
+            accounts.aws, "client", lambda *a: self.calls.append("client")
+        )
+        monkeypatch.setattr(
+            accounts.iam,
             "group_exists",
             lambda client, *, name: self.calls.append(("group", name)) or self.group,
         )
         monkeypatch.setattr(
-            sync.recovery,
+            accounts.recovery,
             "baseline_mark_missing",
             lambda **kw: self.calls.append(("mark", kw["account_id"])) or self.marked,
         )
         monkeypatch.setattr(
-            sync.recovery,
+            accounts.recovery,
             "account_reconcile_request",
             lambda **kw: self.calls.append(("reconcile", kw["reason"])),
         )
         monkeypatch.setattr(
-            sync, "request_sync", lambda obj: self.calls.append(("sync", obj.pk))
+            accounts, "request_sync", lambda obj: self.calls.append(("sync", obj.pk))
         )
         return self
 
@@ -317,12 +320,12 @@ def test_a_missing_boundary_is_a_permanent_error_naming_each_missing_one(
         "user": baseline.user_boundary_arn(account),
     }
     monkeypatch.setattr(
-        sync.iam,
+        accounts.iam,
         "policy_exists",
         lambda client, *, arn: any(arns[k] == arn for k in present),
     )
     with pytest.raises(PermanentError) as info:
-        sync._require_boundaries(object(), account)
+        accounts._require_boundaries(object(), account)
     exc = info.value
     assert (exc.action, exc.code) == ("iam:GetPolicy", "BoundaryMissing")
     assert exc.message.startswith(f"{sync.BOUNDARY_MISSING} in account 123456789012: ")
@@ -332,8 +335,8 @@ def test_a_missing_boundary_is_a_permanent_error_naming_each_missing_one(
 
 
 def test_both_boundaries_present_is_fine(monkeypatch):
-    monkeypatch.setattr(sync.iam, "policy_exists", lambda client, *, arn: True)
-    sync._require_boundaries(object(), AwsAccount(account_id="123456789012"))
+    monkeypatch.setattr(accounts.iam, "policy_exists", lambda client, *, arn: True)
+    accounts._require_boundaries(object(), AwsAccount(account_id="123456789012"))
 
 
 @pytest.mark.django_db
@@ -341,7 +344,7 @@ def test_a_failed_sync_is_logged_with_the_model_the_id_and_the_message(
     deploy_role, caplog
 ):
     with caplog.at_level("WARNING", logger="provisioning.sync"):
-        sync._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
+        outcomes._record_error(OperationRole, deploy_role.pk, RetryLater("throttled"))
     assert caplog.messages == [
         f"sync of OperationRole {deploy_role.pk} failed: Retrying: throttled"
     ]
@@ -383,7 +386,7 @@ def test_a_grant_whose_approver_left_is_revoked_with_the_reason(
     version = OperationRole.objects.get(pk=deploy_role.pk).desired_version
     role = OperationRole.objects.select_related("project").get(pk=deploy_role.pk)
 
-    kept = sync._still_allowed(role, _grants(role))
+    kept = roles._still_allowed(role, _grants(role))
 
     assert [g.pk for g in kept] == [provisioned.pk]  # already in AWS: kept
     stored = AccessRequest.objects.get(pk=lost.pk)
@@ -409,5 +412,5 @@ def test_grants_of_a_current_approver_or_without_one_are_kept(
             requester=dave, role=deploy_role, now=timezone.now()
         )
     role = OperationRole.objects.select_related("project").get(pk=deploy_role.pk)
-    kept = sync._still_allowed(role, _grants(role))
+    kept = roles._still_allowed(role, _grants(role))
     assert sorted(g.pk for g in kept) == sorted([approved.pk, imported.pk])

@@ -1,14 +1,10 @@
-"""The one place that imports boto3: clients built on demand, errors mapped once.
-
-boto3 finds its endpoint the standard way, so AWS_ENDPOINT_URL pointing at moto
-(or LocalStack) is configuration, not a code path. Clients are never built at
-import time.
-"""
+"""Clients built on demand, per thread and account (opsgate's own credentials
+or an assumed provisioner role), and botocore's errors mapped once."""
 
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,84 +16,23 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 
-log = logging.getLogger(__name__)
-
-# AWS asking to slow down (provisioning.throttle backs the account off).
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "SlowDown",
-    }
+from provisioning.aws.errors import (
+    CREDENTIAL_CODES,
+    DEPENDENCY_ACTIONS,
+    EXPIRED_CODES,
+    RETRYABLE_CODES,
+    AwsError,
+    DependencyMissing,
+    PermanentError,
+    RetryLater,
+    error_code,
 )
-RETRYABLE_CODES = THROTTLING_CODES | {
-    "ServiceUnavailable",
-    "ServiceFailure",
-    "ServiceFailureException",
-    "InternalFailure",
-    "InternalError",
-    "ConcurrentModification",
-    "ConcurrentModificationException",
-}
-# Temporary credentials that ran out (an assumed role's, or a request signed
-# too long ago): drop the cached clients and retry with fresh ones (issue 21;
-# they were treated as permanent).
-EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
-CREDENTIAL_CODES = {
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "AuthFailure",
-}
+from provisioning.aws.observe import _notify
 
-
-class AwsError(Exception):
-    """An AWS call failed. `message` is safe to show: it names the action and the
-    error code and never carries credentials."""
-
-    def __init__(self, message: str, *, action: str = "", code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.action = action
-        self.code = code
-
-
-class RetryLater(AwsError):
-    """Transient: throttling, 5xx, eventual consistency. Try again with backoff."""
-
-
-class PermanentError(AwsError):
-    """Will fail again until a person changes something: record, show, stop."""
-
-
-class DependencyMissing(RetryLater):
-    """NoSuchEntity on a call that names another object opsgate made (a managed
-    policy, the operators group, the permissions boundary): the account's
-    baseline, or part of it, is gone (an account wiped, a sandbox restored) or
-    not visible yet. The sync repairs the baseline and tries once more; after
-    that it is an ordinary "retry later"."""
-
-
-# Calls whose NoSuchEntity means "what this names is missing", not "this
-# object is missing": the object itself is always read first.
-DEPENDENCY_ACTIONS = {
-    "iam:AttachRolePolicy",
-    "iam:AttachGroupPolicy",
-    "iam:AddUserToGroup",
-    "iam:PutRolePermissionsBoundary",
-    "iam:CreateRole",  # its permissions boundary
-}
-
-
-def error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+log = logging.getLogger(__name__)
 
 
 def classify(exc: Exception, action: str) -> AwsError:
@@ -158,57 +93,6 @@ def aws_action(action: str) -> Iterator[None]:
     except (ClientError, BotoCoreError) as exc:
         raise classify(exc, action) from exc
 
-
-# --- Call observers (tests and benchmarks count AWS calls at the boto3 layer) -
-
-_observers: list[Callable[[str, str], None]] = []
-
-
-def _notify(model: Any, **kwargs: Any) -> None:
-    service = model.service_model.endpoint_prefix
-    for observer in list(_observers):
-        observer(service, model.name)
-
-
-WRITE_PREFIXES = (
-    "Create",
-    "Update",
-    "Put",
-    "Attach",
-    "Add",
-    "Tag",
-    "Untag",
-    "Delete",
-    "Detach",
-    "Remove",
-    "Set",
-    "Enable",
-    "Deactivate",
-    "Terminate",
-)
-
-
-def is_write(call: str) -> bool:
-    """Whether an observed "service:Operation" changes AWS."""
-    return call.split(":", 1)[1].startswith(WRITE_PREFIXES)
-
-
-@contextlib.contextmanager
-def observe_calls() -> Iterator[list[str]]:
-    """Collect "service:Operation" for every AWS call made inside the block."""
-    calls: list[str] = []
-
-    def observer(service: str, operation: str) -> None:
-        calls.append(f"{service}:{operation}")
-
-    _observers.append(observer)
-    try:
-        yield calls
-    finally:
-        _observers.remove(observer)
-
-
-# --- Clients ------------------------------------------------------------------
 
 _local = threading.local()
 

@@ -1,0 +1,46 @@
+"""Recording a sync's outcome on the object: success (the version applied) or
+the error, permanent or to retry."""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from provisioning.aws import AwsError, PermanentError
+
+log = logging.getLogger(__name__)
+
+
+def _conf(key: str) -> Any:
+    return settings.OPSGATE[key]
+
+
+def _record_success(obj: Model, version: int, **fields: Any) -> None:
+    obj.applied_version = max(obj.applied_version, version)
+    obj.last_error = ""
+    obj.error_is_permanent = False
+    obj.last_synced_at = timezone.now()
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save(
+        update_fields=[
+            "applied_version",
+            "last_error",
+            "error_is_permanent",
+            "last_synced_at",
+            *fields,
+        ]
+    )
+
+
+def _record_error(model: type[Model], pk: int, exc: AwsError) -> None:
+    permanent = isinstance(exc, PermanentError)
+    message = exc.message if permanent else f"Retrying: {exc.message}"
+    with transaction.atomic():
+        model.objects.filter(pk=pk).update(
+            last_error=message[:2000], error_is_permanent=permanent
+        )
+    log.warning("sync of %s %s failed: %s", model.__name__, pk, message)
