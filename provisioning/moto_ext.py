@@ -20,6 +20,9 @@ def install() -> None:
     from moto.core.serialize import never_return
     from moto.iam import models, responses
 
+    from provisioning import moto_ext_run_command
+
+    moto_ext_run_command.install()  # opsgate's two SSM documents (issue 25)
     if getattr(models.User, "permissions_boundary_arn", "absent") != "absent":
         return
 
