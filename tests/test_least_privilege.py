@@ -85,7 +85,7 @@ def recorded():
 
     def client(service, account=None, **kwargs):
         built = original(service, account, **kwargs)
-        if hasattr(built, "meta"):  # not the fake SSM client (see conftest)
+        if hasattr(built, "meta"):  # SSM sessions are faked (see conftest)
             built.meta.events.register_first(
                 "provide-client-params", record, unique_id="test-recorder"
             )
