@@ -24,7 +24,8 @@ behave like SSM and the documents' scripts (provisioning.os_user_documents):
   document's step name, DocumentVersion); the command's status is Failed when
   any of its invocations failed.
 
-Everything lives on moto's SSM backend object, so moto's reset empties it.
+And a document a CloudFormation stack creates keeps its content as JSON text,
+as in SSM. Everything lives on moto's SSM backend object, so moto's reset empties it.
 Other documents keep moto's own behaviour. opsgate itself never imports this
 module: provisioning.moto_ext.install() does (the demo's moto server, the
 tests).
@@ -62,7 +63,18 @@ def install() -> None:
         _run(self, command, name=name, version=version, content=content, user=user)
         return command
 
+    create_document = backend_class.create_document
+
+    def create_document_as_text(self: Any, **kwargs: Any) -> Any:
+        # A CloudFormation template gives Content as an object; SSM keeps it
+        # as JSON text (moto kept the dict, and GetDocument showed its repr).
+        if isinstance(kwargs.get("content"), dict):
+            kwargs["content"] = json.dumps(kwargs["content"])
+            kwargs["document_format"] = "JSON"
+        return create_document(self, **kwargs)
+
     backend_class.send_command = send_opsgate_command
+    backend_class.create_document = create_document_as_text
     backend_class._opsgate_run_command = True
 
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from django.conf import settings
 
+from accounts_app.models import AwsAccount
 from provisioning import aws, os_user_documents
+
+
+def text(content: dict) -> str:
+    """A document's content as the deployment step uploads it."""
+    return json.dumps(content, indent=2)
 
 
 def _content(document: dict) -> Any:
@@ -22,7 +28,9 @@ def _content(document: dict) -> Any:
 
 
 def _get(ssm: Any, name: str, version: str = "") -> dict | None:
-    kwargs = {"Name": name, **({"DocumentVersion": version} if version else {})}
+    kwargs = {"Name": name, "DocumentFormat": "JSON"}
+    if version:
+        kwargs["DocumentVersion"] = version
     try:
         with aws.aws_action("ssm:GetDocument"):
             return ssm.get_document(**kwargs)
@@ -41,7 +49,7 @@ def ensure(ssm: Any, *, name: str, content: dict) -> tuple[str, str]:
         with aws.aws_action("ssm:CreateDocument"):
             made = ssm.create_document(
                 Name=name,
-                Content=json.dumps(content, indent=2),
+                Content=text(content),
                 DocumentType="Command",
                 DocumentFormat="JSON",
                 Tags=list(os_user_documents.TAGS),
@@ -56,30 +64,40 @@ def ensure(ssm: Any, *, name: str, content: dict) -> tuple[str, str]:
         )
     if _content(current) == content:
         return "unchanged", current["DocumentVersion"]
-    # A newer version may hold the content already (a run stopped before the
-    # default changed): SSM refuses the same content twice.
-    latest = _get(ssm, name, "$LATEST")
-    if latest is not None and _content(latest) == content:
-        version = latest["DocumentVersion"]
-    else:
+    try:
         with aws.aws_action("ssm:UpdateDocument"):
             updated = ssm.update_document(
                 Name=name,
-                Content=json.dumps(content, indent=2),
+                Content=text(content),
                 DocumentVersion="$LATEST",
                 DocumentFormat="JSON",
             )
         version = updated["DocumentDescription"]["DocumentVersion"]
+    except aws.PermanentError as exc:
+        # A version holds this content already (an earlier release, or a run
+        # stopped before the default changed): SSM refuses it twice.
+        if exc.code != "DuplicateDocumentContent":
+            raise
+        version = _version_holding(ssm, name, content)
+        if version is None:
+            raise
     with aws.aws_action("ssm:UpdateDocumentDefaultVersion"):
         ssm.update_document_default_version(Name=name, DocumentVersion=version)
     return "updated", version
 
 
+def _version_holding(ssm: Any, name: str, content: dict) -> str | None:
+    latest = _get(ssm, name, "$LATEST")
+    for number in range(int(latest["DocumentVersion"]) if latest else 0, 0, -1):
+        found = _get(ssm, name, str(number))  # None: a deleted version
+        if found is not None and _content(found) == content:
+            return found["DocumentVersion"]
+    return None
+
+
 def regions_of(account_id: str) -> list[str]:
     """Where the sessions of the account with this id run (the account's
     regions in opsgate, or OPSGATE_REGION when opsgate does not know it)."""
-    from accounts_app.models import AwsAccount
-
     account = AwsAccount.objects.filter(account_id=account_id).first()
     return account.session_regions if account else [settings.OPSGATE["REGION"]]
 
