@@ -59,7 +59,10 @@ def install() -> None:
         user = _parameter(content, kwargs.get("parameters") or {})
         for instance_id in kwargs.get("instance_ids") or []:
             _running_instance(self, instance_id)
+        # Before moto's Command, which extends the InstanceIds list it is given.
+        targets = _targets(self, kwargs)
         command = send_command(self, **kwargs)
+        command.instance_ids = targets
         _run(self, command, name=name, version=version, content=content, user=user)
         return command
 
@@ -135,6 +138,25 @@ def _running_instance(backend: Any, instance_id: str) -> Any:
             f"{backend.account_id}",
         )
     return instance
+
+
+def _targets(backend: Any, kwargs: dict) -> list[str]:
+    """The instances a command names, in order: its InstanceIds and the
+    instances its Targets select (moto's own Command adds every instance of
+    the region when there are no Targets)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[backend.account_id][backend.region_name]
+    found = list(kwargs.get("instance_ids") or [])
+    for target in kwargs.get("targets") or []:
+        if target["Key"] == "InstanceIds":
+            found += target["Values"]
+            continue
+        for reservation in ec2.all_reservations(
+            filters={target["Key"]: target["Values"]}
+        ):
+            found += [instance.id for instance in reservation.instances]
+    return list(dict.fromkeys(found))
 
 
 def _tags(backend: Any, instance_id: str) -> dict[str, str]:
