@@ -213,3 +213,31 @@ def test_the_cloudformation_template_creates_both_documents(aws_env):
         regions=["eu-west-1"], client=lambda region: ssm(region)
     )
     assert [outcome for _, _, outcome, _ in done] == ["unchanged", "unchanged"]
+
+
+def test_before_migrate_the_step_uses_opsgates_region(monkeypatch, settings):
+    """scripts/demo.sh runs the step before `migrate`: no accounts table."""
+    from django.db import OperationalError
+
+    from accounts_app.models import AwsAccount
+
+    def no_table(**kwargs):
+        raise OperationalError("no such table: accounts_app_awsaccount")
+
+    monkeypatch.setattr(AwsAccount.objects, "filter", no_table)
+    settings.OPSGATE = {**settings.OPSGATE, "REGION": "eu-south-2"}
+    assert os_user_deploy.regions_of("123456789012") == ["eu-south-2"]
+
+
+def test_the_demo_deploys_the_documents_in_each_of_its_accounts(aws_env):
+    from accounts_app.models import AwsAccount
+
+    call_command("demo_seed")
+    accounts = list(AwsAccount.objects.all())
+    assert len(accounts) == 3  # the hub, staging and prod
+    for account in accounts:
+        for region in account.session_regions:
+            client = aws.client("ssm", account, region=region)
+            for name, content in os_user_documents.documents().items():
+                found = client.get_document(Name=name)
+                assert json.loads(found["Content"]) == content
