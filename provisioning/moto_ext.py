@@ -1,5 +1,6 @@
 """What moto (the demo's and the tests' AWS) lacks and opsgate relies on:
-permissions boundaries on IAM users.
+permissions boundaries on IAM users, and (provisioning.moto_ext_run_command)
+Run Command for opsgate's two OS-user SSM documents.
 
 moto 5 ignores `PermissionsBoundary` in CreateUser, returns none in GetUser and
 GetAccountAuthorizationDetails, and does not implement

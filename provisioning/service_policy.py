@@ -55,7 +55,11 @@ def opsgate_service_policy(
     changes, never a write to either boundary, and no iam:PassRole.
 
     So whoever holds these credentials gets at most what the two boundaries
-    allow, even after rewriting every policy opsgate may write."""
+    allow, even after rewriting every policy opsgate may write.
+
+    On instances: ssm:SendCommand with the two OS-user documents of
+    provisioning.os_user_documents only, only on instances with a Project
+    tag, never a document write (issue 25)."""
     iam = f"arn:{partition}:iam::{account_id}"
     users, roles = f"{iam}:user{path}*", f"{iam}:role{path}*"
     group = f"{iam}:group{path}{group_name}"
