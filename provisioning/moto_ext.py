@@ -1,5 +1,6 @@
 """What moto (the demo's and the tests' AWS) lacks and opsgate relies on:
-permissions boundaries on IAM users.
+permissions boundaries on IAM users, and (provisioning.moto_ext_run_command)
+Run Command for opsgate's two OS-user SSM documents.
 
 moto 5 ignores `PermissionsBoundary` in CreateUser, returns none in GetUser and
 GetAccountAuthorizationDetails, and does not implement
@@ -20,6 +21,9 @@ def install() -> None:
     from moto.core.serialize import never_return
     from moto.iam import models, responses
 
+    from provisioning import moto_ext_run_command
+
+    moto_ext_run_command.install()  # opsgate's two SSM documents (issue 25)
     if getattr(models.User, "permissions_boundary_arn", "absent") != "absent":
         return
 

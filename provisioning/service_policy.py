@@ -3,6 +3,7 @@ and the worker need, and no more (DESIGN §7). Pure, like provisioning.policies:
 `manage.py opsgate_iam_policy` prints it, the deployment attaches it, and
 tests/test_least_privilege.py runs every flow with only it."""
 
+from provisioning import os_user_documents
 from provisioning.policies import (
     AWS_MANAGED_GROUP_POLICY,
     MANAGED_BY_VALUE,
@@ -21,6 +22,21 @@ BOUNDARY_POLICY_WRITES = [
     "iam:TagPolicy",
     "iam:UntagPolicy",
 ]
+# The deployment's, like the boundaries: opsgate runs SSM documents, never
+# writes one (it could otherwise rewrite what it may run).
+DOCUMENT_WRITES = [
+    "ssm:CreateDocument",
+    "ssm:DeleteDocument",
+    "ssm:ModifyDocumentPermission",
+    "ssm:UpdateDocument",
+    "ssm:UpdateDocumentDefaultVersion",
+    "ssm:UpdateDocumentMetadata",
+]
+# ABAC on the instances (issue 25): a project's instances carry its Project
+# tag. ssm:resourceTag is the key SSM documents for SendCommand on instances
+# (a global aws:ResourceTag key would also need aws:ViaAWSService).
+_PROJECT_INSTANCE = {"StringLike": {"ssm:resourceTag/Project": "?*"}}
+_NOT_PROJECT_INSTANCE = {"StringNotLike": {"ssm:resourceTag/Project": "?*"}}
 
 
 def opsgate_service_policy(
@@ -39,7 +55,11 @@ def opsgate_service_policy(
     changes, never a write to either boundary, and no iam:PassRole.
 
     So whoever holds these credentials gets at most what the two boundaries
-    allow, even after rewriting every policy opsgate may write."""
+    allow, even after rewriting every policy opsgate may write.
+
+    On instances: ssm:SendCommand with the two OS-user documents of
+    provisioning.os_user_documents only, only on instances with a Project
+    tag, never a document write (issue 25)."""
     iam = f"arn:{partition}:iam::{account_id}"
     users, roles = f"{iam}:user{path}*", f"{iam}:role{path}*"
     group = f"{iam}:group{path}{group_name}"
@@ -48,6 +68,16 @@ def opsgate_service_policy(
     user_boundary = f"{iam}:policy{path}{user_boundary_name}"
     with_boundary = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
     with_user_boundary = {"ArnEquals": {"iam:PermissionsBoundary": user_boundary}}
+    os_user_documents_arns = [
+        os_user_documents.document_arn(
+            account_id=account_id, name=name, partition=partition
+        )
+        for name in os_user_documents.NAMES
+    ]
+    instances = [
+        f"arn:{partition}:ec2:*:{account_id}:instance/*",
+        f"arn:{partition}:ssm:*:{account_id}:managed-instance/*",
+    ]
     return _doc(
         {
             "Sid": "ReadAccount",
@@ -56,6 +86,7 @@ def opsgate_service_policy(
                 "ec2:DescribeInstances",
                 "iam:GetAccountAuthorizationDetails",
                 "iam:GetAccountSummary",
+                "ssm:DescribeInstanceInformation",
                 "ssm:DescribeSessions",
                 "sts:GetCallerIdentity",
             ],
@@ -271,6 +302,50 @@ def opsgate_service_policy(
             "Effect": "Allow",
             "Action": "ssm:TerminateSession",
             "Resource": f"arn:{partition}:ssm:*:{account_id}:session/*",
+        },
+        {
+            # The OS run-as users of grants (issue 25): these two documents...
+            "Sid": "RunOnlyTheOsUserDocuments",
+            "Effect": "Allow",
+            "Action": "ssm:SendCommand",
+            "Resource": os_user_documents_arns,
+        },
+        {
+            # ...only on instances that carry a Project tag.
+            "Sid": "RunCommandsOnProjectInstances",
+            "Effect": "Allow",
+            "Action": "ssm:SendCommand",
+            "Resource": instances,
+            "Condition": _PROJECT_INSTANCE,
+        },
+        {
+            "Sid": "ReadCommandResults",
+            "Effect": "Allow",
+            "Action": ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"],
+            "Resource": "*",
+        },
+        {
+            # Also when someone adds an Allow to this policy later: no other
+            # document (AWS-RunShellScript...), no S3 bucket for the output...
+            "Sid": "NoOtherDocuments",
+            "Effect": "Deny",
+            "Action": "ssm:SendCommand",
+            "NotResource": [*os_user_documents_arns, *instances],
+        },
+        {
+            # ...and no instance without a Project tag (the key is then
+            # absent, and a negated operator matches).
+            "Sid": "NoInstancesOutsideProjects",
+            "Effect": "Deny",
+            "Action": "ssm:SendCommand",
+            "Resource": instances,
+            "Condition": _NOT_PROJECT_INSTANCE,
+        },
+        {
+            "Sid": "DocumentsAreNotOpsgatesToWrite",
+            "Effect": "Deny",
+            "Action": list(DOCUMENT_WRITES),
+            "Resource": f"arn:{partition}:ssm:*:{account_id}:document/*",
         },
         {
             "Sid": "NeverPassRoles",

@@ -286,16 +286,36 @@ class FakeSsm:
         return {"SessionId": params["SessionId"]}
 
 
+class SsmClient:
+    """opsgate's SSM client in tests: sessions from the FakeSsm, everything
+    else (documents, Run Command) from moto, through a real client built on
+    first use (so a test that only ends sessions builds none)."""
+
+    SESSIONS = {"describe_sessions", "terminate_session"}
+
+    def __init__(self, fake: FakeSsm, build) -> None:
+        self._fake, self._build, self._real = fake, build, None
+
+    def __getattr__(self, name: str):
+        if name in self.SESSIONS:
+            return getattr(self._fake, name)
+        if self._real is None:
+            self._real = self._build()
+        return getattr(self._real, name)
+
+
 @pytest.fixture(autouse=True)
 def ssm_sessions(monkeypatch):
-    """Every test gets a FakeSsm as opsgate's SSM client (see FakeSsm)."""
+    """Every test gets a FakeSsm for SSM sessions (see FakeSsm, SsmClient)."""
     from provisioning import aws
 
     fake = FakeSsm()
     real = aws.client
 
     def client(service, account=None, **kwargs):
-        return fake if service == "ssm" else real(service, account, **kwargs)
+        if service != "ssm":
+            return real(service, account, **kwargs)
+        return SsmClient(fake, lambda: real(service, account, **kwargs))
 
     monkeypatch.setattr(aws, "client", client)
     return fake

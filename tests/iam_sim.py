@@ -165,6 +165,48 @@ def evaluate(request: Request, *, identity: list[dict], boundary: dict | None) -
 # --- opsgate's own calls (boto3 parameters) ---------------------------------------
 
 
+def _document_arn(name: str, account_id: str, region: str = "us-east-1") -> str:
+    if name.startswith("arn:"):
+        return name
+    owner = "" if name.startswith("AWS-") else account_id  # AWS's own documents
+    return f"arn:aws:ssm:{region}:{owner}:document/{name}"
+
+
+def send_command_resources(
+    params: dict,
+    *,
+    account_id: str,
+    region: str = "us-east-1",
+    instance_tags: dict | None = None,
+) -> list[tuple[str, dict]]:
+    """(resource, condition keys) of each authorization ssm:SendCommand asks
+    for: the document, each instance (its tags as ssm:resourceTag/<key>;
+    `instance_tags`: instance id -> tags), and the output bucket if any. A
+    tag target (Key tag:K) stands for the instances with that tag."""
+    tags_of = instance_tags or {}
+    found = [(_document_arn(params["DocumentName"], account_id, region), {})]
+
+    def instance(instance_id: str, tags: dict) -> tuple[str, dict]:
+        kind = "ssm" if instance_id.startswith("mi-") else "ec2"
+        name = "managed-instance" if kind == "ssm" else "instance"
+        arn = f"arn:aws:{kind}:{region}:{account_id}:{name}/{instance_id}"
+        return arn, {f"ssm:resourceTag/{k}": v for k, v in tags.items()}
+
+    for instance_id in params.get("InstanceIds", []):
+        found.append(instance(instance_id, tags_of.get(instance_id, {})))
+    for target in params.get("Targets", []):
+        if target["Key"] == "InstanceIds":
+            found += [instance(i, tags_of.get(i, {})) for i in target["Values"]]
+        elif target["Key"].startswith("tag:"):
+            key = target["Key"].removeprefix("tag:")
+            found += [instance("*", {key: value}) for value in target["Values"]]
+        else:
+            found.append(instance("*", {}))
+    if params.get("OutputS3BucketName"):
+        found.append((f"arn:aws:s3:::{params['OutputS3BucketName']}", {}))
+    return found
+
+
 def resource_for(
     service: str, op: str, params: dict, account_id: str, path: str
 ) -> str:
@@ -172,6 +214,8 @@ def resource_for(
     if service != "iam":
         if op == "TerminateSession":
             return f"arn:aws:ssm:us-east-1:{account_id}:session/{params['SessionId']}"
+        if service == "ssm" and "Document" in op and "Name" in params:
+            return _document_arn(params["Name"], account_id)
         return "*"
     if op == "CreatePolicy":
         return f"{iam}:policy{params.get('Path', '/')}{params['PolicyName']}"
@@ -223,8 +267,20 @@ def decide(
     account_id: str,
     path: str,
     boundary: str,
+    instance_tags: dict | None = None,
 ) -> tuple[bool, str]:
-    """(allowed, resource) of one boto3 call signed with `policy` alone."""
+    """(allowed, resource) of one boto3 call signed with `policy` alone. For
+    ssm:SendCommand every resource must be allowed; the resource returned is
+    the first refused one (`instance_tags`: see send_command_resources)."""
+    if (service, op) == ("ssm", "SendCommand"):
+        resources = send_command_resources(
+            params, account_id=account_id, instance_tags=instance_tags
+        )
+        for resource, ctx in resources:
+            request = Request("ssm:SendCommand", resource, ctx)
+            if not evaluate(request, identity=[policy], boundary=None):
+                return False, resource
+        return True, resources[0][0]
     resource = resource_for(service, op, params, account_id, path)
     request = Request(
         f"{service}:{op}", resource, _context(op, params, resource, path, boundary)

@@ -85,7 +85,7 @@ def recorded():
 
     def client(service, account=None, **kwargs):
         built = original(service, account, **kwargs)
-        if hasattr(built, "meta"):  # not the fake SSM client (see conftest)
+        if hasattr(built, "meta"):  # SSM sessions are faked (see conftest)
             built.meta.events.register_first(
                 "provide-client-params", record, unique_id="test-recorder"
             )
@@ -496,6 +496,227 @@ def opsgate_may(policy: dict, service: str, op: str, params: dict) -> bool:
 )
 def test_what_opsgates_credentials_may_do(service, op, params, expected):
     assert opsgate_may(service_policy(), service, op, params) is expected
+
+
+# --- Run Command: the OS run-as users (issue 25) ----------------------------------
+
+ENSURE, CHECK = "opsgate-EnsureOsUser", "opsgate-CheckOsUser"
+TAGGED, UNTAGGED, EMPTY_TAG = "i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2", "i-0c3"
+HYBRID = "mi-0ddddddddddddddd4"
+INSTANCE_TAGS = {
+    TAGGED: {"Project": "payments", "Name": "web-1"},
+    UNTAGGED: {"Name": "bastion"},
+    EMPTY_TAG: {"Project": ""},
+    HYBRID: {"Project": "payments"},
+}
+
+
+def _send(document: str, *instances: str, **extra) -> dict:
+    return {
+        "DocumentName": document,
+        "InstanceIds": list(instances),
+        "Parameters": {"UserName": ["deploy"]},
+        **extra,
+    }
+
+
+# (question, operation, parameters, may opsgate's credentials do it?)
+RUN_COMMAND_QUESTIONS = [
+    (
+        "run AWS-RunShellScript on a project instance",
+        "SendCommand",
+        _send("AWS-RunShellScript", TAGGED),
+        False,
+    ),
+    (
+        "run AWS-RunPowerShellScript on a project instance",
+        "SendCommand",
+        _send("AWS-RunPowerShellScript", TAGGED),
+        False,
+    ),
+    (
+        "run a document of its own naming",
+        "SendCommand",
+        _send("opsgate-Backdoor", TAGGED),
+        False,
+    ),
+    (
+        "run a shared document of another account",
+        "SendCommand",
+        _send(
+            "arn:aws:ssm:us-east-1:210987654321:document/opsgate-EnsureOsUser", TAGGED
+        ),
+        False,
+    ),
+    (
+        "run opsgate-EnsureOsUser on an instance without a Project tag",
+        "SendCommand",
+        _send(ENSURE, UNTAGGED),
+        False,
+    ),
+    (
+        "run opsgate-CheckOsUser on an instance without a Project tag",
+        "SendCommand",
+        _send(CHECK, UNTAGGED),
+        False,
+    ),
+    (
+        "run opsgate-EnsureOsUser on an instance whose Project tag is empty",
+        "SendCommand",
+        _send(ENSURE, EMPTY_TAG),
+        False,
+    ),
+    (
+        "run opsgate-EnsureOsUser on a project instance and an untagged one",
+        "SendCommand",
+        _send(ENSURE, TAGGED, UNTAGGED),
+        False,
+    ),
+    (
+        "run opsgate-EnsureOsUser on the instances of another tag",
+        "SendCommand",
+        {
+            "DocumentName": ENSURE,
+            "Targets": [{"Key": "tag:Environment", "Values": ["prod"]}],
+            "Parameters": {"UserName": ["deploy"]},
+        },
+        False,
+    ),
+    (
+        "send opsgate-EnsureOsUser's output to an S3 bucket",
+        "SendCommand",
+        _send(ENSURE, TAGGED, OutputS3BucketName="exfiltrate"),
+        False,
+    ),
+    *[
+        (f"{op} {name}", op, {"Name": name, "Content": "{}"}, False)
+        for op in (
+            "CreateDocument",
+            "UpdateDocument",
+            "UpdateDocumentDefaultVersion",
+            "DeleteDocument",
+            "ModifyDocumentPermission",
+        )
+        for name in (ENSURE, "opsgate-Backdoor")
+    ],
+    # What opsgate does legitimately.
+    (
+        "run opsgate-CheckOsUser on a project instance",
+        "SendCommand",
+        _send(CHECK, TAGGED),
+        True,
+    ),
+    (
+        "run opsgate-EnsureOsUser on a project instance",
+        "SendCommand",
+        _send(ENSURE, TAGGED),
+        True,
+    ),
+    (
+        "run opsgate-EnsureOsUser on a project's hybrid (managed) instance",
+        "SendCommand",
+        _send(ENSURE, HYBRID),
+        True,
+    ),
+    (
+        "run opsgate-EnsureOsUser on the instances tagged with a project",
+        "SendCommand",
+        {
+            "DocumentName": ENSURE,
+            "Targets": [{"Key": "tag:Project", "Values": ["payments"]}],
+            "Parameters": {"UserName": ["deploy"]},
+        },
+        True,
+    ),
+    (
+        "read a command's result",
+        "GetCommandInvocation",
+        {"CommandId": "c", "InstanceId": TAGGED},
+        True,
+    ),
+    (
+        "list a command's invocations",
+        "ListCommandInvocations",
+        {"CommandId": "c"},
+        True,
+    ),
+    ("list the managed instances", "DescribeInstanceInformation", {}, True),
+]
+RUN_COMMAND_NEVER = [q for q in RUN_COMMAND_QUESTIONS if not q[3]]
+ALLOW_ALL_SSM = {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}
+
+
+def ssm_may(policy: dict, op: str, params: dict) -> bool:
+    where = {"account_id": ACCOUNT_ID, "path": P, "boundary": BOUNDARY}
+    return iam_sim.decide(
+        policy, "ssm", op, params, instance_tags=INSTANCE_TAGS, **where
+    )[0]
+
+
+@pytest.mark.parametrize(
+    ("op", "params", "expected"),
+    [q[1:] for q in RUN_COMMAND_QUESTIONS],
+    ids=[q[0] for q in RUN_COMMAND_QUESTIONS],
+)
+def test_what_opsgates_credentials_may_run_on_instances(op, params, expected):
+    assert ssm_may(service_policy(), op, params) is expected
+
+
+@pytest.mark.parametrize(
+    ("op", "params"),
+    [q[1:3] for q in RUN_COMMAND_NEVER],
+    ids=[q[0] for q in RUN_COMMAND_NEVER],
+)
+def test_an_allow_added_later_still_cannot_run_another_document_or_reach_others(
+    op, params
+):
+    """The explicit denies hold when someone adds ssm:* on * to the policy."""
+    widened = service_policy()
+    widened["Statement"].append(ALLOW_ALL_SSM)
+    assert not ssm_may(widened, op, params)
+
+
+def test_without_the_denies_ssm_star_would_run_anything():
+    """A positive control: the same questions, the denies taken out."""
+    widened = service_policy()
+    widened["Statement"] = [
+        s for s in widened["Statement"] if s["Effect"] == "Allow"
+    ] + [ALLOW_ALL_SSM]
+    assert all(ssm_may(widened, op, params) for _, op, params, _ in RUN_COMMAND_NEVER)
+
+
+def test_the_service_policy_runs_exactly_the_two_documents_on_tagged_instances():
+    statements = {s["Sid"]: s for s in service_policy()["Statement"]}
+    region = f"arn:aws:ssm:*:{ACCOUNT_ID}"
+    assert statements["RunOnlyTheOsUserDocuments"]["Resource"] == [
+        f"{region}:document/opsgate-CheckOsUser",
+        f"{region}:document/opsgate-EnsureOsUser",
+    ]
+    assert statements["RunCommandsOnProjectInstances"] == {
+        "Sid": "RunCommandsOnProjectInstances",
+        "Effect": "Allow",
+        "Action": "ssm:SendCommand",
+        "Resource": [
+            f"arn:aws:ec2:*:{ACCOUNT_ID}:instance/*",
+            f"{region}:managed-instance/*",
+        ],
+        "Condition": {"StringLike": {"ssm:resourceTag/Project": "?*"}},
+    }
+    allowed = {
+        action
+        for s in statements.values()
+        if s["Effect"] == "Allow"
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if action.startswith("ssm:")
+    }
+    assert allowed == {
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeSessions",
+        "ssm:GetCommandInvocation",
+        "ssm:ListCommandInvocations",
+        "ssm:SendCommand",
+        "ssm:TerminateSession",
+    }
 
 
 def boundaries_a_new_user_can_get(policy: dict) -> dict[str, dict | None]:

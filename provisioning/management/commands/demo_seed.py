@@ -118,11 +118,14 @@ class Command(BaseCommand):
 
     def _workloads(self, hub, admin, by_name) -> list:
         """staging and prod, each with a checkout role trusting the hub's
-        users; their permissions boundaries deployed (the administrator's
-        step, played by the demo)."""
+        users; their permissions boundaries and the OS-user SSM documents
+        deployed (the administrator's step, played by the demo)."""
         from accounts_app.models import AwsAccount
         from accounts_app.services import accounts
-        from provisioning import boundaries
+        from provisioning import boundaries, os_user_deploy
+
+        # scripts/demo.sh ran the step before the hub's regions were known.
+        os_user_deploy.apply(regions=hub.session_regions)
 
         name, os_user, approvers = CROSS_ACCOUNT_PROJECT
         found = []
@@ -141,6 +144,7 @@ class Command(BaseCommand):
                     external_id=f"opsgate-demo-{label}",
                 )
             boundaries.apply(account=workload)
+            os_user_deploy.apply(account=workload, regions=workload.session_regions)
             found.append(workload)
         with transaction.atomic():
             project = Project.objects.filter(name=name).first()
