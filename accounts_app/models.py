@@ -195,6 +195,10 @@ class Project(models.Model):
     # Chat notifications (accounts_app/chat.py): secrets, never shown again.
     slack_webhook_url = models.CharField(max_length=500, blank=True)
     teams_webhook_url = models.CharField(max_length=500, blank=True)
+    # Readiness (issue 25): opsgate creates the OS run-as user on the
+    # project's instances (SSM document opsgate-EnsureOsUser) instead of
+    # only checking that it exists.
+    create_os_users = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     DEFAULT_DURATIONS = [1, 8, 24, 72, 168]
@@ -388,6 +392,15 @@ class AutoApprovalRule(models.Model):
         return self.name
 
 
+class ReadinessState(models.TextChoices):
+    """Readiness of a grant (issue 25): can the person really get in?"""
+
+    UNKNOWN = "unknown", "Not checked"
+    CHECKING = "checking", "Checking"
+    READY = "ready", "Ready"
+    NOT_READY = "not_ready", "Not ready"
+
+
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
@@ -486,6 +499,18 @@ class AccessRequest(models.Model):
     # the lifecycle run asked the worker to add them.
     starts_at = models.DateTimeField(null=True, blank=True)
     start_applied_at = models.DateTimeField(null=True, blank=True)
+    # Readiness (issue 25, provisioning/readiness.py): what AWS holds, read
+    # back after the role converged and on "Check again". readiness_checks:
+    # [{"key", "title", "ok", "message", "fix", "link", "rows"}]; ready_at:
+    # the first time every check passed; readiness_mailed: the outcome last
+    # e-mailed ("ready", or the failed checks' keys), so each goes once.
+    readiness_state = models.CharField(
+        max_length=16, choices=ReadinessState.choices, default=ReadinessState.UNKNOWN
+    )
+    readiness_checks = models.JSONField(default=list, blank=True)
+    readiness_checked_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    readiness_mailed = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -25,6 +25,7 @@ from accounts_app.models import (
     OperationRole,
     RequestStatus,
 )
+from accounts_app.services import readiness
 from accounts_app.services.access_requests import request_end
 from accounts_app.sync_requests import desired_changed, request_sync
 from provisioning import aws, baseline, iam, policies, recovery, ssm
@@ -838,6 +839,8 @@ def _trust_step(
     newly.update(provisioned_at=timezone.now())
     if active_ids:
         notifications.on_commit(notifications.grants_active, active_ids)
+        # Issue 25: then read back what AWS holds for each (Ready / Not ready).
+        readiness.readiness_check_request(grant_ids=active_ids)
 
 
 def _close_step(role: OperationRole, client: Any, existing: dict | None) -> None:
