@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/status.json", views.request_status, name="request_status"),
     path("requests/<int:pk>/cancel", views.request_cancel, name="request_cancel"),
     path("requests/<int:pk>/done", views.request_done, name="request_done"),
+    path("requests/<int:pk>/check", views.request_check, name="request_check"),
     path("approvals/", approver_views.approvals, name="approvals"),
     path("approvals/<int:pk>/decide", approver_views.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approver_views.revoke, name="approver_revoke"),

@@ -152,3 +152,23 @@ def time_to_ready(grant: AccessRequest) -> timedelta | None:
     if grant.starts_at and grant.starts_at > start:
         start = grant.starts_at
     return max(grant.ready_at - start, timedelta(0))
+
+
+def summary(grant: AccessRequest) -> dict:
+    """What every surface shows (My access, the API, the CLI): the state, when
+    it was checked, the time from approval to Ready, and each check with what
+    to do. A grant that is not active (ended, scheduled) is never Ready."""
+    state = grant.readiness_state
+    if not is_checkable(grant) and state != ReadinessState.UNKNOWN:
+        state = ReadinessState.UNKNOWN
+    took = time_to_ready(grant) if state == ReadinessState.READY else None
+    checks = list(grant.readiness_checks or []) if state != "unknown" else []
+    return {
+        "state": state,
+        "label": ReadinessState(state).label,
+        "checked_at": grant.readiness_checked_at,
+        "ready_at": grant.ready_at if state == ReadinessState.READY else None,
+        "seconds_to_ready": int(took.total_seconds()) if took is not None else None,
+        "checks": checks,
+        "failed": [c for c in checks if not c.get("ok")],
+    }
