@@ -4,7 +4,8 @@ Exit codes (scripts may rely on them):
   0 done; 1 refused (rejected, cancelled, expired, no grant reaches it);
   2 bad input; 3 no network (server unreachable); 4 not signed in, or the token
   expired or was revoked; 5 forbidden; 6 not found; 7 rate limited;
-  8 server error; 9 timed out waiting; 10 a needed program is missing.
+  8 server error; 9 timed out waiting; 10 a needed program is missing;
+  11 the grant is not ready (`opsgate check`).
 """
 
 import json
@@ -33,6 +34,7 @@ FORBIDDEN, NOT_FOUND, RATE_LIMITED, SERVER_ERROR, TIMEOUT, MISSING_TOOL = (
     9,
     10,
 )
+NOT_READY = 11
 EXIT_BY_STATUS = {400: BAD_INPUT, 401: UNAUTHENTICATED, 403: FORBIDDEN}
 EXIT_BY_STATUS |= {404: NOT_FOUND, 422: BAD_INPUT, 429: RATE_LIMITED}
 REFUSED_STATES = {"rejected", "cancelled", "expired", "revoked", "error"}
@@ -271,8 +273,44 @@ def _line(r: dict) -> str:
     glass = " (break-glass)" if r.get("break_glass") else ""
     return (
         f"#{r['id']:<6} {r['project']} as {r['os_user']} in {r['account']} "
-        f"({r['account_id']}): {r['state_label']}{times}{glass}"
+        f"({r['account_id']}): {r['state_label']}{times}{glass}{_ready(r)}"
     )
+
+
+# --- Readiness (issue 25) ---------------------------------------------------------
+
+
+def _ready(r: dict) -> str:
+    """", Ready (in 42 s)" / ", Not ready" / ", checking readiness" for an
+    active grant whose readiness is known."""
+    ready = r.get("readiness") or {}
+    state = ready.get("state")
+    if state == "ready":
+        took = ready.get("seconds_to_ready")
+        return ", Ready" + (f" ({took} s after approval)" if took is not None else "")
+    if state == "not_ready":
+        return ", Not ready"
+    if state == "checking":
+        return ", checking readiness"
+    return ""
+
+
+def _failed_checks(r: dict) -> str:
+    """Each failed check with what to do, indented under the request's line."""
+    lines = []
+    for check in (r.get("readiness") or {}).get("failed", []):
+        lines.append(f"  ✗ {check['title']}: {check['message']}")
+        if check.get("fix"):
+            lines.append(f"    What to do: {check['fix']}")
+        if check.get("link"):
+            lines.append(f"    {check['link']}")
+        for row in check.get("rows", []):
+            if row["state"] != "ready":
+                lines.append(
+                    f"    {row['instance_id']} ({row['region']}): {row['state']}. "
+                    f"{row['message']}"
+                )
+    return "\n".join(lines)
 
 
 def _start(value: str | None) -> str | None:
@@ -398,11 +436,50 @@ def status(
         if request_id is not None:
             item = api.call("GET", f"/requests/{request_id}")
             detail = f"\n  {item['state_detail']}" if item["state_detail"] else ""
-            _out(_json(json_), item, _line(item) + detail)
+            failed = _failed_checks(item)
+            _out(
+                _json(json_),
+                item,
+                _line(item) + detail + (f"\n{failed}" if failed else ""),
+            )
             return
         items = api.call("GET", "/requests")["items"]
-        text = "\n".join(_line(r) for r in items) or "No requests yet."
-        _out(_json(json_), items, text)
+        lines = []
+        for r in items:
+            failed = _failed_checks(r)
+            lines.append(_line(r) + (f"\n{failed}" if failed else ""))
+        _out(_json(json_), items, "\n".join(lines) or "No requests yet.")
+
+    _run(json_, action)
+
+
+@app.command()
+def check(
+    request_id: Annotated[int, typer.Argument(help="The grant to check.")],
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the outcome (Ready or Not ready).")
+    ] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds --wait waits.")] = 300,
+    json_: JsonOpt = False,
+) -> None:
+    """Check again whether one of my grants is ready to use: opsgate reads
+    back my IAM user, its MFA device, the role and the instances in AWS."""
+
+    def action():
+        api = Api()
+        item = api.call("POST", f"/requests/{request_id}/check")
+        deadline = time.monotonic() + timeout
+        delay = 1.0
+        while wait and item["readiness"]["state"] == "checking":
+            if time.monotonic() > deadline:
+                raise Failure(f"Still checking after {timeout} s.", TIMEOUT)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 5)
+            item = api.call("GET", f"/requests/{request_id}")
+        failed = _failed_checks(item)
+        _out(_json(json_), item, _line(item) + (f"\n{failed}" if failed else ""))
+        if item["readiness"]["state"] == "not_ready":
+            raise Failure(f"Request #{request_id} is not ready.", NOT_READY, item)
 
     _run(json_, action)
 

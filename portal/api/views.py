@@ -22,7 +22,7 @@ from accounts_app.models import (
     Project,
     RequestStatus,
 )
-from accounts_app.services import access_requests, break_glass, tokens
+from accounts_app.services import access_requests, break_glass, readiness, tokens
 from portal.api import schemas as s
 from portal.api.core import (
     DEVICE_STARTS_PER_MINUTE,
@@ -271,6 +271,16 @@ def request_cancel(request: HttpRequest, pk: PK):
     return s.RequestOut.of(_my_requests(request).get(pk=pk))
 
 
+@api.post("/requests/{pk}/check", response=_r({202: s.RequestOut}), tags=["requests"])
+def request_check(request: HttpRequest, pk: PK):
+    """ "Check again": read back what AWS holds for one of my active grants
+    (its readiness becomes `checking`, then `ready` or `not_ready`)."""
+    require_scope(request, "request")
+    req = get_object_or_404(_my_requests(request), pk=pk)
+    readiness.grant_check_request(grant=req, actor=request.user)
+    return Status(202, s.RequestOut.of(_my_requests(request).get(pk=pk)))
+
+
 # --- Approvals ----------------------------------------------------------------------
 
 
@@ -448,6 +458,7 @@ def projects(request: HttpRequest):
             "approvers": sorted(u.get_username() for u in p.approvers.all()),
             "durations": p.durations,
             "allow_permanent": p.allow_permanent,
+            "create_os_users": p.create_os_users,
             "roles": [_role(r) for r in p.roles.all()],
         }
         for p in rows.order_by("name", "pk")
