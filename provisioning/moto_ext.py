@@ -20,7 +20,6 @@ agent: SSM does not list it (the "not managed" row of the demo and the tests).
 import sys
 from typing import Any
 
-
 # Tag an EC2 instance in moto with this (value "unmanaged") to have SSM not
 # know it, as an instance without the SSM agent.
 UNMANAGED_TAG = ("opsgate-sim:ssm", "unmanaged")

@@ -156,8 +156,6 @@ def run(
     for instance_id in instance_ids:
         results.setdefault(
             instance_id,
-            InstanceResult(
-                instance_id, PENDING, f"no answer within {int(timeout)} s"
-            ),
+            InstanceResult(instance_id, PENDING, f"no answer within {int(timeout)} s"),
         )
     return results

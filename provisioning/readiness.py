@@ -38,7 +38,12 @@ from provisioning.iam import parse_document
 log = logging.getLogger(__name__)
 
 # Instance rows.
-READY, OFFLINE, NOT_MANAGED, NO_OS_USER = "ready", "offline", "not managed", "no OS user"
+READY, OFFLINE, NOT_MANAGED, NO_OS_USER = (
+    "ready",
+    "offline",
+    "not managed",
+    "no OS user",
+)
 # EC2 states an instance row is read for (terminated ones are gone).
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 # DescribeInstanceInformation takes at most 50 instance ids per filter.
@@ -125,8 +130,7 @@ def user_checks(grant: AccessRequest, *, recent: bool) -> list[Check]:
                 "iam_user",
                 title,
                 False,
-                f"Your IAM user {name} does not exist in account "
-                f"{account.account_id}.",
+                f"Your IAM user {name} does not exist in account {account.account_id}.",
                 fix="opsgate creates it; an admin sees why it has not on your "
                 "page under People.",
                 propagating=recent,
@@ -134,9 +138,7 @@ def user_checks(grant: AccessRequest, *, recent: bool) -> list[Check]:
         ]
     except AwsError as exc:
         return [_failed_call("iam_user", title, exc)]
-    checks = [
-        Check("iam_user", title, True, f"{name} exists in {account.account_id}.")
-    ]
+    checks = [Check("iam_user", title, True, f"{name} exists in {account.account_id}.")]
     group = _conf("GROUP_NAME")
     try:
         with aws_action("iam:ListGroupsForUser"):
@@ -200,15 +202,13 @@ def _person_arn(grant: AccessRequest) -> str:
 
 
 def _trust_problem(document: Any, person_arn: str) -> str:
-    """"" when the trust lets the person in with the conditions opsgate
+    """ "" when the trust lets the person in with the conditions opsgate
     writes (provisioning.policies.trust_policy), else what is wrong."""
     expected = policies.trust_policy([person_arn])["Statement"]
     statements = document.get("Statement", []) if isinstance(document, dict) else []
     if isinstance(statements, dict):
         statements = [statements]
-    allow = next(
-        (s for s in statements if s.get("Sid") == expected[0]["Sid"]), None
-    )
+    allow = next((s for s in statements if s.get("Sid") == expected[0]["Sid"]), None)
     if allow is None:
         return "The role's trust has no statement for opsgate's operators."
     principals = allow.get("Principal", {}).get("AWS", [])
@@ -435,9 +435,7 @@ def _os_user_row(
             NO_OS_USER,
             f"There is no OS user {user}: Session Manager refuses the session.",
         )
-    return _row(
-        instance, region, NO_OS_USER, f"Could not run {doc}: {result.message}."
-    )
+    return _row(instance, region, NO_OS_USER, f"Could not run {doc}: {result.message}.")
 
 
 def instances_check(grant: AccessRequest) -> Check:
@@ -554,7 +552,7 @@ def simulate_check(grant: AccessRequest, instance_rows_: list[dict]) -> Check:
                 ],
             )
             denied += [
-                f"ssm:StartSession on {r.get('EvalResourceName', '').rsplit('/', 1)[-1]}"
+                f"ssm:StartSession on {_last(r.get('EvalResourceName', ''))}"
                 f" ({r['EvalDecision']})"
                 for r in sessions
                 if r.get("EvalDecision") != "allowed"
@@ -571,9 +569,11 @@ def simulate_check(grant: AccessRequest, instance_rows_: list[dict]) -> Check:
             "Drift page; a permission boundary or an SCP may deny it.",
             propagating=True,
         )
-    return Check(
-        "simulate", title, True, "IAM's policy simulator allows the way in."
-    )
+    return Check("simulate", title, True, "IAM's policy simulator allows the way in.")
+
+
+def _last(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
 
 
 def instance_arn(account: Any, region: str, instance_id: str) -> str:
@@ -612,7 +612,9 @@ def check_grant(grant: AccessRequest, *, now: datetime | None = None) -> Outcome
     return Outcome(checks)
 
 
-def retry_in(grant: AccessRequest, outcome: Outcome, *, attempt: int, now=None) -> float:
+def retry_in(
+    grant: AccessRequest, outcome: Outcome, *, attempt: int, now=None
+) -> float:
     """Seconds until the next try when the outcome may change once IAM
     propagated (0: report it now). Backoff 5, 10, 20, 40 s… within the
     window after the last change."""
@@ -628,7 +630,9 @@ def retry_in(grant: AccessRequest, outcome: Outcome, *, attempt: int, now=None) 
     return min(5.0 * 2**attempt, left)
 
 
-def grant_readiness_run(*, grant_id: int, attempt: int = 0, retry: bool = True) -> float:
+def grant_readiness_run(
+    *, grant_id: int, attempt: int = 0, retry: bool = True
+) -> float:
     """Check one grant and record the outcome; returns seconds until the task
     should try again (IAM propagation), 0 when recorded. A grant that ended,
     or has not started, is not checked."""

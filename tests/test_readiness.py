@@ -297,8 +297,9 @@ def test_a_failing_ec2_call_is_not_ready_with_awss_message(grant, account):
         bad = failed(run(grant))
     finally:
         ec2.meta.events.unregister("before-send.ec2", faults.handler)
-    assert "ec2:DescribeInstances failed: UnauthorizedOperation" in (
-        bad["instances"]["message"]
+    assert (
+        "ec2:DescribeInstances failed: UnauthorizedOperation"
+        in (bad["instances"]["message"])
     )
 
 

@@ -12,8 +12,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from accounts_app.models import AccessRequest, AwsAccount, IamUser, OperationRole
-from accounts_app.models import Project
+from accounts_app.models import (
+    AccessRequest,
+    AwsAccount,
+    IamUser,
+    OperationRole,
+    Project,
+)
 from provisioning import aws, os_users, readiness
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -127,8 +132,12 @@ def test_the_check_document_is_sent_with_the_user_and_each_answer_is_read():
                 "Comment": "opsgate: OS user deploy",
             },
         )
-        expect_get(stub, C1, "i-1", invocation(C1, "i-1", out="opsgate-os-user: exists\n"))
-        expect_get(stub, C1, "i-2", invocation(C1, "i-2", out="opsgate-os-user: missing\n"))
+        expect_get(
+            stub, C1, "i-1", invocation(C1, "i-1", out="opsgate-os-user: exists\n")
+        )
+        expect_get(
+            stub, C1, "i-2", invocation(C1, "i-2", out="opsgate-os-user: missing\n")
+        )
         expect_get(
             stub,
             C1,
