@@ -22,6 +22,7 @@ from provisioning import aws, moto_ext, os_users, readiness, sync
 from tests.faults import Faults, injected
 from tests.helpers import run_instance
 from tests.readiness_sim import install_os_user_sim, real_ssm, register_mfa
+from tests.test_accounts import hub, world  # noqa: F401, F811 (the accounts fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -399,3 +400,50 @@ def test_with_checks_off_nothing_is_asked(approved, settings):
 def test_the_os_user_documents_have_the_agreed_names():
     assert os_users.CHECK_DOCUMENT == "opsgate-CheckOsUser"
     assert os_users.ENSURE_DOCUMENT == "opsgate-EnsureOsUser"
+
+
+# --- A second account ----------------------------------------------------------
+
+
+def test_a_workload_accounts_grant_is_read_in_both_accounts(
+    world,  # noqa: F811
+    monkeypatch,
+    readiness_on,
+):
+    """carol (identity account) holds payments/deploy in staging, whose
+    sessions run in us-east-1 and eu-west-1: her user is read in the identity
+    account, the role and the instances in staging, in both regions."""
+    from tests.test_accounts import grant as cross_grant
+
+    real_ssm(monkeypatch)
+    sim = install_os_user_sim(monkeypatch)
+    people_account, staging = world["people"], world["staging"]
+    carol, role = world["carol"], world["staging_role"]
+    for account in (people_account, staging):
+        sync.account_baseline_sync(account_id=account.pk)
+    sync.iam_user_sync(iam_user_id=carol.pk)
+    req = cross_grant(role, carol, world["bob"])
+    sync.role_sync(role_id=role.pk)
+    register_mfa("carol")
+    east = aws.client("ec2", staging, region="us-east-1")
+    west = aws.client("ec2", staging, region="eu-west-1")
+    in_east = run_instance(east, "payments", "east-1")
+    in_west = run_instance(west, "payments", "west-1")
+    # The same tag in the identity account is not the grant's business.
+    run_instance(boto3.client("ec2", region_name="us-east-1"), "payments", "other")
+    sim.users[in_east] = {"deploy"}
+
+    after = run(AccessRequest.objects.get(pk=req.pk))
+
+    assert set(failed(after)) == {"instances"}
+    rows = {r["instance_id"]: r for r in failed(after)["instances"]["rows"]}
+    assert set(rows) == {in_east, in_west}
+    assert (rows[in_east]["region"], rows[in_east]["state"]) == ("us-east-1", "ready")
+    assert (rows[in_west]["region"], rows[in_west]["state"]) == (
+        "eu-west-1",
+        "no OS user",
+    )
+    assert checks(after)["trust"]["ok"] and checks(after)["mfa"]["ok"]
+
+    sim.users[in_west] = {"deploy"}
+    assert run(after).readiness_state == ReadinessState.READY
