@@ -447,3 +447,41 @@ def test_a_workload_accounts_grant_is_read_in_both_accounts(
 
     sim.users[in_west] = {"deploy"}
     assert run(after).readiness_state == ReadinessState.READY
+
+
+# --- The demo ---------------------------------------------------------------------
+
+
+def test_the_demo_has_a_ready_grant_a_not_ready_one_and_an_os_user_made_by_opsgate(
+    ssm_sim, monkeypatch
+):
+    """What scripts/demo.sh shows once the worker converged: dave's Data
+    Platform grant Ready (opsgate created the OS user analyst on etl-1), carol's
+    checkout grant in staging Not ready for want of an MFA device."""
+    from django.core.management import call_command
+
+    from accounts_app.models import AwsAccount, IamUser, OperationRole
+
+    call_command("demo_seed")
+    for account in AwsAccount.objects.all():
+        sync.account_baseline_sync(account_id=account.pk)
+    for person in IamUser.objects.all():
+        sync.iam_user_sync(iam_user_id=person.pk)
+    for role in OperationRole.objects.filter(requests__status="approved").distinct():
+        sync.role_sync(role_id=role.pk)
+    dave = AccessRequest.objects.get(
+        requester__name="dave", status="approved", role__project__name="Data Platform"
+    )
+    carol = AccessRequest.objects.get(
+        requester__name="carol", status="approved", role__project__name="checkout"
+    )
+
+    dave, carol = run(dave), run(carol)
+
+    assert dave.readiness_state == ReadinessState.READY, failed(dave)
+    (row,) = checks(dave)["instances"]["rows"]
+    assert row["name"] == "etl-1"
+    assert row["message"] == "opsgate created the OS user analyst."
+    assert carol.readiness_state == ReadinessState.NOT_READY
+    assert set(failed(carol)) == {"mfa"}
+    assert "Your IAM user carol has no MFA device" in failed(carol)["mfa"]["message"]
