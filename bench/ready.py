@@ -5,7 +5,7 @@ back, the project's instances), and the time from the approval to `ready_at`
 is taken per grant. Printed with approval → active (`provisioned_at`) for
 comparison, and the AWS calls of one check.
 
-    .venv/bin/python bench/ready.py [--grants 50] [--instances 0]
+    .venv/bin/python bench/ready.py [--grants 50] [--instances 0] [--burst]
         [--db postgres://postgres@127.0.0.1:5432/opsgate_bench]
         [--broker redis://127.0.0.1:6379/12]
 
@@ -98,20 +98,32 @@ def seed(grants: int, instances: int):
     return approver, pending
 
 
-def measure(grants: int, instances: int = 0, timeout: float = 120) -> dict:
+def _wait(ids: list[int], deadline: float) -> None:
+    from accounts_app.models import AccessRequest
+
+    done = AccessRequest.objects.filter(pk__in=ids, readiness_checked_at__isnull=False)
+    while done.count() < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def measure(
+    grants: int, instances: int = 0, timeout: float = 120, burst: bool = False
+) -> dict:
+    """One approval at a time (each waits for its check), or all at once
+    (`burst`: the queue's figure)."""
     from accounts_app.models import AccessRequest
     from accounts_app.services import access_requests
 
     approver, pending = seed(grants, instances)
+    deadline = time.monotonic() + timeout
+    ids = [r.pk for r in pending]
     for req in pending:
         access_requests.access_request_approve(
             access_request=req, approver=approver.user
         )
-    deadline = time.monotonic() + timeout
-    ids = [r.pk for r in pending]
-    done = AccessRequest.objects.filter(pk__in=ids, readiness_checked_at__isnull=False)
-    while done.count() < len(ids) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        if not burst:
+            _wait([req.pk], deadline)
+    _wait(ids, deadline)
     rows = list(AccessRequest.objects.filter(pk__in=ids))
     ready = [r for r in rows if r.ready_at]
     to_ready = [(r.ready_at - r.decided_at).total_seconds() for r in ready]
@@ -122,6 +134,7 @@ def measure(grants: int, instances: int = 0, timeout: float = 120) -> dict:
     ]
     result = {
         "grants": len(rows),
+        "approvals": "all at once" if burst else "one at a time",
         "instances_each": instances,
         "ready": len(ready),
         "not_ready": sum(r.readiness_state == "not_ready" for r in rows),
@@ -165,6 +178,9 @@ def main() -> None:
     parser.add_argument("--grants", type=int, default=50)
     parser.add_argument("--instances", type=int, default=0)
     parser.add_argument(
+        "--burst", action="store_true", help="approve all at once (the queue)"
+    )
+    parser.add_argument(
         "--db", default="postgres://postgres@127.0.0.1:5432/opsgate_bench"
     )
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
@@ -177,7 +193,7 @@ def main() -> None:
             "ready", concurrency=2, env={"OPSGATE_READINESS_CHECKS": "true"}
         )
         try:
-            figures = measure(args.grants, args.instances)
+            figures = measure(args.grants, args.instances, burst=args.burst)
         finally:
             run.finish(worker)
         print(f"## Approval to Ready: {args.grants} grants, a real worker\n")
