@@ -23,6 +23,7 @@ from tests.faults import Faults, injected
 from tests.helpers import run_instance
 from tests.readiness_sim import install_os_user_sim, real_ssm, register_mfa
 from tests.test_accounts import hub, world  # noqa: F401, F811 (the accounts fixtures)
+from tests.test_least_privilege import as_opsgate  # noqa: F401, F811 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -485,3 +486,33 @@ def test_the_demo_has_a_ready_grant_a_not_ready_one_and_an_os_user_made_by_opsga
     assert carol.readiness_state == ReadinessState.NOT_READY
     assert set(failed(carol)) == {"mfa"}
     assert "Your IAM user carol has no MFA device" in failed(carol)["mfa"]["message"]
+
+
+# --- With nothing but opsgate's own policy ------------------------------------------
+
+
+def test_the_check_needs_nothing_beyond_the_service_policy(
+    grant,
+    ec2,
+    as_opsgate,  # noqa: F811
+    monkeypatch,
+):
+    """moto's IAM access checks on, opsgate signed in with only the service
+    policy's actions: every read of the check is allowed (the OS-user
+    command's ssm:SendCommand statement comes with the SSM documents)."""
+    from moto.core.authorization import enable_iam_authentication
+
+    from tests import iam_sim
+    from tests.test_least_privilege import service_policy
+
+    register_mfa("carol")
+    run_instance(ec2, "payments", "web-1", state="stopped")
+    as_opsgate(iam_sim.moto_projection(service_policy()))
+    real_ssm(monkeypatch)
+    with enable_iam_authentication():
+        after = run(grant)
+
+    assert set(failed(after)) == {"instances"}  # only stopped: start one
+    (row,) = failed(after)["instances"]["rows"]
+    assert row["state"] == "offline"
+    assert not [c for c in after.readiness_checks if "Could not" in c["message"]]
