@@ -241,6 +241,23 @@ def grants_active(request_ids: list[int]) -> int:
     return sent
 
 
+def grant_readiness(request_id: int) -> int:
+    """A grant's readiness check finished (issue 25) → the requester: Ready,
+    or Not ready with each failed check and what to do (sent once per
+    outcome; see accounts_app.services.readiness.readiness_record)."""
+    req = _load(request_id)
+    return _send(
+        "grant_readiness",
+        {
+            "req": req,
+            "failed": [c for c in req.readiness_checks if not c.get("ok")],
+            "connection": selectors.grant_connection(req),
+            "url": _url("home"),
+        },
+        [_requester_email(req)],
+    )
+
+
 def grant_expiry_reminder(access_request) -> bool:
     """Tell the requester their grant ends soon and how to extend it. Raises
     when the mail server fails, so the caller records the reminder only once

@@ -4,7 +4,8 @@ Exit codes (scripts may rely on them):
   0 done; 1 refused (rejected, cancelled, expired, no grant reaches it);
   2 bad input; 3 no network (server unreachable); 4 not signed in, or the token
   expired or was revoked; 5 forbidden; 6 not found; 7 rate limited;
-  8 server error; 9 timed out waiting; 10 a needed program is missing.
+  8 server error; 9 timed out waiting; 10 a needed program is missing;
+  11 the grant is not ready (`opsgate check`).
 """
 
 from typing import Annotated
@@ -40,6 +41,7 @@ app.command()(login.login)
 app.command()(login.logout)
 app.command("request")(requests.request_)
 app.command()(requests.status)
+app.command()(requests.check)
 app.command()(requests.done)
 app.command()(approvals.approvals)
 app.command()(approvals.approve)

@@ -329,6 +329,19 @@ OPSGATE = {
     # How long My access shows a project's EC2 instances before reading again.
     "INSTANCE_CACHE_SECONDS": envint("OPSGATE_INSTANCE_CACHE_SECONDS", 20),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
+    # Readiness (issue 25, provisioning/readiness.py): after a role converged
+    # the worker reads back what AWS holds for each new grant (the person's
+    # MFA device, the role, the project's instances and OS user). Checks that
+    # fail only because IAM has not propagated yet are retried this long.
+    "READINESS_CHECKS": envbool("OPSGATE_READINESS_CHECKS", True),
+    "READINESS_PROPAGATION_SECONDS": envint(
+        "OPSGATE_READINESS_PROPAGATION_SECONDS", 120
+    ),
+    # How long the check waits for the OS-user SSM command on the instances.
+    "READINESS_COMMAND_SECONDS": envint("OPSGATE_READINESS_COMMAND_SECONDS", 30),
+    # iam:SimulatePrincipalPolicy as the final answer (real AWS only: moto
+    # lacks it).
+    "READINESS_SIMULATE": envbool("OPSGATE_READINESS_SIMULATE", False),
     # API calls one token may make per minute (counted in the shared cache).
     "API_RATE_PER_MINUTE": envint("OPSGATE_API_RATE_PER_MINUTE", 300),
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed

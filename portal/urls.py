@@ -27,6 +27,7 @@ urlpatterns = [
     path("requests/status.json", requests.request_status, name="request_status"),
     path("requests/<int:pk>/cancel", requests.request_cancel, name="request_cancel"),
     path("requests/<int:pk>/done", requests.request_done, name="request_done"),
+    path("requests/<int:pk>/check", requests.request_check, name="request_check"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/<int:pk>/decide", approvals.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approvals.revoke, name="approver_revoke"),

@@ -1,6 +1,7 @@
 """What moto (the demo's and the tests' AWS) lacks and opsgate relies on:
-permissions boundaries on IAM users, and (provisioning.moto_ext_run_command)
-Run Command for opsgate's two OS-user SSM documents.
+permissions boundaries on IAM users, SSM's DescribeInstanceInformation, and
+(provisioning.moto_ext_run_command) Run Command for opsgate's two OS-user SSM
+documents.
 
 moto 5 ignores `PermissionsBoundary` in CreateUser, returns none in GetUser and
 GetAccountAuthorizationDetails, and does not implement
@@ -9,21 +10,97 @@ them the way IAM behaves: the boundary must name an existing managed policy
 (NoSuchEntity otherwise), and GetUser, CreateUser and the authorization details
 show it. opsgate itself never imports this module: the demo's moto server
 (`python -m provisioning.moto_ext`), the tests and the benchmarks do.
+
+SSM's DescribeInstanceInformation (the readiness check, issue 25) answers from
+moto's EC2 instances of the same account and region, in the real response
+shape: a running instance is an SSM-managed Linux instance that is Online, a
+pending, stopping or stopped one is ConnectionLost, a terminated one is gone.
+An instance tagged `opsgate-sim:ssm=unmanaged` (UNMANAGED_TAG) has no SSM
+agent: SSM does not list it (the "not managed" row of the demo and the tests).
 """
 
 import sys
 from typing import Any
 
+# Tag an EC2 instance in moto with this (value "unmanaged") to have SSM not
+# know it, as an instance without the SSM agent.
+UNMANAGED_TAG = ("opsgate-sim:ssm", "unmanaged")
+
 
 def install() -> None:
+    """Teach moto what opsgate needs of it (idempotent)."""
+    from provisioning import moto_ext_run_command
+
+    _install_user_boundaries()
+    _install_instance_information()
+    moto_ext_run_command.install()  # opsgate's two SSM documents (issue 25)
+
+
+def _instance_information(instance: Any, account_id: str) -> dict[str, Any] | None:
+    """DescribeInstanceInformation's entry for one moto EC2 instance (None:
+    SSM does not know it)."""
+    tags = {t["key"]: t["value"] for t in instance.get_tags()}
+    if tags.get(UNMANAGED_TAG[0]) == UNMANAGED_TAG[1]:
+        return None
+    if instance.state == "terminated":
+        return None
+    return {
+        "InstanceId": instance.id,
+        "PingStatus": "Online" if instance.state == "running" else "ConnectionLost",
+        "LastPingDateTime": instance.launch_time,
+        "AgentVersion": "3.3.1142.0",
+        "IsLatestVersion": True,
+        "PlatformType": "Linux",
+        "PlatformName": "Amazon Linux",
+        "PlatformVersion": "2023",
+        "ResourceType": "EC2Instance",
+        "IPAddress": instance.private_ip or "",
+        "ComputerName": instance.private_dns_name,
+        "AssociationStatus": "Success",
+        "SourceId": instance.id,
+        "SourceType": "AWS::EC2::Instance",
+    }
+
+
+def _install_instance_information() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2 import ec2_backends
+    from moto.ssm import responses
+
+    cls = responses.SimpleSystemManagerResponse
+    if getattr(cls, "_opsgate_instance_information", False):
+        return
+
+    def describe_instance_information(self: Any) -> Any:
+        wanted: set[str] | None = None
+        for f in self._get_param("Filters") or []:
+            if f.get("Key") == "InstanceIds":
+                wanted = (wanted or set()) | set(f.get("Values") or [])
+        for f in self._get_param("InstanceInformationFilterList") or []:
+            if f.get("key") == "InstanceIds":
+                wanted = (wanted or set()) | set(f.get("valueSet") or [])
+        ec2 = ec2_backends[self.current_account][self.region]
+        found = []
+        for reservation in ec2.all_reservations():
+            for instance in reservation.instances:
+                if wanted is not None and instance.id not in wanted:
+                    continue
+                info = _instance_information(instance, self.current_account)
+                if info is not None:
+                    found.append(info)
+        found.sort(key=lambda i: i["InstanceId"])
+        return ActionResult({"InstanceInformationList": found})
+
+    cls.describe_instance_information = describe_instance_information
+    cls._opsgate_instance_information = True
+
+
+def _install_user_boundaries() -> None:
     """Teach moto's IAM user permissions boundaries (idempotent)."""
     from moto.core.responses import EmptyResult
     from moto.core.serialize import never_return
     from moto.iam import models, responses
 
-    from provisioning import moto_ext_run_command
-
-    moto_ext_run_command.install()  # opsgate's two SSM documents (issue 25)
     if getattr(models.User, "permissions_boundary_arn", "absent") != "absent":
         return
 

@@ -5,6 +5,7 @@ arrives, not while a web worker starts (so a worker answers as soon as Django
 is loaded, as before)."""
 
 from accounts_app import chat, sync_requests
+from accounts_app.services import readiness
 from provisioning import recovery
 
 
@@ -32,7 +33,16 @@ def _chat_requested(sender, **kwargs) -> None:
     chat_tasks.on_chat_requested(sender, **kwargs)
 
 
+def _readiness_requested(sender, grant_id: int, **kwargs) -> None:
+    from provisioning import tasks
+
+    tasks.on_readiness_requested(grant_id)
+
+
 def connect() -> None:
+    readiness.readiness_requested.connect(
+        _readiness_requested, dispatch_uid="opsgate-readiness"
+    )
     chat.chat_requested.connect(_chat_requested, dispatch_uid="opsgate-chat")
     sync_requests.sync_requested.connect(_sync_requested, dispatch_uid="opsgate-sync")
     sync_requests.reconcile_requested.connect(

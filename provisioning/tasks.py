@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from accounts_app.services import lifecycle
-from provisioning import baseline, reconcile, sync, throttle
+from provisioning import baseline, readiness, reconcile, sync, throttle
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.chat import post_chat  # noqa: F401 - the worker registers it here
 
@@ -267,6 +267,29 @@ def reconcile_account(self, account_id: int) -> dict:
             countdown=_backoff(self.request.retries),
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
+
+
+# --- Readiness (issue 25) ----------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True)
+def check_readiness(self, grant_id: int) -> None:
+    """Read back what AWS holds for one grant. Checks that may fail only
+    because IAM has not propagated yet come back with a countdown (within
+    READINESS_PROPAGATION_SECONDS); run inline (tests) they are recorded at
+    once."""
+    wait = readiness.grant_readiness_run(
+        grant_id=grant_id,
+        attempt=self.request.retries,
+        retry=not self.request.is_eager,
+    )
+    if wait:
+        raise self.retry(countdown=wait, max_retries=None)
+
+
+def on_readiness_requested(grant_id: int) -> bool:
+    """accounts_app asked for a grant's readiness check (after its commit)."""
+    return _publish(check_readiness, grant_id)
 
 
 # Beat's first reconcile comes one interval after it starts (an hour by

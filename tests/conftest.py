@@ -23,6 +23,10 @@ os.environ.update(
         # moto applies IAM changes at once: the workers tests start do not
         # wait for propagation (tests of the margin set it themselves).
         "OPSGATE_IAM_PROPAGATION_SECONDS": "0",
+        # The readiness check (issue 25) reads AWS and e-mails after every
+        # convergence: on only in the tests about it (tests/test_readiness*.py
+        # turn it on with the `readiness_on` fixture).
+        "OPSGATE_READINESS_CHECKS": "false",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -117,6 +121,17 @@ def iam(aws_env):
 def _iam_propagates_at_once(settings):
     """As OPSGATE_IAM_PROPAGATION_SECONDS=0 above, in this process."""
     settings.OPSGATE = {**settings.OPSGATE, "IAM_PROPAGATION_SECONDS": 0}
+
+
+@pytest.fixture(autouse=True)
+def _readiness_off(settings):
+    """As OPSGATE_READINESS_CHECKS=false above, in this process."""
+    settings.OPSGATE = {**settings.OPSGATE, "READINESS_CHECKS": False}
+
+
+@pytest.fixture
+def readiness_on(settings):
+    settings.OPSGATE = {**settings.OPSGATE, "READINESS_CHECKS": True}
 
 
 @pytest.fixture(autouse=True)

@@ -82,6 +82,7 @@ ARGUMENTS = {
     "aws_account_edit": lambda w: {"pk": w["role"].account_id},
     "request_cancel": lambda w: {"pk": w["pending"].pk},
     "request_done": lambda w: {"pk": w["grant"].pk},
+    "request_check": lambda w: {"pk": w["grant"].pk},
     "decide": lambda w: {"pk": w["pending"].pk},
     "approver_revoke": lambda w: {"pk": w["grant"].pk},
     # The API (issue 12) and the token page.

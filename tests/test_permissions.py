@@ -28,6 +28,7 @@ MATRIX = [
     ("request_status", "get", None, [LOGIN, 200, 200, 200, 200, 200]),
     ("request_cancel", "post", "request", [LOGIN, 302, 404, 404, 404, 404]),
     ("request_done", "post", "request", [LOGIN, 302, 404, 404, 404, 404]),
+    ("request_check", "post", "request", [LOGIN, 302, 404, 404, 404, 404]),
     ("approvals", "get", None, [LOGIN, 403, 403, 200, 200, 403]),
     ("decide", "post", "request", [LOGIN, 404, 404, 200, 404, 404]),
     ("approver_revoke", "post", "request", [LOGIN, 404, 404, 302, 404, 404]),
@@ -125,6 +126,7 @@ def test_view_permissions(
     [
         ("request_cancel", "request"),
         ("request_done", "request"),
+        ("request_check", "request"),
         ("decide", "request"),
         ("approver_revoke", "request"),
         ("person_retry", "person"),
@@ -136,9 +138,11 @@ def test_view_permissions(
     ],
 )
 def test_state_changes_refuse_get(world, name, arg):
-    persona = {"request_cancel": "requester", "request_done": "requester"}.get(
-        name, "approver" if name in ("decide", "approver_revoke") else "admin"
-    )
+    persona = {
+        "request_cancel": "requester",
+        "request_done": "requester",
+        "request_check": "requester",
+    }.get(name, "approver" if name in ("decide", "approver_revoke") else "admin")
     client = world["login"](world["personas"][persona])
     before = _state()
     url = reverse(name, args=[world["args"][arg]] if arg else [])

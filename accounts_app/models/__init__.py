@@ -10,7 +10,12 @@ from accounts_app.models.accounts import AwsAccount
 from accounts_app.models.audit import AuditEvent
 from accounts_app.models.people import IamUser, IamUserState
 from accounts_app.models.projects import AutoApprovalRule, OperationRole, Project
-from accounts_app.models.requests import AccessRequest, Approval, RequestStatus
+from accounts_app.models.requests import (
+    AccessRequest,
+    Approval,
+    ReadinessState,
+    RequestStatus,
+)
 from accounts_app.models.reviews import (
     AccessReview,
     AccessReviewItem,
@@ -36,6 +41,7 @@ __all__ = [
     "IamUserState",
     "OperationRole",
     "Project",
+    "ReadinessState",
     "RequestStatus",
     "ReviewDecision",
     "ReviewOutcome",

@@ -58,6 +58,10 @@ class Project(models.Model):
     # Chat notifications (accounts_app/chat.py): secrets, never shown again.
     slack_webhook_url = models.CharField(max_length=500, blank=True)
     teams_webhook_url = models.CharField(max_length=500, blank=True)
+    # Readiness (issue 25): opsgate creates the OS run-as user on the
+    # project's instances (SSM document opsgate-EnsureOsUser) instead of
+    # only checking that it exists.
+    create_os_users = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     DEFAULT_DURATIONS = [1, 8, 24, 72, 168]

@@ -14,6 +14,15 @@ from accounts_app.models.people import IamUser
 from accounts_app.models.projects import AutoApprovalRule, OperationRole
 
 
+class ReadinessState(models.TextChoices):
+    """Readiness of a grant (issue 25): can the person really get in?"""
+
+    UNKNOWN = "unknown", "Not checked"
+    CHECKING = "checking", "Checking"
+    READY = "ready", "Ready"
+    NOT_READY = "not_ready", "Not ready"
+
+
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
@@ -112,6 +121,18 @@ class AccessRequest(models.Model):
     # the lifecycle run asked the worker to add them.
     starts_at = models.DateTimeField(null=True, blank=True)
     start_applied_at = models.DateTimeField(null=True, blank=True)
+    # Readiness (issue 25, provisioning/readiness.py): what AWS holds, read
+    # back after the role converged and on "Check again". readiness_checks:
+    # [{"key", "title", "ok", "message", "fix", "link", "rows"}]; ready_at:
+    # the first time every check passed; readiness_mailed: the outcome last
+    # e-mailed ("ready", or the failed checks' keys), so each goes once.
+    readiness_state = models.CharField(
+        max_length=16, choices=ReadinessState.choices, default=ReadinessState.UNKNOWN
+    )
+    readiness_checks = models.JSONField(default=list, blank=True)
+    readiness_checked_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    readiness_mailed = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

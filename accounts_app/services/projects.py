@@ -85,6 +85,7 @@ def _state(project: Project) -> dict:
         "allowed_durations": project.durations,
         "allow_permanent": project.allow_permanent,
         "rejection_reason_optional": project.rejection_reason_optional,
+        "create_os_users": project.create_os_users,
     }
 
 
@@ -97,6 +98,7 @@ def project_update(
     allowed_durations: list[int] | None = None,
     allow_permanent: bool = False,
     rejection_reason_optional: bool = False,
+    create_os_users: bool | None = None,
 ) -> Project:
     """Change what the portal's project page edits (the name stays: it is the
     Project tag in AWS). The audit row holds the fields that changed. Grants
@@ -111,12 +113,16 @@ def project_update(
         locked.allowed_durations = durations
         locked.allow_permanent = allow_permanent
         locked.rejection_reason_optional = rejection_reason_optional
+        # Readiness (issue 25): None keeps the project's choice.
+        if create_os_users is not None:
+            locked.create_os_users = create_os_users
         locked.save(
             update_fields=[
                 "description",
                 "allowed_durations",
                 "allow_permanent",
                 "rejection_reason_optional",
+                "create_os_users",
             ]
         )
         locked.approvers.set(approvers)

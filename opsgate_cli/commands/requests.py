@@ -1,5 +1,5 @@
 """My requests and grants: `opsgate request` (and its --wait), `status`,
-`done`."""
+`check`, `done`."""
 
 import time
 from datetime import datetime
@@ -10,6 +10,7 @@ import typer
 from opsgate_cli.api import Api
 from opsgate_cli.common import (
     BAD_INPUT,
+    NOT_READY,
     REFUSED,
     REFUSED_STATES,
     TIMEOUT,
@@ -19,6 +20,7 @@ from opsgate_cli.common import (
     _out,
     _run,
 )
+from opsgate_cli.readiness import _failed_checks, _ready
 
 
 def local_time(value: str) -> str:
@@ -37,7 +39,7 @@ def _line(r: dict) -> str:
     glass = " (break-glass)" if r.get("break_glass") else ""
     return (
         f"#{r['id']:<6} {r['project']} as {r['os_user']} in {r['account']} "
-        f"({r['account_id']}): {r['state_label']}{times}{glass}"
+        f"({r['account_id']}): {r['state_label']}{times}{glass}{_ready(r)}"
     )
 
 
@@ -162,11 +164,49 @@ def status(
         if request_id is not None:
             item = api.call("GET", f"/requests/{request_id}")
             detail = f"\n  {item['state_detail']}" if item["state_detail"] else ""
-            _out(_json(json_), item, _line(item) + detail)
+            failed = _failed_checks(item)
+            _out(
+                _json(json_),
+                item,
+                _line(item) + detail + (f"\n{failed}" if failed else ""),
+            )
             return
         items = api.call("GET", "/requests")["items"]
-        text = "\n".join(_line(r) for r in items) or "No requests yet."
-        _out(_json(json_), items, text)
+        lines = []
+        for r in items:
+            failed = _failed_checks(r)
+            lines.append(_line(r) + (f"\n{failed}" if failed else ""))
+        _out(_json(json_), items, "\n".join(lines) or "No requests yet.")
+
+    _run(json_, action)
+
+
+def check(
+    request_id: Annotated[int, typer.Argument(help="The grant to check.")],
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the outcome (Ready or Not ready).")
+    ] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds --wait waits.")] = 300,
+    json_: JsonOpt = False,
+) -> None:
+    """Check again whether one of my grants is ready to use: opsgate reads
+    back my IAM user, its MFA device, the role and the instances in AWS."""
+
+    def action():
+        api = Api()
+        item = api.call("POST", f"/requests/{request_id}/check")
+        deadline = time.monotonic() + timeout
+        delay = 1.0
+        while wait and item["readiness"]["state"] == "checking":
+            if time.monotonic() > deadline:
+                raise Failure(f"Still checking after {timeout} s.", TIMEOUT)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 5)
+            item = api.call("GET", f"/requests/{request_id}")
+        failed = _failed_checks(item)
+        _out(_json(json_), item, _line(item) + (f"\n{failed}" if failed else ""))
+        if item["readiness"]["state"] == "not_ready":
+            raise Failure(f"Request #{request_id} is not ready.", NOT_READY, item)
 
     _run(json_, action)
 

@@ -87,6 +87,7 @@ def projects(request: HttpRequest):
             "approvers": sorted(u.get_username() for u in p.approvers.all()),
             "durations": p.durations,
             "allow_permanent": p.allow_permanent,
+            "create_os_users": p.create_os_users,
             "roles": [_role(r) for r in p.roles.all()],
         }
         for p in rows.order_by("name", "pk")

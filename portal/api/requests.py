@@ -13,7 +13,7 @@ from accounts_app.models import (
     OperationRole,
     RequestStatus,
 )
-from accounts_app.services import access_requests, break_glass
+from accounts_app.services import access_requests, break_glass, readiness
 from portal.api import schemas as s
 from portal.api.app import PK, _my_requests, _page, _r, api
 from portal.api.core import (
@@ -178,3 +178,13 @@ def request_cancel(request: HttpRequest, pk: PK):
     req = get_object_or_404(_my_requests(request), pk=pk)
     access_requests.access_request_cancel(access_request=req, actor=request.user)
     return s.RequestOut.of(_my_requests(request).get(pk=pk))
+
+
+@api.post("/requests/{pk}/check", response=_r({202: s.RequestOut}), tags=["requests"])
+def request_check(request: HttpRequest, pk: PK):
+    """ "Check again": read back what AWS holds for one of my active grants
+    (its readiness becomes `checking`, then `ready` or `not_ready`)."""
+    require_scope(request, "request")
+    req = get_object_or_404(_my_requests(request), pk=pk)
+    readiness.grant_check_request(grant=req, actor=request.user)
+    return Status(202, s.RequestOut.of(_my_requests(request).get(pk=pk)))

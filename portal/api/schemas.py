@@ -9,6 +9,7 @@ from pydantic import BeforeValidator
 
 from accounts_app import selectors
 from accounts_app.models import AccessRequest
+from accounts_app.services import readiness
 
 
 class RequestIn(Schema):
@@ -47,6 +48,60 @@ class RequestIn(Schema):
     )
 
 
+class InstanceRowOut(Schema):
+    instance_id: str
+    name: str
+    region: str
+    state: str = Field(..., description="ready, offline, not managed, no OS user")
+    message: str
+
+
+class CheckOut(Schema):
+    key: str = Field(
+        ...,
+        description="iam_user, operators_group, mfa, role, trust, role_setup, "
+        "instances, simulate (or aws: AWS did not answer)",
+    )
+    title: str
+    ok: bool
+    message: str
+    fix: str = Field(..., description="What to do when it failed")
+    link: str = Field(..., description="An AWS console page to do it, or empty")
+    rows: list[InstanceRowOut]
+
+
+class ReadinessOut(Schema):
+    state: str = Field(
+        ...,
+        description="unknown (not checked, or the grant is not active), checking, "
+        "ready, not_ready",
+    )
+    label: str
+    checked_at: datetime | None
+    ready_at: datetime | None
+    seconds_to_ready: int | None = Field(
+        ..., description="From approval (or the scheduled start) to Ready"
+    )
+    checks: list[CheckOut]
+    failed: list[CheckOut]
+
+    @staticmethod
+    def of(req: AccessRequest) -> dict:
+        data = readiness.summary(req)
+        for key in ("checks", "failed"):
+            data[key] = [
+                {
+                    **{k: c.get(k, "") for k in ("key", "title", "message")},
+                    "ok": bool(c.get("ok")),
+                    "fix": c.get("fix") or "",
+                    "link": c.get("link") or "",
+                    "rows": c.get("rows") or [],
+                }
+                for c in data[key]
+            ]
+        return data
+
+
 class RequestOut(Schema):
     id: int
     requester: str
@@ -74,6 +129,11 @@ class RequestOut(Schema):
     decided_at: datetime | None
     decision_comment: str
     expires_at: datetime | None
+    readiness: ReadinessOut = Field(
+        ...,
+        description="Can the person really get in? What AWS holds, read back "
+        "after the role converged and on POST /requests/{id}/check",
+    )
 
     @staticmethod
     def of(req: AccessRequest) -> dict:
@@ -101,6 +161,7 @@ class RequestOut(Schema):
             "decided_at": req.decided_at,
             "decision_comment": req.decision_comment,
             "expires_at": req.expires_at,
+            "readiness": ReadinessOut.of(req),
         }
 
 
@@ -193,6 +254,7 @@ class ProjectOut(Schema):
     approvers: list[str]
     durations: list[int]
     allow_permanent: bool
+    create_os_users: bool
     roles: list[RoleOut]
 
 

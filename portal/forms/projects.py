@@ -125,6 +125,15 @@ class ProjectEditForm(ProjectForm):
         required=False,
         help_text="Off: a rejection needs a reason, which the requester sees.",
     )
+    # Readiness (issue 25).
+    create_os_users = forms.BooleanField(
+        label="Create the OS run-as users on the project's instances",
+        required=False,
+        help_text="On: the readiness check runs the SSM document "
+        "opsgate-EnsureOsUser, which creates a locked local user with a home "
+        "directory and no sudo where it is missing. Off: it only checks. "
+        "opsgate never deletes these users (files may belong to them).",
+    )
 
     @classmethod
     def initial_for(cls, project: Project) -> dict:
@@ -136,6 +145,7 @@ class ProjectEditForm(ProjectForm):
             "allowed_durations": ", ".join(str(h) for h in project.durations),
             "allow_permanent": project.allow_permanent,
             "rejection_reason_optional": project.rejection_reason_optional,
+            "create_os_users": project.create_os_users,
         }
 
 

@@ -317,6 +317,7 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 allowed_durations=data["allowed_durations"],
                 allow_permanent=data["allow_permanent"],
                 rejection_reason_optional=data["rejection_reason_optional"],
+                create_os_users=data["create_os_users"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

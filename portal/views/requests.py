@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts_app import selectors
 from accounts_app.models import AccessRequest, IamUser, IamUserState, RequestStatus
-from accounts_app.services import access_requests, break_glass
+from accounts_app.services import access_requests, break_glass, readiness
 from portal import params
 from portal.forms.base import add_service_errors
 from portal.forms.requests import AccessRequestForm, BreakGlassForm, ProjectChoiceForm
@@ -68,6 +68,8 @@ def home(request: HttpRequest) -> HttpResponse:
                 req, instance_id=target.instance_id if target else ""
             )
             req.instances, req.instances_error = found, error
+            if req.provisioned_at and readiness.enabled():
+                req.readiness = readiness.summary(req)
             grants.append(req)
     context = {
         "person": person,
@@ -237,6 +239,19 @@ def request_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def request_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Check again": read back what AWS holds for one of my grants."""
+    req = get_object_or_404(my_requests(request), pk=pk)
+    return _act(
+        request,
+        lambda: readiness.grant_check_request(grant=req, actor=request.user),
+        f"Checking your access to {req.role.project.name} as {req.role.os_user} "
+        "again; this page updates when it is done.",
+    )
+
+
+@login_required
 @require_GET
 def request_status(request: HttpRequest) -> JsonResponse:
     """What the "My access" page polls every 2 seconds while something moves."""
@@ -252,6 +267,7 @@ def request_status(request: HttpRequest) -> JsonResponse:
             "detail": display.detail,
             "final": display.is_final,
             "note": selectors.request_note(req, request.user),
+            "readiness": req.readiness_state,
         }
     return JsonResponse({"requests": data})
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts_app import notifications, trust
 from accounts_app.models import AccessRequest, IamUser, OperationRole
+from accounts_app.services import readiness
 from provisioning import aws, baseline, iam, policies, recovery, ssm
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.sync.outcomes import _conf
@@ -275,6 +276,8 @@ def _trust_step(
     newly.update(provisioned_at=timezone.now())
     if active_ids:
         notifications.on_commit(notifications.grants_active, active_ids)
+        # Issue 25: then read back what AWS holds for each (Ready / Not ready).
+        readiness.readiness_check_request(grant_ids=active_ids)
 
 
 def _close_step(role: OperationRole, client: Any, existing: dict | None) -> None:

@@ -45,6 +45,28 @@
   var section = document.querySelector("[data-status-url]");
   if (!section) return;
   var url = section.getAttribute("data-status-url");
+
+  // A grant's readiness check runs on the worker: while one is "checking",
+  // poll the same endpoint and reload once its outcome is in (issue 25).
+  function pollReadiness() {
+    var checking = document.querySelectorAll('[data-readiness="checking"]');
+    if (!checking.length) return;
+    var ids = Array.prototype.map.call(checking, function (el) {
+      return el.getAttribute("data-readiness-id");
+    });
+    fetch(url + "?ids=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        var done = data && ids.some(function (id) {
+          var s = data.requests[id];
+          return s && s.readiness !== "checking";
+        });
+        if (done) { window.location.reload(); return; }
+        setTimeout(pollReadiness, 2000);
+      })
+      .catch(function () { setTimeout(pollReadiness, 5000); });
+  }
+  setTimeout(pollReadiness, 2000);
   var MOVING = ["pending", "provisioning"];
 
   function moving() {

@@ -27,8 +27,9 @@ PEOPLE = [
 TRY = {
     "admin": "admin (staff): people, projects, AWS accounts, audit",
     "bob": "approver of every demo project (approves in the CLI walkthrough)",
-    "carol": "requester (pending requests; a grant in the staging account)",
-    "dave": "requester (an active grant; may break glass on incident; "
+    "carol": "requester (pending requests; a grant in the staging account, "
+    "Not ready: no MFA device)",
+    "dave": "requester (an active grant, Ready; may break glass on incident; "
     "use him for the CLI walkthrough)",
 }
 PROJECTS = {
@@ -55,6 +56,16 @@ BREAK_GLASS = {"incident": ["dave"]}
 WORKLOADS = [("111111111111", "staging"), ("222222222222", "prod")]
 # A project with a role in each workload account.
 CROSS_ACCOUNT_PROJECT = ("checkout", "deploy", ["bob"])
+# Readiness (issue 25): these projects let opsgate create the OS run-as user
+# on their instances (SSM document opsgate-EnsureOsUser); dave's IAM user gets
+# a virtual MFA device, carol's none. So dave's Data Platform grant becomes
+# Ready (opsgate creates the OS user analyst on etl-1) and carol's checkout
+# grant in staging is Not ready: "Your IAM user carol has no MFA device".
+# The OS-user answers come from the run-command simulation installed by
+# provisioning.moto_ext.install(); without it moto's SendCommand prints
+# nothing and the instance rows say "no OS user".
+CREATE_OS_USERS = ["Data Platform", "checkout"]
+MFA_PEOPLE = ["dave"]
 
 
 class Command(BaseCommand):
@@ -114,6 +125,7 @@ class Command(BaseCommand):
         self._requests(by_name)
         self._instances()
         self._workload_instances(workloads)
+        self._readiness(account, admin)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
 
     def _workloads(self, hub, admin, by_name) -> list:
@@ -163,6 +175,40 @@ class Command(BaseCommand):
                         actor=admin, project=project, os_user=os_user, account=workload
                     )
         return found
+
+    def _readiness(self, account, admin) -> None:
+        """Projects that opted in to OS-user creation, and an MFA device for
+        the people in MFA_PEOPLE (their IAM users converged first, as the
+        worker would: idempotent)."""
+        from provisioning import sync
+
+        for project in Project.objects.filter(name__in=CREATE_OS_USERS):
+            if not project.create_os_users:
+                project_services.project_update(
+                    actor=admin,
+                    project=project,
+                    approvers=list(project.approvers.all()),
+                    description=project.description,
+                    allowed_durations=project.durations,
+                    allow_permanent=project.allow_permanent,
+                    rejection_reason_optional=project.rejection_reason_optional,
+                    create_os_users=True,
+                )
+        sync.account_baseline_sync(account_id=account.pk)
+        iam = aws.client("iam")
+        for person in IamUser.objects.filter(name__in=MFA_PEOPLE, account=account):
+            sync.iam_user_sync(iam_user_id=person.pk)
+            if iam.list_mfa_devices(UserName=person.name)["MFADevices"]:
+                continue
+            serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=person.name)[
+                "VirtualMFADevice"
+            ]["SerialNumber"]
+            iam.enable_mfa_device(
+                UserName=person.name,
+                SerialNumber=serial,
+                AuthenticationCode1="123456",
+                AuthenticationCode2="654321",
+            )
 
     def _workload_instances(self, workloads) -> None:
         name = CROSS_ACCOUNT_PROJECT[0]
