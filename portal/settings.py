@@ -14,6 +14,7 @@ import dj_database_url
 
 from portal import security_headers
 from portal.env import envbool, envcache, envint, envlist, envstr
+from portal.logging_config import logging_config
 from portal.security_headers import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,9 +80,7 @@ MIDDLEWARE = [
 
 # Content-Security-Policy (django-csp) and Permissions-Policy in every mode:
 # what they allow is in portal/security_headers.py.
-CONTENT_SECURITY_POLICY = content_security_policy(
-    envstr("OPSGATE_OIDC_SERVER_URL", "")
-)
+CONTENT_SECURITY_POLICY = content_security_policy(envstr("OPSGATE_OIDC_SERVER_URL", ""))
 PERMISSIONS_POLICY_DENIED = security_headers.PERMISSIONS_POLICY_DENIED
 
 ROOT_URLCONF = "portal.urls"
@@ -329,7 +328,7 @@ OPSGATE = {
     # How long My access shows a project's EC2 instances before reading again.
     "INSTANCE_CACHE_SECONDS": envint("OPSGATE_INSTANCE_CACHE_SECONDS", 20),
     "REGION": envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1")),
-    # Readiness (issue 25, provisioning/readiness.py): after a role converged
+    # Readiness (issue 25, provisioning/readiness/): after a role converged
     # the worker reads back what AWS holds for each new grant (the person's
     # MFA device, the role, the project's instances and OS user). Checks that
     # fail only because IAM has not propagated yet are retried this long.
@@ -368,25 +367,9 @@ OPSGATE_WEBHOOK_ALLOWED_HOSTS = envlist(
 # /metrics answers only with `Authorization: Bearer <this>`; unset: /metrics is off.
 OPSGATE_METRICS_TOKEN = envstr("OPSGATE_METRICS_TOKEN", "")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"refusals": {"()": "portal.log_filters.RefusalsInOneLine"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["refusals"]}
-    },
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "botocore": {"level": "WARNING"},
-        "urllib3": {"level": "WARNING"},
-        # Django's own console handler (DEBUG only) would print every record of
-        # the `django` loggers a second time, a refusal with its traceback.
-        "django": {"handlers": []},
-        # runserver's line per request floods the demo's terminal, and its
-        # line per 4xx repeats django.request's (a refusal is one line).
-        **({"django.server": {"level": "ERROR"}} if DEMO else {}),
-    },
-}
+# One console handler; a refusal is one line; the demo's request log stays
+# quiet (portal/logging_config.py).
+LOGGING = logging_config(level=envstr("LOG_LEVEL", "INFO"), demo=DEMO)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

@@ -16,13 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning import os_user_documents
 from provisioning.aws import AwsError, PermanentError, aws_action
 
-CHECK_DOCUMENT = "opsgate-CheckOsUser"
-ENSURE_DOCUMENT = "opsgate-EnsureOsUser"
-MARKER = "opsgate-os-user:"
+# The documents and their answers are provisioning.os_user_documents' (the
+# deployment step creates them; provisioning.moto_ext_run_command simulates
+# them).
+CHECK_DOCUMENT = os_user_documents.CHECK
+ENSURE_DOCUMENT = os_user_documents.ENSURE
+MARKER = os_user_documents.RESULT_PREFIX.strip()
 
-EXISTS, CREATED, MISSING = "exists", "created", "missing"
+EXISTS = os_user_documents.EXISTS
+CREATED = os_user_documents.CREATED
+MISSING = os_user_documents.MISSING
 FAILED, PENDING = "failed", "pending"
 ANSWERS = {EXISTS, CREATED, MISSING}
 
@@ -45,15 +51,21 @@ class InstanceResult:
         return self.result in (EXISTS, CREATED)
 
 
-def parse_output(output: str) -> str | None:
-    """The answer line of a successful invocation; None unless there is
-    exactly one and it is one of the three answers."""
-    answers = [
+def _answers(output: str) -> list[str]:
+    return [
         line.strip()[len(MARKER) :].strip()
         for line in (output or "").splitlines()
         if line.strip().startswith(MARKER)
     ]
-    if len(answers) != 1 or answers[0] not in ANSWERS:
+
+
+def parse_output(output: str, document: str | None = None) -> str | None:
+    """The answer line of a successful invocation; None unless there is
+    exactly one and it is an answer `document` gives (Check: exists or
+    missing; Ensure: exists or created; any of the three without one)."""
+    answers = _answers(output)
+    allowed = os_user_documents.RESULTS.get(document or "", ANSWERS)
+    if len(answers) != 1 or answers[0] not in allowed:
         return None
     return answers[0]
 
@@ -75,14 +87,27 @@ def send(ssm: Any, *, document: str, instance_ids: list[str], user: str) -> list
     return ids
 
 
-def invocation_result(invocation: dict) -> InstanceResult | None:
-    """One GetCommandInvocation answer as a result; None while it runs."""
+def invocation_result(
+    invocation: dict, document: str | None = None
+) -> InstanceResult | None:
+    """One GetCommandInvocation answer as a result; None while it runs. A
+    Success without an answer line is no answer: the documents' one step runs
+    on Linux only, and SSM skips it (Success, nothing printed) elsewhere."""
     instance_id = invocation.get("InstanceId", "")
     status = invocation.get("Status", "")
     if status in MOVING:
         return None
     if status == "Success":
-        answer = parse_output(invocation.get("StandardOutputContent", ""))
+        output = invocation.get("StandardOutputContent", "")
+        answer = parse_output(output, document or invocation.get("DocumentName"))
+        if answer is None and not _answers(output):
+            return InstanceResult(
+                instance_id,
+                FAILED,
+                "the document printed no 'opsgate-os-user: "
+                "exists|created|missing' line: its step did not run (the "
+                "documents run on Linux instances only)",
+            )
         if answer is None:
             return InstanceResult(
                 instance_id,
@@ -99,7 +124,9 @@ def invocation_result(invocation: dict) -> InstanceResult | None:
     return InstanceResult(instance_id, FAILED, message)
 
 
-def read(ssm: Any, *, command_id: str, instance_id: str) -> InstanceResult | None:
+def read(
+    ssm: Any, *, command_id: str, instance_id: str, document: str | None = None
+) -> InstanceResult | None:
     """GetCommandInvocation for one instance; None while it runs (or before
     SSM registered the invocation: InvocationDoesNotExist)."""
     try:
@@ -111,7 +138,7 @@ def read(ssm: Any, *, command_id: str, instance_id: str) -> InstanceResult | Non
         if exc.code == "InvocationDoesNotExist":
             return None
         raise
-    return invocation_result({"InstanceId": instance_id, **invocation})
+    return invocation_result({"InstanceId": instance_id, **invocation}, document)
 
 
 def run(
@@ -145,7 +172,12 @@ def run(
                 if instance_id in results:
                     continue
                 try:
-                    found = read(ssm, command_id=command_id, instance_id=instance_id)
+                    found = read(
+                        ssm,
+                        command_id=command_id,
+                        instance_id=instance_id,
+                        document=document,
+                    )
                 except AwsError as exc:
                     found = InstanceResult(instance_id, FAILED, exc.message)
                 if found is not None:

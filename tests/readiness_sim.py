@@ -1,59 +1,20 @@
 """Helpers for the readiness tests (issue 25).
 
-`OsUserSim` stands in for the run-command simulation of the OS-user documents
-(provisioning/moto_ext_run_command.py, built on another branch): moto's own
-SendCommand answers Success with empty output, so until that lands these tests
-teach the in-process moto server the documents' contract: one line
-`opsgate-os-user: exists|created|missing`. The lead runs the same tests against
-the real simulation after the merge (drop the fixture then).
+The OS-user documents run in moto's Run Command simulation
+(provisioning/moto_ext_run_command.py, installed with provisioning.moto_ext):
+each instance holds ec2-user and ssm-user plus the names of its tag
+`moto:os-users`; an instance tagged `moto:os-user-failure` fails every run.
+The documents exist once the deployment step created them
+(`deploy_documents`, provisioning.os_user_deploy.apply).
 """
 
 import boto3
 
-from provisioning import os_users
+from provisioning import moto_ext, os_user_deploy
 from provisioning.aws import client as real_client
+from provisioning.moto_ext_run_command import FAILURE_TAG, USERS_TAG, users_on
 
-
-class OsUserSim:
-    def __init__(self) -> None:
-        self.users: dict[str, set[str]] = {}
-        self.failing: set[str] = set()
-        self.sent: list[tuple[str, list[str], dict]] = []
-
-    def answer(self, command, instance_id: str) -> dict:
-        user = (command.parameters or {}).get("UserName", [""])[0]
-        have = self.users.setdefault(instance_id, set())
-        if instance_id in self.failing:
-            return {
-                "Status": "Failed",
-                "StatusDetails": "Failed",
-                "StandardOutputContent": "",
-                "StandardErrorContent": "useradd: cannot lock /etc/passwd\n",
-                "ResponseCode": 1,
-            }
-        if command.document_name == os_users.ENSURE_DOCUMENT:
-            line = "exists" if user in have else "created"
-            have.add(user)
-        elif command.document_name == os_users.CHECK_DOCUMENT:
-            line = "exists" if user in have else "missing"
-        else:
-            return {}
-        return {"StandardOutputContent": f"some log line\nopsgate-os-user: {line}\n"}
-
-
-def install_os_user_sim(monkeypatch) -> OsUserSim:
-    from moto.ssm import models
-
-    sim = OsUserSim()
-    original = models.Command.invocation_response
-
-    def invocation_response(self, instance_id, plugin_name):
-        response = original(self, instance_id, plugin_name)
-        response.update(sim.answer(self, instance_id))
-        return response
-
-    monkeypatch.setattr(models.Command, "invocation_response", invocation_response)
-    return sim
+ACCOUNT_ID = "123456789012"  # moto's default account (the hub's)
 
 
 def real_ssm(monkeypatch) -> None:
@@ -62,6 +23,39 @@ def real_ssm(monkeypatch) -> None:
     from provisioning import aws
 
     monkeypatch.setattr(aws, "client", real_client)
+
+
+def deploy_documents(account=None, regions=("us-east-1",)) -> None:
+    """The deployment step: both OS-user documents in the account's regions
+    (None: the hub, with moto's default credentials)."""
+    moto_ext.install()
+    os_user_deploy.apply(regions=regions, account=account)
+
+
+def give_os_users(ec2, instance_id: str, *names: str) -> None:
+    """The instance holds these OS users (besides ec2-user and ssm-user)
+    before opsgate first looks."""
+    ec2.create_tags(
+        Resources=[instance_id], Tags=[{"Key": USERS_TAG, "Value": " ".join(names)}]
+    )
+
+
+def break_os_user_runs(ec2, instance_id: str, error: str) -> None:
+    """Every run of either document on the instance fails with `error` on
+    standard error."""
+    ec2.create_tags(
+        Resources=[instance_id], Tags=[{"Key": FAILURE_TAG, "Value": error}]
+    )
+
+
+def os_users_on(
+    instance_id: str, *, account_id: str = ACCOUNT_ID, region: str = "us-east-1"
+) -> set[str]:
+    """The OS users the simulation holds on an instance: the set itself (add
+    to it to have a user made behind opsgate's back)."""
+    from moto.ssm.models import ssm_backends
+
+    return users_on(ssm_backends[account_id][region], instance_id)
 
 
 def register_mfa(name: str) -> str:

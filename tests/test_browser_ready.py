@@ -15,7 +15,7 @@ from accounts_app.services import access_requests
 from provisioning import sync
 from tests import test_browser
 from tests.helpers import run_instance
-from tests.readiness_sim import install_os_user_sim, real_ssm, register_mfa
+from tests.readiness_sim import deploy_documents, give_os_users, real_ssm, register_mfa
 from tests.test_browser import shot, sign_in, with_password
 from tests.test_browser_portal import axe_problems
 
@@ -41,11 +41,10 @@ def test_a_grant_reaches_ready_in_my_access(
     from playwright.sync_api import expect
 
     real_ssm(monkeypatch)
-    sim = install_os_user_sim(monkeypatch)
-    instance = run_instance(
-        boto3.client("ec2", region_name="us-east-1"), "payments", "pay-web-1"
-    )
-    sim.users[instance] = {"deploy"}
+    deploy_documents()
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    instance = run_instance(ec2, "payments", "pay-web-1")
+    give_os_users(ec2, instance, "deploy")
     with_password(carol)
     sync.account_baseline_sync(account_id=deploy_role.account_id)
     sync.iam_user_sync(iam_user_id=carol.pk)

@@ -1,9 +1,10 @@
 """Readiness (issue 25): a grant is Ready only when AWS holds what the person
 needs to get in; each failure says what is wrong and what to do.
 
-The checks run against moto (with DescribeInstanceInformation from
-provisioning.moto_ext and the OS-user documents' answers from
-tests/readiness_sim.py); failing AWS calls are injected with real error codes.
+The checks run against moto (with DescribeInstanceInformation and the Run
+Command simulation of the OS-user documents from provisioning.moto_ext; the
+documents created by the deployment step, tests/readiness_sim.py); failing AWS
+calls are injected with real error codes.
 """
 
 import json
@@ -21,7 +22,14 @@ from accounts_app.services import readiness as readiness_service
 from provisioning import aws, moto_ext, os_users, readiness, sync
 from tests.faults import Faults, injected
 from tests.helpers import run_instance
-from tests.readiness_sim import install_os_user_sim, real_ssm, register_mfa
+from tests.readiness_sim import (
+    break_os_user_runs,
+    deploy_documents,
+    give_os_users,
+    os_users_on,
+    real_ssm,
+    register_mfa,
+)
 from tests.test_accounts import hub, world  # noqa: F401, F811 (the accounts fixtures)
 from tests.test_least_privilege import as_opsgate  # noqa: F401, F811 (a fixture)
 
@@ -30,8 +38,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ssm_sim(monkeypatch, aws_env, readiness_on):
+    """moto's SSM for opsgate, with the OS-user documents deployed."""
     real_ssm(monkeypatch)
-    return install_os_user_sim(monkeypatch)
+    deploy_documents()
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ def test_a_grant_with_mfa_role_and_an_instance_holding_the_os_user_is_ready(
 ):
     register_mfa("carol")
     instance = run_instance(ec2, "payments", "web-1")
-    ssm_sim.users[instance] = {"deploy"}
+    give_os_users(ec2, instance, "deploy")
 
     after = run(grant)
 
@@ -209,9 +218,9 @@ def test_each_instance_row_says_ready_offline_not_managed_or_no_os_user(
     no_user = run_instance(ec2, "payments", "no-user")
     broken = run_instance(ec2, "payments", "broken")
     run_instance(ec2, "other", "not-ours")
-    ssm_sim.users[ready] = {"deploy"}
-    ssm_sim.users[no_user] = {"someone-else"}
-    ssm_sim.failing.add(broken)
+    give_os_users(ec2, ready, "deploy")
+    give_os_users(ec2, no_user, "someone-else")
+    break_os_user_runs(ec2, broken, "useradd: cannot lock /etc/passwd")
 
     after = run(grant)
 
@@ -232,7 +241,7 @@ def test_each_instance_row_says_ready_offline_not_managed_or_no_os_user(
     assert "Create OS users" in instances["fix"]
     assert "SSM agent" in instances["fix"]
     # Only the check document ran: the project did not opt in.
-    assert ssm_sim.users[no_user] == {"someone-else"}
+    assert os_users_on(no_user) == {"ec2-user", "ssm-user", "someone-else"}
 
 
 def test_an_opted_in_project_gets_the_os_user_created(grant, ec2, ssm_sim, alice):
@@ -251,7 +260,7 @@ def test_an_opted_in_project_gets_the_os_user_created(grant, ec2, ssm_sim, alice
     assert after.readiness_state == ReadinessState.READY, failed(after)
     (row,) = checks(after)["instances"]["rows"]
     assert row["message"] == "opsgate created the OS user deploy."
-    assert ssm_sim.users[instance] == {"deploy"}
+    assert os_users_on(instance) == {"ec2-user", "ssm-user", "deploy"}
     # Idempotent: the second run finds it.
     (row,) = checks(run(grant))["instances"]["rows"]
     assert row["message"] == "The OS user deploy exists."
@@ -417,8 +426,8 @@ def test_a_workload_accounts_grant_is_read_in_both_accounts(
     from tests.test_accounts import grant as cross_grant
 
     real_ssm(monkeypatch)
-    sim = install_os_user_sim(monkeypatch)
     people_account, staging = world["people"], world["staging"]
+    deploy_documents(staging, staging.session_regions)
     carol, role = world["carol"], world["staging_role"]
     for account in (people_account, staging):
         sync.account_baseline_sync(account_id=account.pk)
@@ -432,7 +441,7 @@ def test_a_workload_accounts_grant_is_read_in_both_accounts(
     in_west = run_instance(west, "payments", "west-1")
     # The same tag in the identity account is not the grant's business.
     run_instance(boto3.client("ec2", region_name="us-east-1"), "payments", "other")
-    sim.users[in_east] = {"deploy"}
+    give_os_users(east, in_east, "deploy")
 
     after = run(AccessRequest.objects.get(pk=req.pk))
 
@@ -446,7 +455,9 @@ def test_a_workload_accounts_grant_is_read_in_both_accounts(
     )
     assert checks(after)["trust"]["ok"] and checks(after)["mfa"]["ok"]
 
-    sim.users[in_west] = {"deploy"}
+    os_users_on(in_west, account_id=staging.account_id, region="eu-west-1").add(
+        "deploy"
+    )
     assert run(after).readiness_state == ReadinessState.READY
 
 

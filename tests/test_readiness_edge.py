@@ -83,8 +83,11 @@ def invocation(
         "InstanceId": instance_id,
         "Comment": "opsgate: OS user deploy",
         "DocumentName": document,
-        "DocumentVersion": "$DEFAULT",
-        "PluginName": "runShellScript",
+        "DocumentVersion": "1",
+        # The document's one step (provisioning.os_user_documents.step_name).
+        "PluginName": "checkOsUser"
+        if document == os_users.CHECK_DOCUMENT
+        else "ensureOsUser",
         "ResponseCode": 0 if status == "Success" else 1,
         "ExecutionStartDateTime": "2026-12-07T10:00:01.123Z",
         "ExecutionElapsedTime": "PT0.221S",
@@ -204,10 +207,33 @@ def test_an_invocation_still_running_is_read_again_then_pending_at_the_timeout()
     assert naps == [os_users.POLL_SECONDS]
 
 
-def test_a_success_without_the_answer_line_is_a_failure():
+def test_a_success_without_the_answer_line_is_no_answer():
+    # A non-Linux instance: SSM skips the documents' Linux-only step and
+    # answers Success with nothing printed.
+    result = os_users.invocation_result(invocation(C0, "i-1", out=""))
+    assert result.result == "failed"
+    assert "its step did not run (the documents run on Linux" in result.message
     result = os_users.invocation_result(invocation(C0, "i-1", out="done\n"))
     assert result.result == "failed"
+    assert "step did not run" in result.message
+
+
+def test_an_answer_the_document_does_not_give_is_no_answer():
+    two = "opsgate-os-user: exists\nopsgate-os-user: missing\n"
+    result = os_users.invocation_result(invocation(C0, "i-1", out=two))
+    assert result.result == "failed"
     assert "no single 'opsgate-os-user: exists|created|missing' line" in result.message
+    # Check never creates: "created" from it is not an answer.
+    created = invocation(C0, "i-1", out="opsgate-os-user: created\n")
+    assert os_users.invocation_result(created).result == "failed"
+    ensured = invocation(
+        C0, "i-1", out="opsgate-os-user: created\n", document=os_users.ENSURE_DOCUMENT
+    )
+    assert os_users.invocation_result(ensured).result == "created"
+    assert (
+        os_users.parse_output("opsgate-os-user: missing", os_users.ENSURE_DOCUMENT)
+        is None
+    )
 
 
 def test_a_refused_send_command_fails_every_instance_with_awss_message():

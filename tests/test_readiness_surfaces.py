@@ -2,11 +2,12 @@
 page polls, the API's request schema and POST /requests/{id}/check, `opsgate
 status` and `opsgate check`. Each failure reason appears with its fix.
 
-The failed checks come from the real checks (provisioning/readiness.py) run
+The failed checks come from the real checks (provisioning/readiness/) run
 against a fake AWS in which everything that can be wrong is wrong, so the
 pages show exactly the messages the worker writes."""
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from typer.testing import CliRunner
@@ -111,7 +112,7 @@ def live_grant(carol, bob, deploy_role, readiness_on):
 def not_ready(live_grant, broken_aws, monkeypatch):
     monkeypatch.setattr(
         "django.conf.settings.OPSGATE",
-        {**readiness.settings.OPSGATE, "READINESS_PROPAGATION_SECONDS": 0},
+        {**settings.OPSGATE, "READINESS_PROPAGATION_SECONDS": 0},
     )
     readiness.grant_readiness_run(grant_id=live_grant.pk, retry=False)
     return AccessRequest.objects.get(pk=live_grant.pk)

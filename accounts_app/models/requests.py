@@ -121,7 +121,7 @@ class AccessRequest(models.Model):
     # the lifecycle run asked the worker to add them.
     starts_at = models.DateTimeField(null=True, blank=True)
     start_applied_at = models.DateTimeField(null=True, blank=True)
-    # Readiness (issue 25, provisioning/readiness.py): what AWS holds, read
+    # Readiness (issue 25, provisioning/readiness/): what AWS holds, read
     # back after the role converged and on "Check again". readiness_checks:
     # [{"key", "title", "ok", "message", "fix", "link", "rows"}]; ready_at:
     # the first time every check passed; readiness_mailed: the outcome last

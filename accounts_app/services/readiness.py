@@ -1,7 +1,7 @@
 """Readiness of grants (issue 25): ask the worker to check a grant, record
 what it found, and tell the person.
 
-The checks themselves read AWS (provisioning/readiness.py); this module only
+The checks themselves read AWS (provisioning/readiness/); this module only
 keeps the state: unknown → checking → ready or not ready. A grant that ended,
 or whose window has not started, is not checked.
 """

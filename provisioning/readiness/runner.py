@@ -1,0 +1,88 @@
+"""The whole check of one grant, its retries while IAM propagates, and the
+outcome recorded (provisioning.tasks.check_readiness runs it)."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from accounts_app.models import AccessRequest
+from accounts_app.services import readiness as readiness_service
+from provisioning.aws import AwsError
+from provisioning.readiness.checks import Outcome, conf, failed_call
+from provisioning.readiness.instances import instances_check
+from provisioning.readiness.role import role_checks
+from provisioning.readiness.simulate import simulate_check
+from provisioning.readiness.user import user_checks
+
+log = logging.getLogger(__name__)
+
+
+def changed_at(grant: AccessRequest) -> datetime | None:
+    """When the last change the checks depend on was written to AWS: the
+    grant's trust, the role's and the person's last syncs."""
+    times = [
+        grant.provisioned_at,
+        grant.role.last_synced_at,
+        grant.requester.last_synced_at,
+    ]
+    return max((t for t in times if t), default=None)
+
+
+def check_grant(grant: AccessRequest, *, now: datetime | None = None) -> Outcome:
+    """Every check of one grant, read from AWS."""
+    now = now or timezone.now()
+    since = changed_at(grant)
+    window = timedelta(seconds=conf("READINESS_PROPAGATION_SECONDS"))
+    recent = since is not None and now - since < window
+    checks = user_checks(grant, recent=recent)
+    checks += role_checks(grant, recent=recent)
+    instances = instances_check(grant)
+    checks.append(instances)
+    if conf("READINESS_SIMULATE"):
+        checks.append(simulate_check(grant, instances.rows))
+    return Outcome(checks)
+
+
+def retry_in(
+    grant: AccessRequest, outcome: Outcome, *, attempt: int, now=None
+) -> float:
+    """Seconds until the next try when the outcome may change once IAM
+    propagated (0: report it now). Backoff 5, 10, 20, 40 s… within the
+    window after the last change."""
+    if outcome.ready or not outcome.propagating:
+        return 0.0
+    now = now or timezone.now()
+    since = changed_at(grant) or now
+    left = (
+        since + timedelta(seconds=conf("READINESS_PROPAGATION_SECONDS")) - now
+    ).total_seconds()
+    if left <= 0:
+        return 0.0
+    return min(5.0 * 2**attempt, left)
+
+
+def grant_readiness_run(
+    *, grant_id: int, attempt: int = 0, retry: bool = True
+) -> float:
+    """Check one grant and record the outcome; returns seconds until the task
+    should try again (IAM propagation), 0 when recorded. A grant that ended,
+    or has not started, is not checked."""
+    grant = readiness_service.checkable_grant(grant_id)
+    if grant is None:
+        readiness_service.readiness_stop(grant_id=grant_id)
+        return 0.0
+    try:
+        outcome = check_grant(grant)
+    except AwsError as exc:  # a call outside a check's own guard
+        outcome = Outcome([failed_call("aws", "AWS", exc)])
+    wait = retry_in(grant, outcome, attempt=attempt) if retry else 0.0
+    if wait:
+        log.info("grant %s not ready yet, IAM may be propagating: %ss", grant_id, wait)
+        return wait
+    readiness_service.readiness_record(
+        grant_id=grant_id,
+        checks=[c.as_dict() for c in outcome.checks],
+        ready=outcome.ready,
+    )
+    return 0.0
