@@ -298,20 +298,10 @@ def opsgate_service_policy(
             "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary}},
         },
         {
-            # Readiness (issue 25): which instances SSM manages, the OS-user
-            # commands' answers (sending them is the SendCommand statement's,
-            # limited to opsgate's documents and tagged instances), and, with
-            # OPSGATE_READINESS_SIMULATE, IAM's simulator on opsgate's own
-            # users and roles. All reads.
-            "Sid": "ReadinessReads",
-            "Effect": "Allow",
-            "Action": [
-                "ssm:DescribeInstanceInformation",
-                "ssm:GetCommandInvocation",
-            ],
-            "Resource": "*",
-        },
-        {
+            # Readiness (issue 25), with OPSGATE_READINESS_SIMULATE: IAM's
+            # simulator on opsgate's own users and roles. Its other reads are
+            # ReadAccount's (which instances SSM manages) and
+            # ReadCommandResults' (the OS-user commands' answers).
             "Sid": "ReadinessSimulation",
             "Effect": "Allow",
             "Action": "iam:SimulatePrincipalPolicy",
