@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from accounts_app.models import AccessRequest, ReadinessState
 from accounts_app.services import access_requests, tokens
 from accounts_app.services import readiness as readiness_service
-from opsgate_cli import main
+from opsgate_cli import common, main
+from opsgate_cli.commands import requests as request_commands
 from provisioning import aws, os_users, readiness, tasks
 from tests.helpers import grant as make_grant
 
@@ -327,7 +328,7 @@ class ApiThroughClient:
         do = getattr(self.client, method.lower())
         response = do(f"/api/v1{path}", **self.headers)
         if response.status_code >= 400:
-            raise main.Failure(response.json()["detail"], main.BAD_INPUT)
+            raise common.Failure(response.json()["detail"], common.BAD_INPUT)
         return response.json()
 
 
@@ -335,7 +336,7 @@ def test_opsgate_status_shows_not_ready_and_each_failed_check(
     not_ready, client, monkeypatch
 ):
     monkeypatch.setattr(
-        main, "Api", ApiThroughClient(client, bearer(not_ready.requester))
+        request_commands, "Api", ApiThroughClient(client, bearer(not_ready.requester))
     )
     result = CliRunner().invoke(main.app, ["status"])
     assert result.exit_code == 0, result.output
@@ -350,16 +351,16 @@ def test_opsgate_check_waits_for_the_outcome_and_exits_11_when_not_ready(
     not_ready, client, monkeypatch, broken_aws
 ):
     api = ApiThroughClient(client, bearer(not_ready.requester))
-    monkeypatch.setattr(main, "Api", api)
+    monkeypatch.setattr(request_commands, "Api", api)
     # The worker, run where the CLI would sleep.
     monkeypatch.setattr(
-        main.time,
+        request_commands.time,
         "sleep",
         lambda s: readiness.grant_readiness_run(grant_id=not_ready.pk, retry=False),
     )
     monkeypatch.setattr(tasks, "_publish", lambda task, pk, **kw: True)
     result = CliRunner().invoke(main.app, ["check", str(not_ready.pk)])
-    assert result.exit_code == main.NOT_READY, result.output
+    assert result.exit_code == common.NOT_READY, result.output
     assert "Your IAM user carol has no MFA device" in result.output
     assert f"Request #{not_ready.pk} is not ready." in result.output
 
@@ -370,7 +371,7 @@ def test_opsgate_status_shows_ready_with_its_time(live_grant, client, monkeypatc
     )
     readiness_service.readiness_record(grant_id=live_grant.pk, checks=[], ready=True)
     monkeypatch.setattr(
-        main, "Api", ApiThroughClient(client, bearer(live_grant.requester))
+        request_commands, "Api", ApiThroughClient(client, bearer(live_grant.requester))
     )
     result = CliRunner().invoke(main.app, ["status", str(live_grant.pk)])
     assert ", Ready (7 s after approval)" in result.output
