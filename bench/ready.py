@@ -9,12 +9,13 @@ comparison, and the AWS calls of one check.
         [--db postgres://postgres@127.0.0.1:5432/opsgate_bench]
         [--broker redis://127.0.0.1:6379/12]
 
-It uses bench/run.py's harness: a moto server process (provisioning.moto_ext),
-the database emptied and migrated, a Celery worker process. `--instances N`
-tags N running instances with each project: their OS-user check needs the
-run-command simulation of the OS-user documents in moto
-(provisioning/moto_ext_run_command.py); without it moto answers SendCommand
-with empty output and those grants end Not ready (the run says how many).
+It uses bench/run.py's harness (bench/processes.py, bench/sections.py): a
+moto server process (provisioning.moto_ext), the database emptied and
+migrated, a Celery worker process. `--instances N`
+tags N running instances with each project, each holding the role's OS user
+(the tag of moto's Run Command simulation, provisioning/moto_ext_run_command.py),
+and deploys the two OS-user SSM documents first (the deployment step): the
+check runs opsgate-CheckOsUser on them.
 """
 
 import argparse
@@ -41,9 +42,12 @@ def seed(grants: int, instances: int):
     from accounts_app.models import AwsAccount
     from accounts_app.services import access_requests, people, projects
     from accounts_app.services import roles as role_services
-    from provisioning import sync
+    from provisioning import os_user_deploy, sync
+    from provisioning.moto_ext_run_command import USERS_TAG
 
     account = AwsAccount.objects.get(is_default=True)
+    if instances:
+        os_user_deploy.apply(regions=account.session_regions)
     approver = people.person_add(actor=None, account=account, iam_user_name="rd-appr")
     sync.account_baseline_sync(account_id=account.pk)
     iam = boto3.client("iam", region_name="us-east-1")
@@ -82,6 +86,7 @@ def seed(grants: int, instances: int):
                         "Tags": [
                             {"Key": "Project", "Value": project.name},
                             {"Key": "Name", "Value": f"{project.name}-{n}"},
+                            {"Key": USERS_TAG, "Value": role.os_user},
                         ],
                     }
                 ],
@@ -172,7 +177,7 @@ def calls_of_one_check() -> str:
 
 
 def main() -> None:
-    from bench import run
+    from bench import processes, run, sections
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--grants", type=int, default=50)
@@ -185,22 +190,22 @@ def main() -> None:
     )
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
-    run.install_signal_handlers()
+    processes.install_signal_handlers()
     run.prepare_environment(args.db, args.broker)
     try:
-        run.fresh(os.environ["AWS_ENDPOINT_URL"])
-        worker = run.start_worker(
+        sections.fresh(os.environ["AWS_ENDPOINT_URL"])
+        worker = processes.start_worker(
             "ready", concurrency=2, env={"OPSGATE_READINESS_CHECKS": "true"}
         )
         try:
             figures = measure(args.grants, args.instances, burst=args.burst)
         finally:
-            run.finish(worker)
+            processes.finish(worker)
         print(f"## Approval to Ready: {args.grants} grants, a real worker\n")
-        print(run.table([figures], list(figures)) + "\n")
+        print(sections.table([figures], list(figures)) + "\n")
         print(f"AWS calls of one check: {calls_of_one_check()}\n")
     finally:
-        run.stop_children()
+        processes.stop_children()
 
 
 if __name__ == "__main__":
