@@ -509,21 +509,24 @@ def test_the_check_needs_nothing_beyond_the_service_policy(
     monkeypatch,
 ):
     """moto's IAM access checks on, opsgate signed in with only the service
-    policy's actions: every read of the check is allowed (the OS-user
-    command's ssm:SendCommand statement comes with the SSM documents)."""
+    policy's actions: every read of the check is allowed, and so is the
+    OS-user document's ssm:SendCommand to a project's running instance."""
     from moto.core.authorization import enable_iam_authentication
 
     from tests import iam_sim
     from tests.test_least_privilege import service_policy
 
     register_mfa("carol")
-    run_instance(ec2, "payments", "web-1", state="stopped")
+    stopped = run_instance(ec2, "payments", "web-1", state="stopped")
+    running = run_instance(ec2, "payments", "web-2")
+    give_os_users(ec2, running, "deploy")
     as_opsgate(iam_sim.moto_projection(service_policy()))
     real_ssm(monkeypatch)
     with enable_iam_authentication():
         after = run(grant)
 
-    assert set(failed(after)) == {"instances"}  # only stopped: start one
-    (row,) = failed(after)["instances"]["rows"]
-    assert row["state"] == "offline"
+    assert after.readiness_state == ReadinessState.READY, failed(after)
+    rows = {r["instance_id"]: r for r in checks(after)["instances"]["rows"]}
+    assert rows[stopped]["state"] == "offline"
+    assert rows[running]["state"] == "ready", rows[running]
     assert not [c for c in after.readiness_checks if "Could not" in c["message"]]
