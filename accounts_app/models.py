@@ -36,7 +36,8 @@ class SyncState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     sync_requested_at = models.DateTimeField(null=True, blank=True)
     # A task for this object is queued or waiting to retry until then: nobody
-    # publishes another (the sweep included). Set and cleared by the worker.
+    # publishes another (the sweep included). Taken by request_sync (in the
+    # change's transaction) or a publisher; cleared by the worker.
     sync_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -502,6 +503,30 @@ class AccessRequest(models.Model):
                 fields=["created_at"],
                 condition=Q(status="pending"),
                 name="pending_age_idx",
+            ),
+            # An approver's queue and grants: the requests of the roles they
+            # decide (approval_rules.decidable_by), by age and by end.
+            models.Index(
+                fields=["role", "created_at"],
+                condition=Q(status="pending"),
+                name="pending_role_idx",
+            ),
+            models.Index(
+                fields=["role", "expires_at"],
+                condition=Q(status="approved"),
+                name="grant_role_idx",
+            ),
+            # Ended grants whose closing steps in AWS are not all recorded
+            # (dashboard): a few, among every request ever ended.
+            models.Index(
+                fields=["ended_at"],
+                condition=Q(status__in=["revoked", "expired"])
+                & (
+                    Q(deny_written_at__isnull=True)
+                    | Q(trust_removed_at__isnull=True)
+                    | Q(sessions_ended_at__isnull=True)
+                ),
+                name="ending_open_idx",
             ),
         ]
         constraints = [
