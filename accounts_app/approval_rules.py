@@ -38,6 +38,10 @@ def role_approvers(role: OperationRole):
     return get_user_model().objects.filter(approvers_q(role), is_active=True).distinct()
 
 
+def role_approver_ids(role: OperationRole) -> set[int]:
+    return set(role_approvers(role).values_list("pk", flat=True))
+
+
 def can_decide(user: Any, role: OperationRole) -> bool:
     if not (user and user.is_active):
         return False
@@ -99,10 +103,12 @@ def quorum(role: OperationRole) -> int:
     return role.approvals_required or role.project.approvals_required
 
 
-def valid_approvals(req: AccessRequest) -> list:
+def valid_approvals(req: AccessRequest, allowed: set[int] | None = None) -> list:
     """The request's approvals that still count: given by someone who may
-    still decide it (active, still an approver), never by the requester."""
-    allowed = set(role_approvers(req.role).values_list("pk", flat=True))
+    still decide it (active, still an approver), never by the requester.
+    `allowed`: role_approver_ids(req.role), when the caller read it."""
+    if allowed is None:
+        allowed = role_approver_ids(req.role)
     return [
         a
         for a in req.approvals.select_related("approver")

@@ -127,8 +127,8 @@ def main() -> None:
     ]
     if args.only:
         pages = [page for page in pages if page[0] in args.only]
-    print("| page | p50 ms | p90 ms | queries |")
-    print("|---|---|---|---|")
+    print("| page | p50 ms | p90 ms | CPU ms (Python + PostgreSQL) | queries |")
+    print("|---|---|---|---|---|")
     for label, who, path in pages:
         client = clients[who]
         for _ in range(3):  # warm: caches, prepared plans, imports
@@ -142,20 +142,42 @@ def main() -> None:
         with connection.execute_wrapper(count):
             client.get(path)
         times = []
+        cpu = _cpu()
         for _ in range(args.runs):
             start = time.perf_counter()
             response = client.get(path)
             times.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, path
+        spent = [after - before for after, before in zip(_cpu(), cpu, strict=True)]
+        python, postgres = (ms / args.runs for ms in spent)
         times.sort()
         p90 = times[int(len(times) * 0.9) - 1]
         print(
-            f"| {label} | {statistics.median(times):.1f} | {p90:.1f} | {len(queries)} |"
+            f"| {label} | {statistics.median(times):.1f} | {p90:.1f} "
+            f"| {python + postgres:.1f} ({python:.1f} + {postgres:.1f}) "
+            f"| {len(queries)} |"
         )
         if args.explain:
             _explain(client, path)
         if args.profile:
             _profile(client, path)
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU time used so far (ms) by this process and by its PostgreSQL backend
+    (/proc/<pid>/schedstat, in nanoseconds): what a page costs, whatever else
+    runs on the machine, unlike its wall time."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{backend}/schedstat") as stat:
+            postgres = int(stat.read().split()[0]) / 1e6
+    except OSError:  # PostgreSQL on another machine: its part is not known
+        postgres = 0.0
+    return time.process_time() * 1000, postgres
 
 
 def _reused(args):

@@ -271,6 +271,26 @@ def section_latency(moto_url: str, quick: bool) -> None:
     print(table([parts], list(parts)) + "\n")
 
 
+def section_path(moto_url: str, quick: bool) -> None:
+    from bench import whole_path
+
+    runs = 10 if quick else 50
+    print(
+        f"## A person's whole path: {runs} requests, each approved at once, "
+        "until a session (request POST, approve POST, worker, status poll, "
+        "sts:AssumeRole)\n"
+    )
+    fresh(moto_url)
+    web = start_gunicorn()
+    worker = start_worker("path", concurrency=1)
+    try:
+        figures = whole_path.measure(web, moto_url, runs)
+    finally:
+        finish(worker)
+        stop(web)
+    print(table([figures], list(figures)) + "\n")
+
+
 def section_onboarding(moto_url: str, quick: bool) -> None:
     from bench import onboarding
 
@@ -407,6 +427,7 @@ def section_api(moto_url: str, quick: bool) -> None:
 SECTIONS = {
     "calls": section_calls,
     "latency": section_latency,
+    "path": section_path,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
     "accounts": section_accounts,

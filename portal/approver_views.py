@@ -40,7 +40,7 @@ def _in_my_projects(request: HttpRequest, role_ids: list[int] | None = None):
     )
 
 
-PENDING_PAGE = 25
+PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
 # Grants ending soonest first, 25 a page (`grants` page parameter): a row
 # costs a revoke form and a dozen lookups to render.
 GRANTS_PAGE = 25
