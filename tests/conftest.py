@@ -250,8 +250,8 @@ def _fresh_cache():
 @pytest.fixture
 def account(moto_server, db):
     """The default account as a row, its boundaries deployed. Tests that look
-    at AWS state also ask for aws_env (a reset moto); resetting costs about a
-    second, so others do not."""
+    at AWS state also ask for aws_env (a reset moto: a tenth of a second
+    since managed_policies_once, more on a loaded machine); others do not."""
     from accounts_app.models import AwsAccount
 
     deploy_boundaries()
