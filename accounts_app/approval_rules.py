@@ -38,17 +38,55 @@ def role_approvers(role: OperationRole):
     return get_user_model().objects.filter(approvers_q(role), is_active=True).distinct()
 
 
+def role_approver_ids(role: OperationRole) -> set[int]:
+    return set(role_approvers(role).values_list("pk", flat=True))
+
+
 def can_decide(user: Any, role: OperationRole) -> bool:
     if not (user and user.is_active):
         return False
     return role_approvers(role).filter(pk=user.pk).exists()
 
 
-def decidable_by(user: Any) -> Q:
-    """Access requests (a filter on AccessRequest) that `user` may decide."""
-    return Q(role__approvers=user) | Q(
-        role__approvers_replace_project=False, role__project__approvers=user
+def decidable_roles(user: Any):
+    """The ids of the roles whose requests `user` decides, as a subquery: the
+    roles they approve, and those of the projects they approve unless the role
+    replaces the project's approvers. Each side reads one approvers table by
+    user (its index), so a caller filters on `role_id IN (…)` with no join to a
+    many-valued relation and no DISTINCT."""
+    own = OperationRole.approvers.through.objects.filter(user_id=user.pk).values(
+        "operationrole_id"
     )
+    projects = Project.approvers.through.objects.filter(user_id=user.pk).values(
+        "project_id"
+    )
+    return OperationRole.objects.filter(
+        Q(pk__in=own) | Q(approvers_replace_project=False, project_id__in=projects)
+    ).values("pk")
+
+
+def approved_projects(user: Any) -> Q:
+    """Projects (a filter on Project) that `user` approves, or one of whose
+    roles they approve: two index lookups, no join, no DISTINCT."""
+    return Q(
+        pk__in=Project.approvers.through.objects.filter(user_id=user.pk).values(
+            "project_id"
+        )
+    ) | Q(pk__in=OperationRole.objects.filter(approvers=user.pk).values("project_id"))
+
+
+def decidable_role_ids(user: Any) -> list[int]:
+    """decidable_roles as a list (one query): a page filtering several times
+    on it gives the planner the few ids, which it matches on the indexes by
+    role, instead of a subquery it cannot size."""
+    return list(decidable_roles(user).values_list("pk", flat=True))
+
+
+def decidable_by(user: Any, role_ids: list[int] | None = None) -> Q:
+    """Access requests (a filter on AccessRequest) that `user` may decide: one
+    row per request, no DISTINCT needed. `role_ids`: decidable_role_ids(user)
+    when the caller has it."""
+    return Q(role_id__in=decidable_roles(user) if role_ids is None else role_ids)
 
 
 def is_approver(user: Any) -> bool:
@@ -65,10 +103,12 @@ def quorum(role: OperationRole) -> int:
     return role.approvals_required or role.project.approvals_required
 
 
-def valid_approvals(req: AccessRequest) -> list:
+def valid_approvals(req: AccessRequest, allowed: set[int] | None = None) -> list:
     """The request's approvals that still count: given by someone who may
-    still decide it (active, still an approver), never by the requester."""
-    allowed = set(role_approvers(req.role).values_list("pk", flat=True))
+    still decide it (active, still an approver), never by the requester.
+    `allowed`: role_approver_ids(req.role), when the caller read it."""
+    if allowed is None:
+        allowed = role_approver_ids(req.role)
     return [
         a
         for a in req.approvals.select_related("approver")

@@ -7,32 +7,50 @@ the broker is down the change is already saved and the periodic sweep
 publishes it later.
 """
 
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts_app.audit import audit_record
 
-# Sent after commit with sender=the model class and pk=the object's id.
+# Sent after commit with sender=the model class, pk=the object's id and
+# claimed=whether request_sync took the object's task lease.
 sync_requested = Signal()
 # Sent at once: an admin asks for a reconcile of every account; a receiver
 # raises when the worker cannot be reached, and the caller says so.
 reconcile_requested = Signal()
 
 
-def _send(model, pk: int) -> None:
-    sync_requested.send(sender=model, pk=pk)
+def _send(model, pk: int, claimed: bool) -> None:
+    sync_requested.send(sender=model, pk=pk, claimed=claimed)
 
 
 def request_sync(obj) -> None:
     """Ask the worker to make `obj` match the database, once the current
-    transaction commits (immediately outside one)."""
+    transaction commits (immediately outside one).
+
+    The object's task lease (SyncState.sync_lease_until: a task is queued or
+    waiting to retry) is taken here, in the caller's transaction and by the
+    same UPDATE that records the request, when nobody holds it: the receiver
+    then only publishes (and gives the lease back if the broker is down),
+    with no write and no commit of its own after the caller's."""
     model = type(obj)
-    model.objects.filter(pk=obj.pk).update(sync_requested_at=timezone.now())
-    transaction.on_commit(partial(_send, model, obj.pk))
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
+    row = model.objects.filter(pk=obj.pk)
+    claimed = bool(
+        row.filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .update(sync_requested_at=now, sync_lease_until=until)
+    )
+    if not claimed:
+        row.update(sync_requested_at=now)
+    transaction.on_commit(partial(_send, model, obj.pk, claimed))
 
 
 def desired_changed(obj) -> None:

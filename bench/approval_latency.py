@@ -94,10 +94,149 @@ def bare_calls(endpoint: str, role_name: str, principals: list[str]) -> float:
     return time.perf_counter() - started
 
 
+class Meter:
+    """Time spent in this process's database queries and commits and in AWS
+    calls (botocore's requests), while installed. `commits` counts the
+    transactions' and the writes made outside one (each its own commit)."""
+
+    def __init__(self) -> None:
+        self.sql = self.commit = self.aws = self.cpu = 0.0
+        self.queries = self.commits = self.calls = 0
+
+    @staticmethod
+    def _cpu() -> float:
+        """CPU seconds of this process and of its PostgreSQL backend (the
+        part of the time no other load on the machine adds to)."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        try:
+            with open(f"/proc/{backend}/schedstat") as stat:
+                postgres = int(stat.read().split()[0]) / 1e9
+        except OSError:
+            postgres = 0.0
+        return time.process_time() + postgres
+
+    def __enter__(self):
+        from botocore.client import BaseClient
+        from django.db import connection
+
+        meter = self
+        self._cpu_at = self._cpu()
+        self._client, self._api = BaseClient, BaseClient._make_api_call
+
+        def api(client, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return meter._api(client, *args, **kwargs)
+            finally:
+                meter.aws += time.perf_counter() - started
+                meter.calls += 1
+
+        BaseClient._make_api_call = api
+        self._commit_of = connection._commit
+
+        def commit(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return meter._commit_of(*args, **kwargs)
+            finally:
+                meter.commit += time.perf_counter() - started
+                meter.commits += 1
+
+        connection._commit = commit
+        self._wrapper = connection.execute_wrapper(self._query)
+        self._wrapper.__enter__()
+        return self
+
+    def _query(self, execute, sql, params, many, context):
+        # A write outside a transaction commits by itself (autocommit).
+        commits = not context["connection"].in_atomic_block and sql.lstrip()[
+            :6
+        ].upper() in ("INSERT", "UPDATE", "DELETE")
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.sql += time.perf_counter() - started
+            self.queries += 1
+            self.commits += commits
+
+    def __exit__(self, *exc) -> None:
+        from django.db import connection
+
+        self._wrapper.__exit__(*exc)
+        connection._commit = self._commit_of
+        self._client._make_api_call = self._api
+        self.cpu = self._cpu() - self._cpu_at
+
+
+def parts(approver, pending: list, client: Client) -> dict:
+    """The approval's parts, measured one by one in this process (no HTTP, no
+    Celery): the approve POST (the view, its transaction and what it publishes
+    after commit; publishing to the worker is switched off meanwhile, so the
+    worker leaves these roles alone) and then the role's sync as the worker
+    runs it, each with its queries, commits and AWS calls."""
+    from provisioning import tasks
+
+    rows = []
+    publish = tasks.sync_publish
+    tasks.sync_publish = lambda model, pk: True
+    try:
+        for req in pending:
+            with Meter() as post:
+                started = time.perf_counter()
+                answer = client.post(
+                    f"/approvals/{req.pk}/decide",
+                    {"decision": "approve", "comment": ""},
+                    HTTP_HOST="127.0.0.1",
+                )
+                post_s = time.perf_counter() - started
+            assert answer.status_code == 302, answer.status_code
+            with Meter() as work:
+                started = time.perf_counter()
+                tasks.sync_role.apply(args=[req.role_id])
+                sync_s = time.perf_counter() - started
+            assert AccessRequest.objects.filter(
+                pk=req.pk, provisioned_at__isnull=False
+            ).exists()
+            rows.append((post_s, post, sync_s, work))
+    finally:
+        tasks.sync_publish = publish
+
+    def ms(values) -> float:
+        return round(1000 * statistics.median(values), 1)
+
+    return {
+        "post_ms": ms([r[0] for r in rows]),
+        "post_cpu_ms": ms([r[1].cpu for r in rows]),
+        "post_sql_ms": ms([r[1].sql for r in rows]),
+        "post_commit_ms": ms([r[1].commit for r in rows]),
+        "post_queries": rows[0][1].queries,
+        "post_commits": rows[0][1].commits,
+        "sync_ms": ms([r[2] for r in rows]),
+        "sync_cpu_ms": ms([r[3].cpu for r in rows]),
+        "sync_aws_ms": ms([r[3].aws for r in rows]),
+        "sync_aws_calls": rows[0][3].calls,
+        "sync_sql_ms": ms([r[3].sql for r in rows]),
+        "sync_commit_ms": ms([r[3].commit for r in rows]),
+        "sync_queries": rows[0][3].queries,
+        "sync_commits": rows[0][3].commits,
+    }
+
+
 def measure(
-    base_url: str, endpoint: str, approvals: int, roles: int, timeout: float = 30
+    base_url: str,
+    endpoint: str,
+    approvals: int,
+    roles: int,
+    timeout: float = 30,
+    in_process: int = 0,
 ) -> dict:
-    approver, pending = seed(approvals, roles)
+    approver, pending = seed(approvals + in_process, roles)
+    pending, apart = pending[:approvals], pending[approvals:]
     client = Client()
     client.force_login(approver.user)
     http = requests.Session()
@@ -105,7 +244,7 @@ def measure(
     page = http.get(f"{base_url}/approvals/", timeout=30)
     page.raise_for_status()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    latencies, posts = [], []
+    latencies, posts, bare = [], [], []
     for req in pending:
         started = time.perf_counter()
         answer = http.post(
@@ -124,6 +263,10 @@ def measure(
                 raise TimeoutError(f"request {req.pk} never became active")
             time.sleep(0.001)
         latencies.append(time.perf_counter() - started)
+        # The same change sent bare, at once: both figures under the same load
+        # (this machine's load moves them both, by up to 2x within a run).
+        principals = trust_rules.role_principals(req.role)
+        bare.append(bare_calls(endpoint, req.role.role_name, principals))
     # The trust really holds every approved user.
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
     for req in pending[-roles:]:
@@ -131,14 +274,12 @@ def measure(
             "AssumeRolePolicyDocument"
         ]
         assert req.requester.arn in doc["Statement"][0]["Principal"]["AWS"]
-    bare = []
-    for req in pending:
-        principals = trust_rules.role_principals(req.role)
-        bare.append(bare_calls(endpoint, req.role.role_name, principals))
     result = {"approvals": len(latencies)}
     for name, values in (("opsgate", latencies), ("post", posts), ("bare", bare)):
         result[f"{name}_p50_ms"] = round(1000 * statistics.median(values), 1)
         result[f"{name}_p95_ms"] = round(1000 * percentile(values, 0.95), 1)
     result["ratio_p50"] = round(result["opsgate_p50_ms"] / result["bare_p50_ms"], 1)
     result["ratio_p95"] = round(result["opsgate_p95_ms"] / result["bare_p95_ms"], 1)
+    if apart:
+        result["parts"] = parts(approver, apart, client)
     return result

@@ -50,6 +50,9 @@ def prepare_environment(db: str, broker: str) -> tuple[subprocess.Popen, str]:
         }
     )
     os.environ.pop("AWS_SESSION_TOKEN", None)
+    # The shared cache (rate limits, used TOTP codes, throttling) in Redis, as
+    # deployed (docs/settings.md), not a database table.
+    os.environ.setdefault("CACHE_URL", broker.split("?")[0] + "?key_prefix=bench-cache")
     import django
 
     django.setup()

@@ -69,7 +69,32 @@ def section_latency(moto_url: str, quick: bool) -> None:
     web = start_gunicorn()
     worker = start_worker("latency", concurrency=1)
     try:
-        figures = approval_latency.measure(web, moto_url, approvals, roles=20)
+        figures = approval_latency.measure(
+            web, moto_url, approvals, roles=20, in_process=10 if quick else 40
+        )
+    finally:
+        finish(worker)
+        stop(web)
+    parts = figures.pop("parts")
+    print(table([figures], list(figures)) + "\n")
+    print("Its parts, one at a time in the bench process (no HTTP, no Celery):\n")
+    print(table([parts], list(parts)) + "\n")
+
+
+def section_path(moto_url: str, quick: bool) -> None:
+    from bench import whole_path
+
+    runs = 10 if quick else 50
+    print(
+        f"## A person's whole path: {runs} requests, each approved at once, "
+        "until a session (request POST, approve POST, worker, status poll, "
+        "sts:AssumeRole)\n"
+    )
+    fresh(moto_url)
+    web = start_gunicorn()
+    worker = start_worker("path", concurrency=1)
+    try:
+        figures = whole_path.measure(web, moto_url, runs)
     finally:
         finish(worker)
         stop(web)
@@ -212,6 +237,7 @@ def section_api(moto_url: str, quick: bool) -> None:
 SECTIONS = {
     "calls": section_calls,
     "latency": section_latency,
+    "path": section_path,
     "onboarding": section_onboarding,
     "reconcile": section_reconcile,
     "accounts": section_accounts,

@@ -38,6 +38,7 @@ FINISHED = [
     RequestStatus.REVOKED,
     RequestStatus.CANCELLED,
 ]
+ENDED = {RequestStatus.EXPIRED, RequestStatus.REVOKED}
 
 
 def seed(people: int, requests: int, projects: int = 100, roles_per_project: int = 4):
@@ -105,8 +106,16 @@ def seed(people: int, requests: int, projects: int = 100, roles_per_project: int
                     status = RequestStatus.PENDING
                 else:
                     status = FINISHED[(i + k) % len(FINISHED)]
+                # A grant that ended was closed in AWS by the worker, which
+                # recorded each step (DESIGN §4.1): the dashboard lists only
+                # those whose steps are not all done.
+                closed = now if status in ENDED else None
                 rows.append(
                     AccessRequest(
+                        ended_at=closed,
+                        deny_written_at=closed,
+                        trust_removed_at=closed,
+                        sessions_ended_at=closed,
                         requester=person,
                         role=role,
                         reason="bench",

@@ -17,8 +17,14 @@ from accounts_app import approval_rules
 ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz", "/demo/")
 
 
-def mfa_required(user) -> bool:
-    return user.is_staff or approval_rules.is_approver(user)
+def mfa_required(user, request=None) -> bool:
+    if user.is_staff:
+        return True
+    approver = approval_rules.is_approver(user)
+    if request is not None:
+        # The top bar asks the same (portal.context.nav): one query a page.
+        request.opsgate_is_approver = approver
+    return approver
 
 
 class RequireMfaMiddleware:
@@ -31,7 +37,7 @@ class RequireMfaMiddleware:
             user is not None
             and user.is_authenticated
             and not request.path.startswith(ALLOWED_PREFIXES)
-            and mfa_required(user)
+            and mfa_required(user, request)
             and not is_mfa_enabled(user, [Authenticator.Type.TOTP])
         ):
             messages.warning(

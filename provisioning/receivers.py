@@ -12,7 +12,7 @@ from provisioning import recovery
 def _sync_requested(sender, pk: int, **kwargs) -> None:
     from provisioning import tasks
 
-    tasks.on_sync_requested(sender, pk)
+    tasks.on_sync_requested(sender, pk, claimed=kwargs.get("claimed", False))
 
 
 def _reconcile_requested(sender, **kwargs) -> None:

@@ -18,7 +18,7 @@ from accounts_app.models import (
 from provisioning import throttle
 from provisioning.models import Drift
 
-DASHBOARD_ROWS = 50
+DASHBOARD_ROWS = 25
 
 
 def reconcile_interval() -> timedelta:

@@ -156,10 +156,15 @@ def _publish(task, pk: int, **options) -> bool:
         return False
 
 
-def on_sync_requested(sender, pk: int) -> None:
+def on_sync_requested(sender, pk: int, claimed: bool = False) -> None:
     """accounts_app asked for a sync of an object (after its commit); a task
-    already queued or waiting to retry reads the new state when it runs."""
-    sync_publish(sender, pk)
+    already queued or waiting to retry reads the new state when it runs.
+    `claimed`: the request took the lease in its own transaction (see
+    accounts_app.sync_requests.request_sync), so publish without a claim."""
+    if not claimed:
+        sync_publish(sender, pk)
+    elif not _publish(TASKS[sender], pk):
+        sync_release(sender, pk)
 
 
 def on_reconcile_requested() -> None:

@@ -4,8 +4,33 @@
 # PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them when down.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k import
 set -euo pipefail
+# Wall time per phase, printed at the end (and on failure) by phase_times.
+STARTED=$(date +%s)
+PHASE_START=$STARTED
+PHASE_NAME="bootstrap"
+PHASES=()
+phase() {  # phase NAME: the previous phase ends here, NAME begins
+  local now
+  now=$(date +%s)
+  PHASES+=("$PHASE_NAME $((now - PHASE_START))")
+  PHASE_NAME="$1"
+  PHASE_START=$now
+}
+phase_times() {
+  local status=$? now line
+  now=$(date +%s)
+  PHASES+=("$PHASE_NAME $((now - PHASE_START))")
+  echo "==> wall time"
+  for line in "${PHASES[@]}"; do
+    printf '    %-10s %5ss\n' ${line}
+  done
+  printf '    %-10s %5ss\n' total $((now - STARTED))
+  return $status
+}
+trap phase_times EXIT
 source "$(dirname "$0")/bootstrap.sh" test
 
+phase services
 # Debian's chromium for the browser tests (Playwright cannot download its own here).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -41,18 +66,26 @@ fi
 export CACHE_URL="${TEST_CACHE_URL:-locmem://}"
 mkdir -p "$OPSGATE_VAR_DIR"
 
+phase ruff
 echo "==> ruff"
 ruff check .
+phase imports
 echo "==> import contracts (pyproject.toml [tool.importlinter])"
 lint-imports --no-cache >/dev/null || lint-imports --no-cache
+phase migrations
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run >/dev/null
+phase docs
 echo "==> documentation (generated pages up to date, mkdocs build --strict)"
 python scripts/docs_api.py --check
 python scripts/docs_cli.py --check
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$ROOT/var/site"
+phase pytest
 echo "==> pytest"
 # Two processes (pytest-xdist) by default, a file at a time each: the suite's
 # worker, web and browser tests wait on subprocesses more than they compute.
+# The longest files go first (tests/conftest.py LONG_FILES), not xdist's
+# order by number of tests, which left them for the end.
 # OPSGATE_TEST_PROCESSES=0 runs everything in this one process.
-exec python -m pytest -n "${OPSGATE_TEST_PROCESSES:-2}" --dist loadfile "$@"
+python -m pytest -n "${OPSGATE_TEST_PROCESSES:-2}" --dist loadfile \
+  --no-loadscope-reorder "$@"

@@ -32,6 +32,35 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+
+def _one_botocore_loader() -> None:
+    """Every boto3 session of this process reads botocore's data files
+    (endpoints, partitions, service models) through one loader. Tests drop
+    opsgate's session between tests (aws.reset_clients: endpoints and
+    credentials change), and a new session's own loader parsed the same JSON
+    again: most of aws_env's and account's time per test. The files are the
+    same for every session; credentials and endpoints are still each
+    session's own."""
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    loaders: dict = {}
+
+    def create_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = botocore.loaders.create_loader(
+                search_path_string
+            )
+        return loaders[search_path_string]
+
+    create_loader.shared = True
+    botocore.session.create_loader = create_loader
+
+
+_one_botocore_loader()
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
@@ -58,6 +87,49 @@ def pytest_configure(config):
         }
 
 
+# Under pytest-xdist (`--dist loadfile --no-loadscope-reorder`, scripts/test.sh)
+# a file runs whole on one process, in the order collected. These files take
+# longest (real worker, gunicorn and browser processes, the state machine;
+# measured with --junitxml, longest first): they start first, so that the
+# many short files fill in around them instead of one of them running alone
+# at the end. The rest follow by number of tests. A scheduling hint only: a
+# file missing here or renamed still runs.
+LONG_FILES = (
+    "test_browser.py",
+    "test_browser_portal.py",
+    "test_process_faults.py",
+    "test_access_invariants.py",
+    "test_access_invariants_found.py",
+    "test_concurrency.py",
+    "test_operations.py",
+    "test_browser_rules.py",
+    "test_broker_restart.py",
+    "test_worker.py",
+    "test_bench_smoke.py",
+    "test_shared_cache.py",
+    "test_recovery_worker.py",
+    "test_throttling_process.py",
+    "test_browser_accounts.py",
+    "test_demo.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+
+    def key(item):
+        name = item.path.name
+        return (rank.get(name, len(rank)), -counts[name], str(item.path))
+
+    items.sort(key=key)  # stable: a file's tests keep their order
+
+
 def clear_cache() -> None:
     """Empty the cache. On Redis only the keys under the cache's prefix go:
     RedisCache.clear() would FLUSHDB, and the tests' broker shares the db."""
@@ -74,6 +146,56 @@ def clear_cache() -> None:
         client.delete(*keys[start : start + 1000])
 
 
+def managed_policies_once() -> None:
+    """moto builds its 1,595 AWS-managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES)
+    from JSON for every IAM backend it makes: one per account and partition
+    (its access-key lookup visits the six partitions of every account), each
+    again when a reset re-initializes them before dropping them. That was most
+    of aws_env's second per test. Here the JSON is read once per process and
+    the policies are built only in the aws partition, the one opsgate's clients
+    reach (OPSGATE_REGION); each backend still gets policies of its own
+    (attachment counts are per object), as moto makes them (idempotent)."""
+    import json
+    from datetime import datetime
+
+    from moto.iam import models
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    if getattr(models.IAMBackend, "_opsgate_policies_once", False):
+        return
+    data = [
+        (
+            name,
+            d.get("DefaultVersionId"),
+            d.get("Path"),
+            json.dumps(d.get("Document")),
+            datetime.fromisoformat(d["CreateDate"]),
+            datetime.fromisoformat(d["UpdateDate"]),
+        )
+        for name, d in json.loads(aws_managed_policies_data).items()
+    ]
+
+    def init_aws_policies(self):
+        if self.partition != "aws" or not models.load_iam_aws_managed_policies():
+            return []
+        return [
+            models.AWSManagedPolicy(
+                name,
+                account_id=self.account_id,
+                region=self.region_name,
+                default_version_id=version,
+                path=path,
+                document=document,
+                create_date=created,
+                update_date=updated,
+            )
+            for name, version, path, document, created, updated in data
+        ]
+
+    models.IAMBackend._init_aws_policies = init_aws_policies
+    models.IAMBackend._opsgate_policies_once = True
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     from moto.server import ThreadedMotoServer
@@ -81,6 +203,7 @@ def moto_server():
     from provisioning import moto_ext
 
     moto_ext.install()  # IAM user permissions boundaries (moto lacks them)
+    managed_policies_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -142,8 +265,8 @@ def _fresh_cache():
 @pytest.fixture
 def account(moto_server, db):
     """The default account as a row, its boundaries deployed. Tests that look
-    at AWS state also ask for aws_env (a reset moto); resetting costs about a
-    second, so others do not."""
+    at AWS state also ask for aws_env (a reset moto: a tenth of a second
+    since managed_policies_once, more on a loaded machine); others do not."""
     from accounts_app.models import AwsAccount
 
     deploy_boundaries()
@@ -273,10 +396,14 @@ class FakeSsm:
     DescribeSessions and TerminateSession like SSM, checks every call's
     parameters against botocore's service model, and records the calls."""
 
+    model = None  # SSM's service model, built once per process
+
     def __init__(self) -> None:
         import boto3
 
-        self.model = boto3.client("ssm", region_name="us-east-1").meta.service_model
+        if FakeSsm.model is None:
+            client = boto3.client("ssm", region_name="us-east-1")
+            FakeSsm.model = client.meta.service_model
         self.sessions: dict[str, list[str]] = {}
         self.calls: list[tuple[str, dict]] = []
 

@@ -35,6 +35,26 @@ def test_each_operation_writes_the_minimum_and_reads_little(aws_env, account):
     }
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_approval_commits_once_and_its_sync_makes_the_bare_calls(aws_env, account):
+    """bench/approval_latency.parts at a tiny size: the approve POST commits
+    once (the task lease is taken in its transaction, the worker is told after
+    it; a separate claim after it was a second commit), and the role's sync
+    makes no more calls than the bare figure times."""
+    from django.test import Client
+
+    from bench import approval_latency
+
+    approver, pending = approval_latency.seed(approvals=2, roles=1)
+    client = Client()
+    client.force_login(approver.user)
+    parts = approval_latency.parts(approver, pending, client)
+    assert parts["post_commits"] == 1
+    assert parts["sync_aws_calls"] <= 3  # GetRole, ListAttachedRolePolicies, trust
+    # The role's transaction, then the task's lease given back.
+    assert parts["sync_commits"] == 2
+
+
 # --- bench/run.py (bench/processes.py) stops what it started when stopped -----
 
 CHILDREN = """

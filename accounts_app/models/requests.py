@@ -150,6 +150,30 @@ class AccessRequest(models.Model):
                 condition=Q(status="pending"),
                 name="pending_age_idx",
             ),
+            # An approver's queue and grants: the requests of the roles they
+            # decide (approval_rules.decidable_by), by age and by end.
+            models.Index(
+                fields=["role", "created_at"],
+                condition=Q(status="pending"),
+                name="pending_role_idx",
+            ),
+            models.Index(
+                fields=["role", "expires_at"],
+                condition=Q(status="approved"),
+                name="grant_role_idx",
+            ),
+            # Ended grants whose closing steps in AWS are not all recorded
+            # (dashboard): a few, among every request ever ended.
+            models.Index(
+                fields=["ended_at"],
+                condition=Q(status__in=["revoked", "expired"])
+                & (
+                    Q(deny_written_at__isnull=True)
+                    | Q(trust_removed_at__isnull=True)
+                    | Q(sessions_ended_at__isnull=True)
+                ),
+                name="ending_open_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -21,7 +21,8 @@ class SyncState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     sync_requested_at = models.DateTimeField(null=True, blank=True)
     # A task for this object is queued or waiting to retry until then: nobody
-    # publishes another (the sweep included). Set and cleared by the worker.
+    # publishes another (the sweep included). Taken by request_sync (in the
+    # change's transaction) or a publisher; cleared by the worker.
     sync_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -36,8 +36,13 @@ def _rules_snapshot(req: AccessRequest) -> dict:
     return extra
 
 
-def _decide_check(req: AccessRequest, approver: Any) -> None:
-    if not approval_rules.can_decide(approver, req.role):
+def _decide_check(req: AccessRequest, approver: Any, approvers=None) -> None:
+    """`approvers`: the ids of role_approvers(req.role), when read already."""
+    if approvers is None:
+        allowed = approval_rules.can_decide(approver, req.role)
+    else:
+        allowed = bool(approver and approver.is_active and approver.pk in approvers)
+    if not allowed:
         raise PermissionDenied(
             f"Only an approver of {req.role.project.name} can decide this."
         )
@@ -55,7 +60,9 @@ def access_request_approve(
 ) -> AccessRequest:
     with transaction.atomic():
         req = _lock(access_request)
-        _decide_check(req, approver)
+        # Who may decide, read once for the check and the quorum count.
+        approvers = approval_rules.role_approver_ids(req.role)
+        _decide_check(req, approver, approvers)
         if req.approvals.filter(approver=approver).exists():
             raise ValidationError(
                 "You have approved this request already: it waits for another approver."
@@ -63,12 +70,13 @@ def access_request_approve(
         Approval.objects.create(
             access_request=req, approver=approver, comment=comment.strip()
         )
-        given = approval_rules.valid_approvals(req)
+        given = approval_rules.valid_approvals(req, approvers)
         if len(given) < req.approvals_required:
             _approval_partial(req, approver, given)
             return req
         _grant(
             req,
+            role=req.role,  # locked by _lock, then read with the request
             actor=approver,
             decided_by=approver,
             comment=comment.strip(),
@@ -87,15 +95,19 @@ def _grant(
     comment: str,
     action: str,
     audit_extra: dict,
+    role: OperationRole | None = None,
 ) -> None:
     """Make the locked pending request a grant now: the trust must fit; its
     clock starts now (or at its scheduled start); it replaces the person's
-    current grant of the role (an extension); audited; the role re-synced."""
-    role = (
-        OperationRole.objects.select_for_update(of=("self",))
-        .select_related("account", "project")
-        .get(pk=req.role_id)
-    )
+    current grant of the role (an extension); audited; the role re-synced.
+    `role`: the request's role with its account and project, when the caller
+    holds its lock already."""
+    if role is None:
+        role = (
+            OperationRole.objects.select_for_update(of=("self",))
+            .select_related("account", "project")
+            .get(pk=req.role_id)
+        )
     current = (
         AccessRequest.objects.select_for_update(of=("self",))
         .filter(requester=req.requester, role=role, status=RequestStatus.APPROVED)

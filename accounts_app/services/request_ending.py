@@ -69,7 +69,8 @@ def _lock(access_request: AccessRequest) -> AccessRequest:
     """Lock the request's role, then the request: the worker's order (its
     role sync holds the role and then ends requests), so a decision racing a
     sync waits for it instead of deadlocking with it."""
-    role_id = (
+    # A request's role never changes: the caller's copy names it.
+    role_id = access_request.role_id or (
         AccessRequest.objects.filter(pk=access_request.pk)
         .values_list("role_id", flat=True)
         .first()

@@ -25,7 +25,6 @@ def _in_my_projects(request: HttpRequest):
     return (
         AccessRequest.objects.filter(approval_rules.decidable_by(request.user))
         .select_related("role__project", "role__account", "requester", "decided_by")
-        .distinct()
     )
 
 

@@ -32,24 +32,23 @@ from portal.forms.approvals import (
 from portal.forms.reviews import ReviewItemForm
 
 
-def _in_my_projects(request: HttpRequest):
+def _in_my_projects(request: HttpRequest, role_ids: list[int] | None = None):
     return AccessRequest.objects.filter(
-        approval_rules.decidable_by(request.user)
+        approval_rules.decidable_by(request.user, role_ids)
     ).select_related(
         "role__project", "role__account", "requester__user", "requester__account"
     )
 
 
-PENDING_PAGE = 25
-GRANTS_SHOWN = 100
+PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
+# Grants ending soonest first, 25 a page (`grants` page parameter): a row
+# costs a revoke form and a dozen lookups to render.
+GRANTS_PAGE = 25
 
 
 def _approvals_context(request: HttpRequest) -> dict:
     projects = list(
-        Project.objects.filter(
-            Q(approvers=request.user) | Q(roles__approvers=request.user)
-        )
-        .distinct()
+        Project.objects.filter(approval_rules.approved_projects(request.user))
         .select_related("account")
         .order_by("name")
     )
@@ -73,10 +72,9 @@ def _approvals_context(request: HttpRequest) -> dict:
         age, status = filters.hours(), data["status"]
     elif filters.is_bound:
         scope = Q(pk__in=[])
-    waiting = (
-        _in_my_projects(request)
-        .filter(scope, status=RequestStatus.PENDING)
-        .distinct()
+    role_ids = approval_rules.decidable_role_ids(request.user)
+    waiting = _in_my_projects(request, role_ids).filter(
+        scope, status=RequestStatus.PENDING
     )
     if age:
         waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
@@ -133,9 +131,8 @@ def _approvals_context(request: HttpRequest) -> dict:
     grants = (
         AccessRequest.objects.filter(status=RequestStatus.APPROVED)
         .exclude(expires_at__lte=timezone.now())
-        .filter(approval_rules.decidable_by(request.user))
+        .filter(approval_rules.decidable_by(request.user, role_ids))
         .filter(scope)
-        .distinct()
         .select_related("role__project", "role__account", "requester")
         .order_by("expires_at")
     )
@@ -143,11 +140,16 @@ def _approvals_context(request: HttpRequest) -> dict:
     if any(p.allow_break_glass for p in projects):
         reviews = list(
             break_glass.reviews_open()
-            .filter(access_request__in=_in_my_projects(request))
+            .filter(access_request__in=_in_my_projects(request, role_ids))
             .exclude(access_request__requester__user=request.user)
         )
+    grants_page = Paginator(grants, GRANTS_PAGE).get_page(
+        params.page(request, "grants")
+    )
     query = request.GET.copy()
     query.pop("page", None)
+    grants_query = request.GET.copy()
+    grants_query.pop("grants", None)
     return {
         "filters": filters,
         "filtered": filters.is_bound
@@ -158,8 +160,9 @@ def _approvals_context(request: HttpRequest) -> dict:
         "pending": pending,
         "page": page,
         "decided": decided,
-        "grants": grants[:GRANTS_SHOWN],
-        "grants_total": grants.count(),
+        "grants": grants_page.object_list,
+        "grants_page": grants_page,
+        "grants_query": grants_query.urlencode(),
     }
 
 
@@ -193,7 +196,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
+    req = get_object_or_404(_in_my_projects(request), pk=pk)
     form = DecisionForm(request.POST, access_request=req)
     if not form.is_valid():
         # Back to the queue with the errors on this request's form.
@@ -236,7 +239,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(_in_my_projects(request).distinct(), pk=pk)
+    req = get_object_or_404(_in_my_projects(request), pk=pk)
     try:
         access_requests.access_request_revoke(
             access_request=req,
@@ -257,9 +260,7 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def break_glass_review(request: HttpRequest, pk: int) -> HttpResponse:
     review = get_object_or_404(
-        BreakGlassReview.objects.filter(
-            access_request__in=_in_my_projects(request)
-        ).distinct(),
+        BreakGlassReview.objects.filter(access_request__in=_in_my_projects(request)),
         pk=pk,
     )
     form = BreakGlassReviewForm(request.POST)

@@ -159,8 +159,9 @@ def _endings_open(
     for entry in entries:
         if not entry.get("trust"):
             entry["cutoff"] = _iso(cutoff)
-    role.ended_principals = entries
-    role.save(update_fields=["ended_principals"])
+    if entries or role.ended_principals:  # else nothing to write
+        role.ended_principals = entries
+        role.save(update_fields=["ended_principals"])
 
 
 def _deny_entries(role: OperationRole, now: datetime) -> dict[str, datetime]:
@@ -189,8 +190,10 @@ def _deny_write(role: OperationRole, client: Any, role_id: str, now: datetime) -
             name=revoked_sessions_policy_name(),
             document=policies.revoked_sessions_policy(role_id=role_id, revoked=entries),
         )
-    role.revoked_sessions_until = min(entries.values()) + _window() if entries else None
-    role.save(update_fields=["revoked_sessions_until"])
+    until = min(entries.values()) + _window() if entries else None
+    if until != role.revoked_sessions_until:  # read under the row lock
+        role.revoked_sessions_until = until
+        role.save(update_fields=["revoked_sessions_until"])
 
 
 def _deny_step(
@@ -219,7 +222,8 @@ def _trust_done(role: OperationRole, at: datetime) -> bool:
             if _when(entry["cutoff"]) < covered:
                 entry["cutoff"], moved = _iso(covered), True
             entry["trust"] = _iso(at)
-    role.save(update_fields=["ended_principals"])
+    if role.ended_principals:  # else nothing to write
+        role.save(update_fields=["ended_principals"])
     return moved
 
 
@@ -362,6 +366,8 @@ def _principals_mark(role: OperationRole, step: str, at: datetime, ready) -> Non
     """Record `step` done at `at` for the removed cross-account users whose
     ending is `ready` for it; endings done with and past the session window
     are forgotten."""
+    if not role.ended_principals:
+        return  # nothing recorded, nothing to write
     prior = {"deny": "cutoff", "sessions": "trust"}[step]
     since = at - _window()
     kept = []
