@@ -183,7 +183,8 @@ def section_web(moto_url: str, quick: bool) -> None:
     people, requests = (1000, 10000) if quick else (10000, 100000)
     print(
         f"## Web pages: {people} people, {requests} requests, gunicorn (4 workers), "
-        "20 concurrent clients (wrk, 10 s a page; target: p95 < 150 ms)\n"
+        "20 concurrent clients (wrk, 10 s a page; target: p95 < 150 ms): back to "
+        "back, then paced (0.5-1.5 s between a client's pages)\n"
     )
     fresh(moto_url)
     web = start_gunicorn(workers=4)
@@ -198,12 +199,17 @@ def section_web(moto_url: str, quick: bool) -> None:
                 "page",
                 "as",
                 "alone_p50_ms",
+                "alone_cpu_ms",
                 "p50_ms",
                 "p95_ms",
                 "p99_ms",
                 "req_per_s",
-                "requests",
                 "errors",
+                "cpu_ms_per_req",
+                "paced_p50_ms",
+                "paced_p95_ms",
+                "paced_req_per_s",
+                "paced_errors",
             ],
         )
         + "\n"

@@ -1,6 +1,12 @@
 """Latency of the main pages with 10,000 people and 100,000 requests in
-PostgreSQL, served by gunicorn, under 20 concurrent clients (wrk) on loopback."""
+PostgreSQL, served by gunicorn, under 20 concurrent clients (wrk) on loopback:
+back to back (each client asks again as soon as it has its answer: the
+machine's throughput decides the latency) and paced (each client waits 0.5 to
+1.5 s between pages, as people click: the page's own time and the queueing of
+chance bursts decide it). The machine's CPU time per answer (all processes,
+/proc/stat) says how many answers a second the 2 cores can give at most."""
 
+import os
 import re
 import subprocess
 import tempfile
@@ -29,6 +35,14 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(95), latency:percentile(99),
     summary.requests, summary.errors.status + summary.errors.connect
       + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+# Paced clients: a pause of 0.5 to 1.5 s before each request, per connection.
+PACED = """
+math.randomseed(os.time())
+delay = function()
+  return math.random(500, 1500)
 end
 """
 
@@ -159,9 +173,20 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
+def _busy_ms() -> float:
+    """CPU time the whole machine has spent so far, all cores (ms)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str, cookie: str, *, seconds: int, connections: int, paced: bool = False
+) -> dict:
     script = Path(tempfile.mkdtemp()) / "report.lua"
-    script.write_text(REPORT)
+    script.write_text(REPORT + (PACED if paced else ""))
+    busy = _busy_ms()
     out = subprocess.run(
         [
             "wrk",
@@ -182,6 +207,7 @@ def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
         timeout=seconds + 60,
         check=True,
     ).stdout
+    busy = _busy_ms() - busy
     values = dict(re.findall(r"^(P50|P95|P99|REQUESTS|ERRORS) (\d+)$", out, re.M))
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
     return {
@@ -191,6 +217,7 @@ def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
         "requests": int(values["REQUESTS"]),
         "errors": int(values["ERRORS"]),
         "req_per_s": float(rps),
+        "cpu_ms_per_req": round(busy / max(1, int(values["REQUESTS"])), 1),
     }
 
 
@@ -221,7 +248,20 @@ def measure(
         # One client: the page's own time. Then 20: what queueing adds.
         alone = wrk(url, cookies[persona], seconds=5, connections=1)
         loaded = wrk(url, cookies[persona], seconds=seconds, connections=connections)
+        paced = wrk(
+            url, cookies[persona], seconds=seconds, connections=connections, paced=True
+        )
         rows.append(
-            {"page": page, "as": persona, "alone_p50_ms": alone["p50_ms"], **loaded}
+            {
+                "page": page,
+                "as": persona,
+                "alone_p50_ms": alone["p50_ms"],
+                "alone_cpu_ms": alone["cpu_ms_per_req"],
+                **loaded,
+                "paced_p50_ms": paced["p50_ms"],
+                "paced_p95_ms": paced["p95_ms"],
+                "paced_req_per_s": paced["req_per_s"],
+                "paced_errors": paced["errors"],
+            }
         )
     return rows
