@@ -43,6 +43,7 @@ def seed(grants: int, instances: int):
     from accounts_app.services import access_requests, people, projects
     from accounts_app.services import roles as role_services
     from provisioning import os_user_deploy, sync
+    from provisioning.moto_ext import enable_virtual_mfa
     from provisioning.moto_ext_run_command import USERS_TAG
 
     account = AwsAccount.objects.get(is_default=True)
@@ -59,15 +60,7 @@ def seed(grants: int, instances: int):
             actor=None, account=account, iam_user_name=f"rd{i:04d}"
         )
         sync.iam_user_sync(iam_user_id=person.pk)
-        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=person.name)[
-            "VirtualMFADevice"
-        ]["SerialNumber"]
-        iam.enable_mfa_device(
-            UserName=person.name,
-            SerialNumber=serial,
-            AuthenticationCode1="123456",
-            AuthenticationCode2="654321",
-        )
+        enable_virtual_mfa(iam, person.name)
         project = projects.project_create(
             actor=None,
             name=f"ready-{i:04d}",

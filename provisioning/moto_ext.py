@@ -9,7 +9,8 @@ PutUserPermissionsBoundary or DeleteUserPermissionsBoundary. `install()` adds
 them the way IAM behaves: the boundary must name an existing managed policy
 (NoSuchEntity otherwise), and GetUser, CreateUser and the authorization details
 show it. opsgate itself never imports this module: the demo's moto server
-(`python -m provisioning.moto_ext`), the tests and the benchmarks do.
+(`python -m provisioning.moto_ext`), the demo's seed, the tests and the
+benchmarks do.
 
 SSM's DescribeInstanceInformation (the readiness check, issue 25) answers from
 moto's EC2 instances of the same account and region, in the real response
@@ -25,6 +26,23 @@ from typing import Any
 # Tag an EC2 instance in moto with this (value "unmanaged") to have SSM not
 # know it, as an instance without the SSM agent.
 UNMANAGED_TAG = ("opsgate-sim:ssm", "unmanaged")
+
+
+def enable_virtual_mfa(iam: Any, user_name: str) -> str:
+    """A virtual MFA device named after the IAM user, enabled on it, with the
+    two codes moto takes (real IAM would want two consecutive TOTP codes of
+    the device's seed): the "has registered MFA" of the demo, the tests and
+    the benchmarks. Returns the device's serial number."""
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=user_name)[
+        "VirtualMFADevice"
+    ]["SerialNumber"]
+    iam.enable_mfa_device(
+        UserName=user_name,
+        SerialNumber=serial,
+        AuthenticationCode1="123456",
+        AuthenticationCode2="654321",
+    )
+    return serial
 
 
 def install() -> None:

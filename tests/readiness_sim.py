@@ -61,13 +61,5 @@ def os_users_on(
 def register_mfa(name: str) -> str:
     """A virtual MFA device named after the IAM user, enabled on it (in moto)."""
     iam = boto3.client("iam", region_name="us-east-1")
-    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)[
-        "VirtualMFADevice"
-    ]["SerialNumber"]
-    iam.enable_mfa_device(
-        UserName=name,
-        SerialNumber=serial,
-        AuthenticationCode1="123456",
-        AuthenticationCode2="654321",
-    )
+    serial = moto_ext.enable_virtual_mfa(iam, name)
     return serial

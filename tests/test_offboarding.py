@@ -18,6 +18,7 @@ from accounts_app.models import (
 from accounts_app.services import access_requests, people
 from accounts_app.services import roles as role_services
 from provisioning import aws, sync
+from provisioning.moto_ext import enable_virtual_mfa
 from tests.conftest import ACCOUNT_ID
 from tests.faults import injected, service_credentials_xml
 from tests.helpers import grant
@@ -53,15 +54,7 @@ def carol_everywhere(aws_env, iam, account, carol, dave, bob, deploy_role):
     sync.role_sync(role_id=deploy_role.pk)
     iam.create_access_key(UserName="carol")
     iam.create_login_profile(UserName="carol", Password="Pa55word!x")
-    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="carol")[
-        "VirtualMFADevice"
-    ]["SerialNumber"]
-    iam.enable_mfa_device(
-        UserName="carol",
-        SerialNumber=serial,
-        AuthenticationCode1="123456",
-        AuthenticationCode2="654321",
-    )
+    enable_virtual_mfa(iam, "carol")
     iam.upload_signing_certificate(UserName="carol", CertificateBody=CERT)
     iam.upload_ssh_public_key(UserName="carol", SSHPublicKeyBody=SSH_KEY)
     iam.put_user_policy(

@@ -10,6 +10,7 @@ from accounts_app.services import access_requests, break_glass, people, rules
 from accounts_app.services import projects as project_services
 from accounts_app.services import roles as role_services
 from provisioning import aws, direct
+from provisioning.moto_ext import enable_virtual_mfa
 
 PASSWORD = "opsgate-demo-password"
 # The demo's admin and approver have TOTP with this known secret, so
@@ -200,15 +201,7 @@ class Command(BaseCommand):
             sync.iam_user_sync(iam_user_id=person.pk)
             if iam.list_mfa_devices(UserName=person.name)["MFADevices"]:
                 continue
-            serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=person.name)[
-                "VirtualMFADevice"
-            ]["SerialNumber"]
-            iam.enable_mfa_device(
-                UserName=person.name,
-                SerialNumber=serial,
-                AuthenticationCode1="123456",
-                AuthenticationCode2="654321",
-            )
+            enable_virtual_mfa(iam, person.name)
 
     def _workload_instances(self, workloads) -> None:
         name = CROSS_ACCOUNT_PROJECT[0]
