@@ -96,13 +96,16 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
         env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
     )
-    for _ in range(100):
+    # Loading AWS's managed policies takes seconds, many more on a busy machine.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1)
             return proc, url
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError("moto did not start")
+    proc.kill()
+    raise RuntimeError(f"moto did not start (exit code {proc.poll()})")
 
 
 def spawn(args: list[str], **kwargs) -> subprocess.Popen:
