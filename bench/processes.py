@@ -96,7 +96,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
         env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
     )
-    for _ in range(100):
+    for _ in range(600):  # a minute: a loaded machine takes more than ten seconds
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1)
             return proc, url
