@@ -135,7 +135,7 @@ def _endings_open(
             )
     fresh = _ended(role, now).filter(trust_removed_at__isnull=True)
     waiting = False
-    for g in fresh.select_related("requester"):
+    for g in fresh.select_related("requester").only("ended_at", "requester__name"):
         name = g.requester.name
         if name in held_since and (
             held_since[name] is None
@@ -151,8 +151,7 @@ def _endings_open(
         else:
             waiting = True
     cutoff = now + _margin() + TRUST_WRITE_ALLOWANCE
-    # None open: the update matches no row (only this sync, under the role's
-    # lock, records endings; a grant ending meanwhile is synced again).
+    # None open: no row to update (only this sync, under the role lock, sets cutoffs).
     if waiting:
         fresh.update(deny_cutoff=cutoff)
     applied = role.applied_extra_principal_arns
@@ -245,9 +244,8 @@ def role_description(role: OperationRole) -> str:
     return f"opsgate operation role, run as {role.os_user}"
 
 
-# What the trust step records on the role.
 _TRUST_FIELDS = ["arn", "unique_id", "exists_in_aws", "missing_since"]
-_TRUST_FIELDS += ["applied_extra_principal_arns"]
+_TRUST_FIELDS += ["applied_extra_principal_arns"]  # what the trust step records
 
 
 def _trust_step(
@@ -336,7 +334,9 @@ def _ssm_step(role: OperationRole) -> None:
     grants = list(
         AccessRequest.objects.filter(
             role=role, trust_removed_at__isnull=False, sessions_ended_at__isnull=True
-        ).select_related("requester")
+        )
+        .select_related("requester")
+        .only("trust_removed_at", "requester__name")
     )
     entries = [
         e
