@@ -135,7 +135,9 @@ def trust_capacity(
     if holders is None and role.pk and (extra_user is None or extra_user.pk):
         principals = _capacity_principals(role, extra_user)
     else:
-        principals = role_principals(role, extra_user=extra_user, holders=holders or [])
+        if holders is None:
+            holders = capacity_holders([role.pk])[role.pk] if role.pk else []
+        principals = role_principals(role, extra_user=extra_user, holders=holders)
     used = policies.trust_policy_size(principals) if principals else 0
     return used, role.account.trust_quota
 
