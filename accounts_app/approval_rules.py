@@ -103,15 +103,20 @@ def quorum(role: OperationRole) -> int:
     return role.approvals_required or role.project.approvals_required
 
 
-def valid_approvals(req: AccessRequest, allowed: set[int] | None = None) -> list:
+def valid_approvals(
+    req: AccessRequest, allowed: set[int] | None = None, given: list | None = None
+) -> list:
     """The request's approvals that still count: given by someone who may
     still decide it (active, still an approver), never by the requester.
-    `allowed`: role_approver_ids(req.role), when the caller read it."""
+    `allowed`: role_approver_ids(req.role), when the caller read it; `given`:
+    all of the request's approvals (with their approver), when it has them."""
     if allowed is None:
         allowed = role_approver_ids(req.role)
+    if given is None:
+        given = list(req.approvals.select_related("approver"))
     return [
         a
-        for a in req.approvals.select_related("approver")
+        for a in given
         if a.approver_id in allowed and a.approver_id != req.requester.user_id
     ]
 

@@ -58,10 +58,12 @@ def _requester_email(req: AccessRequest) -> str:
     return req.requester.user.email or req.requester.email
 
 
-def _load(request_id: int) -> AccessRequest:
-    return AccessRequest.objects.select_related(
-        "role__project", "role__account", "requester__user", "decided_by", "ended_by"
-    ).get(pk=request_id)
+_RELATED = ("role__project", "role__account", "requester__user", "decided_by")
+
+
+def _load(request_id: int, related=(*_RELATED, "ended_by")) -> AccessRequest:
+    """The request as it is now, with what the e-mails name (`related`)."""
+    return AccessRequest.objects.select_related(*related).get(pk=request_id)
 
 
 def request_created(request_id: int) -> int:
@@ -199,7 +201,8 @@ def review_reminder(review_id: int) -> int:
 
 def request_decided(request_id: int) -> int:
     """Approved or rejected → the requester."""
-    req = _load(request_id)
+    # Sent at the end of every decision: only the relations its text names.
+    req = _load(request_id, ("role__project", "requester__user", "decided_by"))
     by = req.decided_by.get_username() if req.decided_by else "opsgate"
     _chat(
         req,

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -55,9 +55,27 @@ def request_sync(obj) -> None:
 
 def desired_changed(obj) -> None:
     """The object's desired state changed: bump its version, then ask for a
-    sync (the caller holds the transaction, and the row lock if it needs one)."""
-    obj.bump()
-    request_sync(obj)
+    sync (the caller holds the transaction, and the row lock if it needs one).
+    Model.bump and request_sync in one UPDATE: the version, the request's
+    time and the task lease when nobody holds it; reading the row back says
+    whether this UPDATE took the lease (it holds the row until the commit)."""
+    model = type(obj)
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
+    free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
+    model.objects.filter(pk=obj.pk).update(
+        desired_version=F("desired_version") + 1,
+        error_is_permanent=False,
+        sync_requested_at=now,
+        sync_lease_until=Case(
+            When(free, then=Value(until)), default=F("sync_lease_until")
+        ),
+    )
+    obj.refresh_from_db(
+        fields=["desired_version", "error_is_permanent", "sync_lease_until"]
+    )
+    claimed = obj.sync_lease_until == until
+    transaction.on_commit(partial(_send, model, obj.pk, claimed))
 
 
 def reconcile_request() -> None:

@@ -190,3 +190,35 @@ def test_audit_events_are_append_only(carol, deploy_role):
         event.save()
     with pytest.raises(ValidationError):
         event.delete()
+
+
+def test_the_capacity_check_counts_the_same_people_as_the_holders_it_replaces(
+    carol, dave, erin, bob, deploy_role
+):
+    """The approval's capacity check reads four columns a person instead of
+    model rows: the same principals as capacity_holders (active grants and
+    unexpired ones, offboarded holders left out, the requester added)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts_app.models import IamUserState
+    from tests.helpers import grant
+
+    grant(carol, deploy_role, bob)
+    expired = grant(dave, deploy_role, bob)
+    AccessRequest.objects.filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    gone = grant(erin, deploy_role, bob)
+    IamUser.objects.filter(pk=gone.requester_id).update(state=IamUserState.REMOVED)
+    IamUser.objects.filter(pk=carol.pk).update(arn="arn:aws:iam::123456789012:user/x")
+    role = OperationRole.objects.select_related("account").get(pk=deploy_role.pk)
+    holders = trust_rules.capacity_holders([role.pk])[role.pk]
+    for extra in (None, dave, carol):
+        assert trust_rules.trust_capacity(role, extra_user=extra) == (
+            trust_rules.trust_capacity(role, extra_user=extra, holders=holders)
+        )
+    principals = trust_rules._capacity_principals(role, dave)
+    assert "arn:aws:iam::123456789012:user/x" in principals
+    assert len(principals) == 2  # carol (her ARN) and dave; not erin

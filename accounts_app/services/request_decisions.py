@@ -63,14 +63,17 @@ def access_request_approve(
         # Who may decide, read once for the check and the quorum count.
         approvers = approval_rules.role_approver_ids(req.role)
         _decide_check(req, approver, approvers)
-        if req.approvals.filter(approver=approver).exists():
+        # The approvals given so far, read once: this approver's earlier one
+        # refuses the decision, the others count towards the quorum.
+        prior = list(req.approvals.select_related("approver"))
+        if any(a.approver_id == approver.pk for a in prior):
             raise ValidationError(
                 "You have approved this request already: it waits for another approver."
             )
-        Approval.objects.create(
+        mine = Approval.objects.create(
             access_request=req, approver=approver, comment=comment.strip()
         )
-        given = approval_rules.valid_approvals(req, approvers)
+        given = approval_rules.valid_approvals(req, approvers, given=[*prior, mine])
         if len(given) < req.approvals_required:
             _approval_partial(req, approver, given)
             return req

@@ -46,10 +46,19 @@ def approvals(request: HttpRequest, page: int = Query(1, ge=1, le=100000)):
 
 def _decide(request: HttpRequest, pk: PK, payload, service) -> dict:
     require_scope(request, "approve")
-    req = get_object_or_404(_in_my_projects(request), pk=pk)
+    # Only whether I may decide it: the service reads and locks the request.
+    req = get_object_or_404(
+        AccessRequest.objects.filter(approval_rules.decidable_by(request.user)).only(
+            "pk", "role_id"
+        ),
+        pk=pk,
+    )
     check_totp(request, payload.totp)
-    service(access_request=req, approver=request.user, comment=payload.comment)
-    return s.RequestOut.of(_in_my_projects(request).get(pk=pk))
+    # The request as the service left it (committed, with its role, project,
+    # account, requester and decider): the answer needs no second read.
+    return s.RequestOut.of(
+        service(access_request=req, approver=request.user, comment=payload.comment)
+    )
 
 
 @api.post(

@@ -99,7 +99,7 @@ def require_scope(request: HttpRequest, scope: str) -> None:
         raise ApiProblem(
             403, f"This token lacks the “{scope}” scope. Create one that has it."
         )
-    if mfa_required(request.user) and not _has_totp(request.user):
+    if mfa_required(request.user) and totp_authenticator(request) is None:
         raise ApiProblem(
             403,
             "Admins and approvers need an authenticator app before anything "
@@ -113,12 +113,16 @@ def require_staff(request: HttpRequest) -> None:
         raise ApiProblem(403, "Only opsgate admins can read this.")
 
 
-def _has_totp(user) -> bool:
+def totp_authenticator(request: HttpRequest):
+    """The caller's TOTP authenticator, None without one: read once per
+    request (the scope check asks first, a decision's code check next)."""
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(
-        user=user, type=Authenticator.Type.TOTP
-    ).exists()
+    if not hasattr(request, "opsgate_totp"):
+        request.opsgate_totp = Authenticator.objects.filter(
+            user=request.user, type=Authenticator.Type.TOTP
+        ).first()
+    return request.opsgate_totp
 
 
 def problem(

@@ -196,7 +196,14 @@ def approvals(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(_in_my_projects(request), pk=pk)
+    # What the form checks (the role and project the page showed); the
+    # service reads and locks the rest.
+    req = get_object_or_404(
+        AccessRequest.objects.filter(
+            approval_rules.decidable_by(request.user)
+        ).select_related("role__project"),
+        pk=pk,
+    )
     form = DecisionForm(request.POST, access_request=req)
     if not form.is_valid():
         # Back to the queue with the errors on this request's form.
@@ -208,12 +215,12 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(form.all_messages()))
         return redirect("approvals")
     comment = form.cleaned_data["comment"]
-    who = f"{req.requester.name}'s request for {req.role.project.name}"
     try:
         if form.cleaned_data["decision"] == "approve":
             req = access_requests.access_request_approve(
                 access_request=req, approver=request.user, comment=comment
             )
+            who = _whose(req)
             if req.status == RequestStatus.PENDING:
                 given = req.approvals.count()
                 messages.success(
@@ -226,14 +233,22 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                     request, f"Approved {who}. opsgate is updating the role's trust."
                 )
         else:
-            access_requests.access_request_reject(
+            req = access_requests.access_request_reject(
                 access_request=req, approver=request.user, comment=comment
             )
-            messages.success(request, f"Rejected {who}. They have been e-mailed.")
+            messages.success(
+                request, f"Rejected {_whose(req)}. They have been e-mailed."
+            )
     except (ValidationError, PermissionDenied) as exc:
         text = " ".join(getattr(exc, "messages", None) or [str(exc)])
         messages.error(request, text)
     return redirect("approvals")
+
+
+def _whose(req: AccessRequest) -> str:
+    """The decided request as the message names it (the service's copy, which
+    holds the requester and the project)."""
+    return f"{req.requester.name}'s request for {req.role.project.name}"
 
 
 @login_required

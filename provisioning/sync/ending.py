@@ -96,12 +96,13 @@ def _role_converge(
     now = timezone.now()
     client = aws.client("iam", role.account)
     principals = trust.principal_arns(role, users)
-    _endings_open(role, grants, users, now=now)
+    ending = _endings_open(role, grants, users, now=now)
     existing = iam.role_get(client, name=role.role_name, path=_conf("IAM_PATH"))
     failures: list[AwsError] = []
     _step(failures, _deny_step, role, client, existing, now)
     if principals:
-        _step(failures, _trust_step, role, client, principals, grants, users, existing)
+        args = (client, principals, grants, users, existing, ending)
+        _step(failures, _trust_step, role, *args)
         _step(failures, _ssm_step, role)
     else:
         closed = _step(failures, _close_step, role, client, existing)
@@ -118,12 +119,13 @@ def _endings_open(
     users: list[IamUser],
     *,
     now: datetime,
-) -> None:
+) -> bool:
     """Find what ended since the last sync. A grant replaced by an extension
     (the person's current grant was approved no later than the old one ended)
     is no ending: the person stays in the trust. A removed cross-account user
     is one. Every ending whose trust is not rewritten yet gets the cutoff
-    the deny written now must cover (it moves with each try)."""
+    the deny written now must cover (it moves with each try). Returns whether
+    a grant's ending waits for the trust rewrite."""
     held_since: dict[str, Any] = {}
     for g in grants:
         if g.requester in users:
@@ -132,7 +134,8 @@ def _endings_open(
                 filter(None, [g.decided_at, held_since.get(name)]), default=None
             )
     fresh = _ended(role, now).filter(trust_removed_at__isnull=True)
-    for g in fresh.select_related("requester"):
+    waiting = False
+    for g in fresh.select_related("requester").only("ended_at", "requester__name"):
         name = g.requester.name
         if name in held_since and (
             held_since[name] is None
@@ -145,8 +148,12 @@ def _endings_open(
                 trust_removed_at=now,
                 sessions_ended_at=now,
             )
+        else:
+            waiting = True
     cutoff = now + _margin() + TRUST_WRITE_ALLOWANCE
-    _ended(role, now).filter(trust_removed_at__isnull=True).update(deny_cutoff=cutoff)
+    # None open: no row to update (only this sync, under the role lock, sets cutoffs).
+    if waiting:
+        fresh.update(deny_cutoff=cutoff)
     applied = role.applied_extra_principal_arns
     removed = set(applied or []) - set(role.extra_principal_arns or [])
     entries = list(role.ended_principals or [])
@@ -162,6 +169,7 @@ def _endings_open(
     if entries or role.ended_principals:  # else nothing to write
         role.ended_principals = entries
         role.save(update_fields=["ended_principals"])
+    return waiting
 
 
 def _deny_entries(role: OperationRole, now: datetime) -> dict[str, datetime]:
@@ -208,15 +216,18 @@ def _deny_step(
     _principals_mark(role, "deny", now, lambda e: bool(e.get("cutoff")))
 
 
-def _trust_done(role: OperationRole, at: datetime) -> bool:
+def _trust_done(role: OperationRole, at: datetime, grants_ending: bool = True) -> bool:
     """Record step 2 at `at`; a cutoff that no longer covers the propagation
-    after `at` moves. Returns True when one moved (the deny must follow)."""
+    after `at` moves. Returns True when one moved (the deny must follow).
+    `grants_ending`: False when _endings_open found no grant's ending open."""
     covered = at + _margin()
-    pending = AccessRequest.objects.filter(
-        role=role, deny_cutoff__isnull=False, trust_removed_at__isnull=True
-    )
-    moved = pending.filter(deny_cutoff__lt=covered).update(deny_cutoff=covered) > 0
-    pending.update(trust_removed_at=at)
+    moved = False
+    if grants_ending:
+        pending = AccessRequest.objects.filter(
+            role=role, deny_cutoff__isnull=False, trust_removed_at__isnull=True
+        )
+        moved = pending.filter(deny_cutoff__lt=covered).update(deny_cutoff=covered) > 0
+        pending.update(trust_removed_at=at)
     for entry in role.ended_principals or []:
         if entry.get("cutoff") and not entry.get("trust"):
             if _when(entry["cutoff"]) < covered:
@@ -233,6 +244,10 @@ def role_description(role: OperationRole) -> str:
     return f"opsgate operation role, run as {role.os_user}"
 
 
+_TRUST_FIELDS = ["arn", "unique_id", "exists_in_aws", "missing_since"]
+_TRUST_FIELDS += ["applied_extra_principal_arns"]  # what the trust step records
+
+
 def _trust_step(
     role: OperationRole,
     client: Any,
@@ -240,10 +255,12 @@ def _trust_step(
     grants: list[AccessRequest],
     users: list[IamUser],
     existing: dict | None,
+    grants_ending: bool = True,
 ) -> None:
     """Step 2 with principals left: the role's whole trust (the role created
     when missing), then the deny once more if the role is new or a cutoff
     moved."""
+    recorded = [getattr(role, f) for f in _TRUST_FIELDS]  # as the row holds them
     result = iam.ensure_role(
         client,
         name=role.role_name,
@@ -259,25 +276,20 @@ def _trust_step(
     written = timezone.now()
     recovery.note_recreated(role, result.get("RoleId", ""))
     role.unique_id = result.get("RoleId", "") or role.unique_id
-    if _trust_done(role, written) or existing is None:
+    if _trust_done(role, written, grants_ending) or existing is None:
         _deny_write(role, client, role.unique_id, written)
     role.arn, role.exists_in_aws, role.missing_since = result["Arn"], True, None
     role.applied_extra_principal_arns = sorted(role.extra_principal_arns or [])
-    role.save(
-        update_fields=[
-            "arn",
-            "unique_id",
-            "exists_in_aws",
-            "missing_since",
-            "applied_extra_principal_arns",
-        ]
-    )
-    newly = AccessRequest.objects.filter(
-        pk__in=[g.pk for g in grants if g.requester in users],
-        provisioned_at__isnull=True,
-    )
-    active_ids = list(newly.values_list("pk", flat=True))
-    newly.update(provisioned_at=timezone.now())
+    if [getattr(role, f) for f in _TRUST_FIELDS] != recorded:
+        role.save(update_fields=_TRUST_FIELDS)
+    # The grants read under the role's lock: only this sync provisions them.
+    active_ids = [
+        g.pk for g in grants if g.requester in users and g.provisioned_at is None
+    ]
+    if active_ids:
+        AccessRequest.objects.filter(
+            pk__in=active_ids, provisioned_at__isnull=True
+        ).update(provisioned_at=timezone.now())
     if active_ids:
         notifications.on_commit(notifications.grants_active, active_ids)
         # Issue 25: then read back what AWS holds for each (Ready / Not ready).
@@ -322,7 +334,9 @@ def _ssm_step(role: OperationRole) -> None:
     grants = list(
         AccessRequest.objects.filter(
             role=role, trust_removed_at__isnull=False, sessions_ended_at__isnull=True
-        ).select_related("requester")
+        )
+        .select_related("requester")
+        .only("trust_removed_at", "requester__name")
     )
     entries = [
         e

@@ -121,7 +121,8 @@ def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
         if approval_rules.auto_rule_still_allows(grant):
             return ""
         return f"the auto-approval rule no longer lists {grant.requester.name}."
-    given = list(grant.approvals.select_related("approver"))
+    # The approvers' names only for a refusal's message (read then).
+    given = list(grant.approvals.all())
     if not given:
         if grant.decided_by_id in approvers:
             return ""
@@ -189,9 +190,10 @@ def role_sync(*, role_id: int) -> None:
             version = role.desired_version
             grants = _still_allowed(
                 role,
+                # The decider's name only for a refusal (read then).
                 AccessRequest.active_grants()
                 .filter(role=role)
-                .select_related("requester__account", "decided_by"),
+                .select_related("requester__account"),
             )
             users = [
                 g.requester for g in grants if g.requester.state == IamUserState.ACTIVE
