@@ -6,7 +6,6 @@ from collections import Counter
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,6 +35,7 @@ from portal.forms.projects import (
     RoleRulesForm,
     WebhooksForm,
 )
+from portal.views.paging import page_of
 from portal.views.staff import (
     PAGE_SIZE,
     _back,
@@ -85,7 +85,7 @@ def projects(request: HttpRequest) -> HttpResponse:
             ).distinct()
     elif filters.is_bound:
         rows = rows.none()
-    page = Paginator(rows, PAGE_SIZE).get_page(params.page(request))
+    page = page_of(rows, request, PAGE_SIZE)
     # Per page: the approvers and roles of the projects shown.
     shown = list(page.object_list)
     prefetch_related_objects(shown, "approvers", "roles")
@@ -157,16 +157,18 @@ def _project_detail_page(
             "schedule_horizon_days": project.schedule_horizon_days,
         }
     )
-    page = Paginator(
+    page = page_of(
         project.roles.select_related("account")
         .prefetch_related("approvers")
         .order_by("os_user", "pk"),
+        request,
         PAGE_SIZE,
-    ).get_page(params.page(request))
+    )
     roles = list(page.object_list)
     grants = Counter(
         AccessRequest.active_grants()
         .filter(role__in=[role.pk for role in roles])
+        .order_by()
         .values_list("role_id", flat=True)
     )
     holders = trust.capacity_holders([role.pk for role in roles])
