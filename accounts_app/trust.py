@@ -3,6 +3,8 @@ how many characters that takes, and whether it fits AssumeRolePolicySizeQuota
 (stored on the account by provisioning). The approval check and the worker's
 document (provisioning.sync.role_sync) both use it."""
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -43,21 +45,44 @@ def grant_holders(role_ids) -> dict[int, list[IamUser]]:
     return holders
 
 
-def capacity_holders(role_ids, now=None) -> dict[int, list[IamUser]]:
+class HolderAccount(NamedTuple):
+    account_id: str
+    partition: str
+
+
+class Holder(NamedTuple):
+    """What a trust lists of a person (principal_arns reads an IamUser's
+    same attributes): read as plain values, not three model instances per
+    grant, which cost the project page more than the rest of its roles."""
+
+    name: str
+    arn: str
+    account: HolderAccount
+
+
+def capacity_holders(role_ids, now=None) -> dict[int, list[Holder]]:
     """Active people with an approved grant that has not ended, scheduled
     grants included, by role id: the most the trust will ever list at once.
     The capacity check counts these, so a scheduled grant keeps its place and
     the trust never outgrows its quota when it starts (issue 20, item 12)."""
-    holders: dict[int, list[IamUser]] = {pk: [] for pk in role_ids}
+    holders: dict[int, list[Holder]] = {pk: [] for pk in role_ids}
     now = now or timezone.now()
     grants = AccessRequest.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
         status=RequestStatus.APPROVED,
         role_id__in=holders,
         requester__state=IamUserState.ACTIVE,
+    ).order_by()
+    rows = grants.values_list(
+        "role_id",
+        "requester__name",
+        "requester__arn",
+        "requester__account__account_id",
+        "requester__account__partition",
     )
-    for g in grants.select_related("requester__account"):
-        holders[g.role_id].append(g.requester)
+    for role_id, name, arn, account_id, partition in rows:
+        account = HolderAccount(account_id, partition)
+        holders[role_id].append(Holder(name, arn, account))
     return holders
 
 
@@ -109,7 +134,7 @@ def role_principals(
     role: OperationRole,
     *,
     extra_user: IamUser | None = None,
-    holders: list[IamUser] | None = None,
+    holders: list[IamUser] | list[Holder] | None = None,
 ) -> list[str]:
     """Principal ARNs the role's trust must hold: users with an active grant
     (`holders` when the caller read them already), plus the cross-account
@@ -126,7 +151,7 @@ def trust_capacity(
     role: OperationRole,
     *,
     extra_user: IamUser | None = None,
-    holders: list[IamUser] | None = None,
+    holders: list[IamUser] | list[Holder] | None = None,
 ) -> tuple[int, int]:
     """(characters used, characters allowed) of the role's minified trust policy,
     counting `extra_user` as if their grant were active, and every grant not
@@ -147,7 +172,7 @@ def trust_check(
     *,
     advice: str,
     extra_user: IamUser | None = None,
-    holders: list[IamUser] | None = None,
+    holders: list[IamUser] | list[Holder] | None = None,
 ) -> None:
     """Refuse what would make the role's trust policy larger than IAM allows
     (the same computation the worker's document is built with)."""

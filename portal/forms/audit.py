@@ -37,7 +37,10 @@ class AuditFilterForm(Form):
         required=False, max_length=200, help_text="Who acted, or on whom."
     )
     project = forms.ModelChoiceField(
-        queryset=Project.objects.all(), required=False, empty_label="All projects"
+        # A name per option: the whole rows of every project cost the page.
+        queryset=Project.objects.only("name"),
+        required=False,
+        empty_label="All projects",
     )
     action = AnyKindField(required=False, label="Kind")
     since = DayField(

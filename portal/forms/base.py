@@ -5,6 +5,8 @@ Forms are input shape only; the rules live in the services."""
 from django import forms
 from django.core.exceptions import ValidationError
 
+from portal.forms.render import RENDERER
+
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     """Put a service's ValidationError on the form: keyed messages on their
@@ -21,7 +23,10 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
 class Form(forms.Form):
     """Labels without a trailing colon, and no `maxlength` in the page: the
     browser would cut a 65-character IAM name to 64 without a word and create
-    a name nobody typed; the server says what is too long instead."""
+    a name nobody typed; the server says what is too long instead. Rendered
+    by portal.forms.render (the same HTML, without a template per field)."""
+
+    default_renderer = RENDERER
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")

@@ -5,7 +5,6 @@ import re
 from datetime import datetime, time
 from urllib.parse import quote
 
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,9 +12,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts_app.models import AuditEvent
-from portal import params
 from portal.forms.audit import AuditFilterForm
+from portal.views.paging import page_without_count
 from portal.views.staff import staff_required
+
+AUDIT_PAGE = 50
 
 
 def _day_start(day) -> datetime:
@@ -52,8 +53,9 @@ def audit(request: HttpRequest) -> HttpResponse:
     events = audit_filter(AuditEvent.objects.select_related("project"), form)
     if request.GET.get("format") == "csv":
         return _audit_csv(events)
-    page = Paginator(events, 50).get_page(params.page(request))
+    page = page_without_count(events, request, AUDIT_PAGE)
     for event in page.object_list:
+        event.when = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M")
         event.changes = audit_changes(event.before, event.after)
         event.ticket, event.ticket_url = _audit_ticket(event)
     query = request.GET.copy()

@@ -7,6 +7,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,13 +32,9 @@ def current_person(request: HttpRequest) -> IamUser | None:
 
 
 def my_requests(request: HttpRequest):
+    """Who decided or ended them: selectors.request_details_load."""
     return AccessRequest.objects.filter(requester__user=request.user).select_related(
-        "role__project",
-        "role__account",
-        "requester__account",
-        "decided_by",
-        "ended_by",
-        "auto_rule",
+        "role__project", "role__account", "requester__account"
     )
 
 
@@ -50,6 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .select_related("role__project__account")
         .order_by("-created_at")[:50]
     )
+    selectors.request_details_load(requests)
     for req in requests:
         req.display = selectors.request_display(req)
         req.note = selectors.request_note(req, request.user)
@@ -255,9 +253,15 @@ def request_check(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def request_status(request: HttpRequest) -> JsonResponse:
     """What the "My access" page polls every 2 seconds while something moves."""
-    rows = my_requests(request).filter(
-        status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]
-    ) | my_requests(request).filter(pk__in=params.integers(request, "ids"))
+    # Only what the status reads: the role and the requester.
+    rows = list(
+        AccessRequest.objects.filter(
+            Q(status__in=[RequestStatus.PENDING, RequestStatus.APPROVED])
+            | Q(pk__in=params.integers(request, "ids")),
+            requester__user=request.user,
+        ).select_related("role", "requester")
+    )
+    selectors.request_details_load(rows)
     data = {}
     for req in rows:
         display = selectors.request_display(req)
