@@ -104,32 +104,6 @@ def principal_arns(role: OperationRole, users) -> list[str]:
     return sorted(arns | set(role.extra_principal_arns or []))
 
 
-def _capacity_principals(role: OperationRole, extra_user: IamUser | None) -> list[str]:
-    """role_principals(role, extra_user=…, holders=capacity_holders(…)) read as
-    the four columns an ARN needs, in one query and without model rows: every
-    approval pays for this check, with as many people as the trust lists."""
-    holding = AccessRequest.objects.filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()),
-        status=RequestStatus.APPROVED,
-        role_id=role.pk,
-    ).values("requester_id")
-    people = Q(pk__in=holding, state=IamUserState.ACTIVE)
-    if extra_user is not None:
-        people |= Q(pk=extra_user.pk)
-    rows = IamUser.objects.filter(people).values_list(
-        "arn", "name", "account__account_id", "account__partition"
-    )
-    path = settings.OPSGATE["IAM_PATH"]
-    arns = {
-        arn
-        or policies.user_arn(
-            account_id=account_id, path=path, name=name, partition=partition
-        )
-        for arn, name, account_id, partition in rows
-    }
-    return sorted(arns | set(role.extra_principal_arns or []))
-
-
 def role_principals(
     role: OperationRole,
     *,
@@ -157,12 +131,9 @@ def trust_capacity(
     counting `extra_user` as if their grant were active, and every grant not
     ended, scheduled ones included (`holders`: capacity_holders, when the
     caller read them already)."""
-    if holders is None and role.pk and (extra_user is None or extra_user.pk):
-        principals = _capacity_principals(role, extra_user)
-    else:
-        if holders is None:
-            holders = capacity_holders([role.pk])[role.pk] if role.pk else []
-        principals = role_principals(role, extra_user=extra_user, holders=holders)
+    if holders is None:
+        holders = capacity_holders([role.pk])[role.pk] if role.pk else []
+    principals = role_principals(role, extra_user=extra_user, holders=holders)
     used = policies.trust_policy_size(principals) if principals else 0
     return used, role.account.trust_quota
 

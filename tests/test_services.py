@@ -13,7 +13,7 @@ from accounts_app.models import (
     RequestStatus,
 )
 from accounts_app.services import access_requests, people, roles
-from provisioning import sync
+from provisioning import policies, sync
 from tests.helpers import request
 
 pytestmark = pytest.mark.django_db
@@ -192,12 +192,12 @@ def test_audit_events_are_append_only(carol, deploy_role):
         event.delete()
 
 
-def test_the_capacity_check_counts_the_same_people_as_the_holders_it_replaces(
+def test_the_capacity_check_counts_grants_not_ended_of_active_people_and_the_requester(
     carol, dave, erin, bob, deploy_role
 ):
-    """The approval's capacity check reads four columns a person instead of
-    model rows: the same principals as capacity_holders (active grants and
-    unexpired ones, offboarded holders left out, the requester added)."""
+    """The approval's capacity check reads four columns a person (plain values,
+    not model rows): grants not ended count, an expired one and an offboarded
+    holder do not, a stored ARN is used as is, and the requester is added."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -215,10 +215,9 @@ def test_the_capacity_check_counts_the_same_people_as_the_holders_it_replaces(
     IamUser.objects.filter(pk=carol.pk).update(arn="arn:aws:iam::123456789012:user/x")
     role = OperationRole.objects.select_related("account").get(pk=deploy_role.pk)
     holders = trust_rules.capacity_holders([role.pk])[role.pk]
-    for extra in (None, dave, carol):
-        assert trust_rules.trust_capacity(role, extra_user=extra) == (
-            trust_rules.trust_capacity(role, extra_user=extra, holders=holders)
-        )
-    principals = trust_rules._capacity_principals(role, dave)
+    assert [h.name for h in holders] == [carol.name]
+    principals = trust_rules.role_principals(role, extra_user=dave, holders=holders)
     assert "arn:aws:iam::123456789012:user/x" in principals
     assert len(principals) == 2  # carol (her ARN) and dave; not erin
+    used, _ = trust_rules.trust_capacity(role, extra_user=dave)
+    assert used == policies.trust_policy_size(principals)
