@@ -86,21 +86,21 @@ def capacity_holders(role_ids, now=None) -> dict[int, list[Holder]]:
     return holders
 
 
+def iam_user_arn(user: IamUser) -> str:
+    """The person's IAM user ARN in the identity account the roles trust
+    (derived from the name until the worker has created the user)."""
+    return user.arn or policies.user_arn(
+        account_id=user.account.account_id,
+        path=settings.OPSGATE["IAM_PATH"],
+        name=user.name,
+        partition=user.account.partition,
+    )
+
+
 def principal_arns(role: OperationRole, users) -> list[str]:
-    """The trust's principals: each person's IAM user ARN in the identity
-    account the role's account trusts (derived from the name until the worker
-    has created the user), and the cross-account users an admin attached."""
-    path = settings.OPSGATE["IAM_PATH"]
-    arns = {
-        u.arn
-        or policies.user_arn(
-            account_id=u.account.account_id,
-            path=path,
-            name=u.name,
-            partition=u.account.partition,
-        )
-        for u in users
-    }
+    """The trust's principals: each person's IAM user ARN (iam_user_arn) and
+    the cross-account users an admin attached."""
+    arns = {iam_user_arn(u) for u in users}
     return sorted(arns | set(role.extra_principal_arns or []))
 
 
@@ -134,6 +134,10 @@ def trust_capacity(
     if holders is None:
         holders = capacity_holders([role.pk])[role.pk] if role.pk else []
     principals = role_principals(role, extra_user=extra_user, holders=holders)
+    return _capacity(role, principals)
+
+
+def _capacity(role: OperationRole, principals: list[str]) -> tuple[int, int]:
     used = policies.trust_policy_size(principals) if principals else 0
     return used, role.account.trust_quota
 

@@ -4,27 +4,50 @@ the way the IAM group forces MFA before anything else (issue 3)."""
 import json
 
 from allauth.mfa.models import Authenticator
-from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
+from django.db import connection
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts_app import approval_rules
+from accounts_app.models import OperationRole, Project
 
 # Signing out, setting a password and setting up MFA stay reachable.
 ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz", "/demo/")
 
 
-def mfa_required(user, request=None) -> bool:
-    if user.is_staff:
-        return True
-    approver = approval_rules.is_approver(user)
-    if request is not None:
-        # The top bar asks the same (portal.context.nav): one query a page.
-        request.opsgate_is_approver = approver
-    return approver
+def mfa_required(user) -> bool:
+    return user.is_staff or approval_rules.is_approver(user)
+
+
+def _approver_and_totp_sql() -> str:
+    projects = Project.approvers.through._meta.db_table
+    roles = OperationRole.approvers.through._meta.db_table
+    totp = Authenticator._meta.db_table
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {projects} WHERE user_id = %(user)s)"
+        f" OR EXISTS (SELECT 1 FROM {roles} WHERE user_id = %(user)s),"
+        f" EXISTS (SELECT 1 FROM {totp} WHERE user_id = %(user)s AND type = %(type)s)"
+    )
+
+
+APPROVER_AND_TOTP = _approver_and_totp_sql()
+
+
+def approver_and_totp(user) -> tuple[bool, bool]:
+    """Whether `user` approves a project or a role (approval_rules.is_approver)
+    and has an authenticator app (allauth's is_mfa_enabled for TOTP): every
+    page asks both, so in one statement, in SQL as the ORM would compile it
+    at a cost of milliseconds a page. Read on each request, never kept."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            APPROVER_AND_TOTP,
+            {"user": user.pk, "type": Authenticator.Type.TOTP.value},
+        )
+        approver, totp = cursor.fetchone()
+    return approver, totp
 
 
 class RequireMfaMiddleware:
@@ -37,16 +60,18 @@ class RequireMfaMiddleware:
             user is not None
             and user.is_authenticated
             and not request.path.startswith(ALLOWED_PREFIXES)
-            and mfa_required(user, request)
-            and not is_mfa_enabled(user, [Authenticator.Type.TOTP])
         ):
-            messages.warning(
-                request,
-                "Admins and approvers need an authenticator app before anything "
-                "else: confirm your password, scan the QR code with the app, then "
-                "enter the 6-digit code it shows.",
-            )
-            return redirect(reverse("mfa_activate_totp"))
+            approver, totp = approver_and_totp(user)
+            # The top bar asks the same (portal.context.nav).
+            request.opsgate_is_approver = approver
+            if (user.is_staff or approver) and not totp:
+                messages.warning(
+                    request,
+                    "Admins and approvers need an authenticator app before "
+                    "anything else: confirm your password, scan the QR code "
+                    "with the app, then enter the 6-digit code it shows.",
+                )
+                return redirect(reverse("mfa_activate_totp"))
         return self.get_response(request)
 
 

@@ -1,0 +1,215 @@
+"""What the approvals page shows (portal.views.approvals): the requests
+waiting for the user, the active grants of their projects and what they
+decided, in a number of queries that does not grow with the rows.
+
+The roles of the user's projects are read once, with their project and
+account; each list then reads its requests joined only to what differs per
+row (the requester), and takes its roles from there: joins of seven tables
+cost PostgreSQL more to plan than to run."""
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest
+from django.template.backends.utils import csrf_input
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts_app import approval_rules, selectors, trust
+from accounts_app.models import (
+    AccessRequest,
+    Approval,
+    OperationRole,
+    Project,
+    RequestStatus,
+)
+from accounts_app.services import break_glass
+from portal import params
+from portal.forms.approvals import ApprovalFilterForm
+
+PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
+# Grants ending soonest first, 25 a page (`grants` page parameter): a row
+# costs a revoke form and a dozen lookups to render.
+GRANTS_PAGE = 25
+# The user's decisions, newest first, 25 a page (`decided` page parameter).
+DECIDED_PAGE = 25
+
+
+def approvals_context(request: HttpRequest) -> dict:
+    user = request.user
+    projects = list(
+        Project.objects.filter(approval_rules.approved_projects(user)).order_by("name")
+    )
+    if not projects:
+        raise PermissionDenied("You approve no project.")
+    roles = _roles_of(projects)
+    # The accounts of the projects' roles (a project may have roles in several).
+    accounts = {role.account_id: role.account.name for role in roles.values()}
+    filters = ApprovalFilterForm(
+        request.GET or None, projects=projects, accounts=accounts
+    )
+    scope, age, status = Q(), None, ""
+    if filters.is_valid():
+        data = filters.cleaned_data
+        if data["project"]:
+            scope &= Q(role__project_id=data["project"])
+        if data["account"]:
+            scope &= Q(role__account_id=data["account"])
+        age, status = filters.hours(), data["status"]
+    elif filters.is_bound:
+        scope = Q(pk__in=[])
+    role_ids = approval_rules.decidable_role_ids(user)
+    mine = approval_rules.decidable_by(user, role_ids)
+    page, pending = _pending(request, roles, mine & scope, age)
+    decided_page = Paginator(
+        AccessRequest.objects.filter(scope, decided_by=user)
+        .filter(**({"status": status} if status else {}))
+        .select_related("requester", "ended_by", "auto_rule")
+        .order_by("-decided_at", "-pk"),
+        DECIDED_PAGE,
+    ).get_page(params.page(request, "decided"))
+    decided = _with_roles(decided_page.object_list, roles)
+    for req in decided:
+        req.decided_by = user  # the filter's
+        req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, user)
+    # Active grants, and scheduled ones (shown with their window).
+    grants_page = Paginator(
+        AccessRequest.objects.filter(mine, scope, status=RequestStatus.APPROVED)
+        .exclude(expires_at__lte=timezone.now())
+        .select_related("requester")
+        .order_by("expires_at"),
+        GRANTS_PAGE,
+    ).get_page(params.page(request, "grants"))
+    reviews = []
+    if any(p.allow_break_glass for p in projects):
+        reviews = list(
+            break_glass.reviews_open()
+            .filter(access_request__role_id__in=role_ids)
+            .exclude(access_request__requester__user=user)
+        )
+    return {
+        # One hidden input for every form of the page (the same token as
+        # {% csrf_token %} renders, at a fraction of its cost per form).
+        "csrf_input": csrf_input(request),
+        "filters": filters,
+        "filtered": filters.is_bound
+        and any(request.GET.get(f) for f in filters.fields),
+        "query": _without(request, "page"),
+        "reviews": reviews,
+        "projects": projects,
+        "pending": pending,
+        "page": page,
+        "decided": decided,
+        "decided_page": decided_page,
+        "decided_query": _without(request, "decided"),
+        "grants": _grant_rows(grants_page.object_list, roles),
+        "grants_page": grants_page,
+        "grants_query": _without(request, "grants"),
+    }
+
+
+def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
+    """The page of requests waiting for the user, oldest first, each with
+    what its card shows: the trust capacity after approval, whether it is the
+    user's own (and whether anyone else can decide it), the quorum so far."""
+    user = request.user
+    waiting = AccessRequest.objects.filter(scope, status=RequestStatus.PENDING)
+    if age:
+        waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
+    page = Paginator(
+        waiting.select_related("requester__user", "requester__account").order_by(
+            "created_at", "pk"
+        ),
+        PENDING_PAGE,
+    ).get_page(params.page(request))
+    pending = _with_roles(page.object_list, roles)
+    _approvals_load(pending)
+    holders = trust.capacity_holders({req.role_id for req in pending})
+    own = {req.role.project_id for req in pending if req.requester.user_id == user.pk}
+    # Projects where someone else may decide the user's own requests (one
+    # query, and only when the page shows one of them).
+    others = set()
+    if own:
+        others = set(
+            Project.approvers.through.objects.filter(
+                project_id__in=own, user__is_active=True
+            )
+            .exclude(user_id=user.pk)
+            .values_list("project_id", flat=True)
+        )
+    for req in pending:
+        # What the trust policy would need with this requester in it.
+        req.capacity = trust.trust_capacity(
+            req.role, extra_user=req.requester, holders=holders[req.role_id]
+        )
+        req.own = req.requester.user_id == user.pk
+        # The decision form with errors, when this request's POST had some.
+        # Set here: a missing attribute costs the template a dir() per lookup.
+        req.form = None
+        req.undecidable = req.own and req.role.project_id not in others
+        req.approved_by = [a.approver.get_username() for a in req.given]
+        req.approved_by_me = any(a.approver_id == user.pk for a in req.given)
+        req.decide_url = reverse("decide", args=[req.pk])
+    return page, pending
+
+
+def _grant_rows(grants, roles: dict) -> list:
+    """The page of grants, each with its revoke form's URL and labels."""
+    grants = _with_roles(grants, roles)
+    for g in grants:
+        g.revoke_url = reverse("approver_revoke", args=[g.pk])
+        g.access = format_html(
+            "{}'s access to {}", g.requester.name, g.role.project.name
+        )
+        g.access_as = format_html("{} as {}", g.access, g.role.os_user)
+    return grants
+
+
+def _roles_of(projects: list) -> dict[int, OperationRole]:
+    """The roles of `projects` by id, each with its project and account."""
+    by_pk = {p.pk: p for p in projects}
+    roles = {}
+    for role in OperationRole.objects.filter(project__in=projects).select_related(
+        "account"
+    ):
+        role.project = by_pk[role.project_id]
+        roles[role.pk] = role
+    return roles
+
+
+def _with_roles(rows, roles: dict) -> list:
+    """The requests with their roles from `roles`; the roles of projects the
+    user no longer approves (their past decisions) in one more query."""
+    rows = list(rows)
+    missing = {req.role_id for req in rows} - roles.keys()
+    if missing:
+        more = OperationRole.objects.select_related("project", "account")
+        roles = {**roles, **more.in_bulk(missing)}
+    for req in rows:
+        req.role = roles[req.role_id]
+    return rows
+
+
+def _approvals_load(pending: list) -> None:
+    """The approvals of the requests that need several, in one query (none
+    when no project uses a quorum)."""
+    quorum = {req.pk: req for req in pending if req.approvals_required > 1}
+    for req in pending:
+        req.given = []
+    if quorum:
+        given = Approval.objects.filter(access_request__in=quorum).select_related(
+            "approver"
+        )
+        for approval in given:
+            quorum[approval.access_request_id].given.append(approval)
+
+
+def _without(request: HttpRequest, name: str) -> str:
+    """The query string less one page parameter (the pagers add it back)."""
+    query = request.GET.copy()
+    query.pop(name, None)
+    return query.urlencode()
