@@ -77,9 +77,14 @@ def pytest_configure(config):
     database cache (CACHE_URL unset) cannot be cleared by tests without the
     database, and a flush leaves its table alone: use a local cache then, in
     this process and the workers it starts (tests that need a shared cache
-    pass their own CACHE_URL)."""
+    pass their own CACHE_URL).
+
+    Passwords hash with tests.hashers (PBKDF2 at 1,000 iterations)."""
     from django.conf import settings
 
+    from tests import hashers
+
+    hashers.install(settings)
     if settings.CACHES["default"]["BACKEND"].endswith(".DatabaseCache"):
         os.environ["CACHE_URL"] = "locmem://"
         settings.CACHES = {
