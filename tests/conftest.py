@@ -61,6 +61,50 @@ def _one_botocore_loader() -> None:
 
 _one_botocore_loader()
 
+
+KEPT_BY_FLUSH = {"django_content_type", "auth_permission"}
+
+
+def _flush_with_delete() -> None:
+    """Transactional tests (`transaction=True`, live_server: the browser,
+    CLI, schemathesis and process tests) end with Django's flush, which on
+    PostgreSQL is one TRUNCATE of every table: new files for each table and
+    index, about a second on the test machine under load, against a few
+    hundredths for DELETE of the few rows a test leaves. Here a flush that
+    keeps the sequences (the test cases' own) is a DELETE of every table in
+    the same transaction, foreign keys checked at its commit (DEFERRABLE, as
+    Django creates them): the same tables end empty. A flush that resets
+    sequences or cascades beyond the tables named keeps TRUNCATE.
+
+    Content types and permissions are kept: the flush's post_migrate signal
+    creates them again anyway (1,000 rows and a second a test, most of what
+    was left), and no test changes them; post_migrate still runs and adds
+    any that are missing, so the flushed database holds the same rows."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+    if getattr(truncate, "deletes", False):
+        return
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or allow_cascade or not tables:
+            return truncate(
+                self,
+                style,
+                tables,
+                reset_sequences=reset_sequences,
+                allow_cascade=allow_cascade,
+            )
+        return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+            f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(t))};"
+            for t in tables
+            if t not in KEPT_BY_FLUSH
+        ]
+
+    sql_flush.deletes = True
+    DatabaseOperations.sql_flush = sql_flush
+
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
@@ -77,9 +121,16 @@ def pytest_configure(config):
     database cache (CACHE_URL unset) cannot be cleared by tests without the
     database, and a flush leaves its table alone: use a local cache then, in
     this process and the workers it starts (tests that need a shared cache
-    pass their own CACHE_URL)."""
+    pass their own CACHE_URL).
+
+    Passwords hash with tests.hashers (PBKDF2 at 1,000 iterations); a
+    transactional test's flush deletes rows (_flush_with_delete)."""
     from django.conf import settings
 
+    from tests import hashers
+
+    hashers.install(settings)
+    _flush_with_delete()
     if settings.CACHES["default"]["BACKEND"].endswith(".DatabaseCache"):
         os.environ["CACHE_URL"] = "locmem://"
         settings.CACHES = {
