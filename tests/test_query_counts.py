@@ -130,18 +130,18 @@ PAGES = [
     # Oldest first, 25 a page; + the roles of the user's projects (with their
     # accounts, for the filter) and the count of the paged decided history.
     ("approvals", "bob", 13, "u0000"),
-    ("people", "alice", 7, "u0000"),
+    ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
-    ("projects", "alice", 9, "p0000"),
+    ("projects", "alice", 8, "p0000"),
     # + each role's own approvers (one prefetch) and the break-glass people
     # shown in the project's rules form (issue 13).
-    ("project_detail", "alice", 13, "os0000"),
+    ("project_detail", "alice", 12, "os0000"),
     # No COUNT over the whole log: Previous/Next pages.
-    ("audit", "alice", 7, "p{last}"),
+    ("audit", "alice", 6, "p{last}"),
     # + break-glass uses to review; grants ended that AWS may still honour
     # (their count only past a full list) and removed cross-account users.
     ("dashboard", "alice", 18, "u0000"),
-    ("drift", "alice", 9, "p0000-deploy"),
+    ("drift", "alice", 8, "p0000-deploy"),
 ]
 # The only AWS reads a page may make, once per account. The trust capacity
 # shown on approvals and project detail reads the quota stored on the account.
