@@ -610,3 +610,32 @@ def test_person_page_shows_who_ended_each_request(
     access_requests.access_request_revoke(access_request=grant, actor=carol.user)
     page = text(login(alice).get(reverse("person_detail", args=[carol.pk])))
     assert "Ended" in page and "carol ended it." in page
+
+
+def test_approvals_pages_grants_and_decisions_each_keeping_the_filters(
+    login, bob, carol, dave, deploy_role, payments, monkeypatch
+):
+    from portal.views import approvals_queue
+
+    monkeypatch.setattr(approvals_queue, "GRANTS_PAGE", 1)
+    monkeypatch.setattr(approvals_queue, "DECIDED_PAGE", 1)
+    first, second = granted(carol, deploy_role, bob), granted(dave, deploy_role, bob)
+    client = login(bob)
+    url = reverse("approvals") + f"?project={payments.pk}"
+    page = client.get(url)
+    html = page.content.decode()
+    assert 'aria-label="Pages of grants"' in html
+    assert f'href="?project={payments.pk}&amp;grants=2#grants-h">Next →</a>' in html
+    assert 'aria-label="Pages of your decisions"' in html
+    assert f'href="?project={payments.pk}&amp;decided=2#history-h">Older →</a>' in html
+    later = client.get(url + "&grants=2&decided=2")
+    assert later.context["grants_page"].number == 2
+    assert later.context["decided_page"].number == 2
+    html = later.content.decode()
+    kept = f"?project={payments.pk}&amp;"
+    assert f'href="{kept}decided=2&amp;grants=1#grants-h">← Previous</a>' in html
+    assert f'href="{kept}grants=2&amp;decided=1#history-h">← Newer</a>' in html
+    # Each list's two pages hold the two grants, one each.
+    for rows in ("grants", "decided"):
+        pks = [r.pk for r in page.context[rows]] + [r.pk for r in later.context[rows]]
+        assert sorted(pks) == sorted([first.pk, second.pk])
