@@ -31,51 +31,46 @@ def _send(model, pk: int, claimed: bool) -> None:
     sync_requested.send(sender=model, pk=pk, claimed=claimed)
 
 
-def request_sync(obj) -> None:
+def request_sync(obj, *, bump: bool = False) -> None:
     """Ask the worker to make `obj` match the database, once the current
-    transaction commits (immediately outside one).
+    transaction commits (immediately outside one); `bump`: its desired state
+    changed too (Model.bump, in the same UPDATE).
 
     The object's task lease (SyncState.sync_lease_until: a task is queued or
     waiting to retry) is taken here, in the caller's transaction and by the
-    same UPDATE that records the request, when nobody holds it: the receiver
-    then only publishes (and gives the lease back if the broker is down),
-    with no write and no commit of its own after the caller's."""
-    model = type(obj)
-    now = timezone.now()
-    until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
-    row = model.objects.filter(pk=obj.pk)
-    claimed = bool(
-        row.filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .update(sync_requested_at=now, sync_lease_until=until)
-    )
-    if not claimed:
-        row.update(sync_requested_at=now)
-    transaction.on_commit(partial(_send, model, obj.pk, claimed))
-
-
-def desired_changed(obj) -> None:
-    """The object's desired state changed: bump its version, then ask for a
-    sync (the caller holds the transaction, and the row lock if it needs one).
-    Model.bump and request_sync in one UPDATE: the version, the request's
-    time and the task lease when nobody holds it; reading the row back says
-    whether this UPDATE took the lease (it holds the row until the commit)."""
+    same UPDATE that records the request, when nobody holds it; reading the
+    row back says whether this UPDATE took it (it holds the row until the
+    commit). The receiver then only publishes (and gives the lease back if
+    the broker is down), with no write and no commit of its own after the
+    caller's."""
     model = type(obj)
     now = timezone.now()
     until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
     free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
-    model.objects.filter(pk=obj.pk).update(
-        desired_version=F("desired_version") + 1,
-        error_is_permanent=False,
-        sync_requested_at=now,
-        sync_lease_until=Case(
+    changes: dict[str, Any] = {
+        "sync_requested_at": now,
+        "sync_lease_until": Case(
             When(free, then=Value(until)), default=F("sync_lease_until")
         ),
-    )
-    obj.refresh_from_db(
-        fields=["desired_version", "error_is_permanent", "sync_lease_until"]
-    )
+    }
+    fields = ["sync_lease_until"]
+    if bump:
+        changes |= {
+            "desired_version": F("desired_version") + 1,
+            "error_is_permanent": False,
+        }
+        fields += ["desired_version", "error_is_permanent"]
+    model.objects.filter(pk=obj.pk).update(**changes)
+    obj.refresh_from_db(fields=fields)
     claimed = obj.sync_lease_until == until
     transaction.on_commit(partial(_send, model, obj.pk, claimed))
+
+
+def desired_changed(obj) -> None:
+    """The object's desired state changed: bump its version and ask for a
+    sync, in one UPDATE (the caller holds the transaction, and the row lock
+    if it needs one)."""
+    request_sync(obj, bump=True)
 
 
 def reconcile_request() -> None:
