@@ -184,7 +184,7 @@ def section_web(moto_url: str, quick: bool) -> None:
     print(
         f"## Web pages: {people} people, {requests} requests, gunicorn (4 workers), "
         "20 concurrent clients (wrk, 10 s a page; target: p95 < 150 ms): back to "
-        "back, then paced (0.5-1.5 s between a client's pages)\n"
+        "back, then paced (30 s, 0.5-1.5 s between a client's pages, starts spread)\n"
     )
     fresh(moto_url)
     web = start_gunicorn(workers=4)

@@ -1,15 +1,21 @@
 """Latency of the main pages with 10,000 people and 100,000 requests in
-PostgreSQL, served by gunicorn, under 20 concurrent clients (wrk) on loopback:
-back to back (each client asks again as soon as it has its answer: the
-machine's throughput decides the latency) and paced (each client waits 0.5 to
-1.5 s between pages, as people click: the page's own time and the queueing of
-chance bursts decide it). The machine's CPU time per answer (all processes,
+PostgreSQL, served by gunicorn, under 20 concurrent clients on loopback:
+back to back (wrk; each client asks again as soon as it has its answer: the
+machine's throughput decides the latency) and paced (a thread a client; each
+starts at a random moment of the first 1.5 s and waits 0.5 to 1.5 s between
+pages, as people click: the page's own time and the queueing of chance bursts
+decide it). The machine's CPU time per answer (all processes,
 /proc/stat) says how many answers a second the 2 cores can give at most."""
 
+import http.client
 import os
+import random
 import re
+import statistics
 import subprocess
 import tempfile
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,13 +44,10 @@ done = function(summary, latency, requests)
 end
 """
 
-# Paced clients: a pause of 0.5 to 1.5 s before each request, per connection.
-PACED = """
-math.randomseed(os.time())
-delay = function()
-  return math.random(500, 1500)
-end
-"""
+# Paced clients: a pause of 0.5 to 1.5 s between a client's pages, and a
+# start spread over the first 1.5 s (wrk's delay() cannot hold back a
+# connection's first request: its 20 first requests would come at once).
+PAUSE_S = (0.5, 1.5)
 
 FINISHED = [
     RequestStatus.REJECTED,
@@ -181,11 +184,9 @@ def _busy_ms() -> float:
     return (sum(fields[:8]) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(
-    url: str, cookie: str, *, seconds: int, connections: int, paced: bool = False
-) -> dict:
+def wrk(url: str, cookie: str, *, seconds: int, connections: int) -> dict:
     script = Path(tempfile.mkdtemp()) / "report.lua"
-    script.write_text(REPORT + (PACED if paced else ""))
+    script.write_text(REPORT)
     busy = _busy_ms()
     out = subprocess.run(
         [
@@ -221,6 +222,52 @@ def wrk(
     }
 
 
+def paced(url: str, cookie: str, *, seconds: int, clients: int) -> dict:
+    """`clients` people clicking: each starts within the first PAUSE_S[1]
+    seconds, then waits PAUSE_S between the answer and its next page. A
+    thread a client (they sleep almost all the time); a new connection a page,
+    as gunicorn's sync workers close each one."""
+    host, _, path = url.removeprefix("http://").partition("/")
+    latencies, errors = [], []
+    deadline = time.monotonic() + seconds
+
+    def client(rng: random.Random) -> None:
+        time.sleep(rng.uniform(0, PAUSE_S[1]))
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPConnection(host, timeout=30)
+            started = time.perf_counter()
+            try:
+                conn.request(
+                    "GET", "/" + path, headers={"Cookie": f"sessionid={cookie}"}
+                )
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    errors.append(answer.status)
+            except OSError as exc:
+                errors.append(exc)
+            finally:
+                conn.close()
+            latencies.append((time.perf_counter() - started) * 1000)
+            time.sleep(rng.uniform(*PAUSE_S))
+
+    threads = [
+        threading.Thread(target=client, args=(random.Random(n),))
+        for n in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "p50_ms": round(cuts[49], 1),
+        "p95_ms": round(cuts[94], 1),
+        "req_per_s": round(len(latencies) / seconds, 1),
+        "errors": len(errors),
+    }
+
+
 PAGES = [
     ("my access", "requester", "/"),
     ("request access", "requester", "/request/"),
@@ -248,8 +295,8 @@ def measure(
         # One client: the page's own time. Then 20: what queueing adds.
         alone = wrk(url, cookies[persona], seconds=5, connections=1)
         loaded = wrk(url, cookies[persona], seconds=seconds, connections=connections)
-        paced = wrk(
-            url, cookies[persona], seconds=seconds, connections=connections, paced=True
+        people_clicking = paced(
+            url, cookies[persona], seconds=3 * seconds, clients=connections
         )
         rows.append(
             {
@@ -258,10 +305,10 @@ def measure(
                 "alone_p50_ms": alone["p50_ms"],
                 "alone_cpu_ms": alone["cpu_ms_per_req"],
                 **loaded,
-                "paced_p50_ms": paced["p50_ms"],
-                "paced_p95_ms": paced["p95_ms"],
-                "paced_req_per_s": paced["req_per_s"],
-                "paced_errors": paced["errors"],
+                "paced_p50_ms": people_clicking["p50_ms"],
+                "paced_p95_ms": people_clicking["p95_ms"],
+                "paced_req_per_s": people_clicking["req_per_s"],
+                "paced_errors": people_clicking["errors"],
             }
         )
     return rows
