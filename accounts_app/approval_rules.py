@@ -48,21 +48,24 @@ def can_decide(user: Any, role: OperationRole) -> bool:
     return role_approvers(role).filter(pk=user.pk).exists()
 
 
-def decidable_roles(user: Any):
-    """The ids of the roles whose requests `user` decides, as a subquery: the
-    roles they approve, and those of the projects they approve unless the role
-    replaces the project's approvers. Each side reads one approvers table by
-    user (its index), so a caller filters on `role_id IN (…)` with no join to a
-    many-valued relation and no DISTINCT."""
+def decides(user: Any) -> Q:
+    """The roles (a filter on OperationRole) whose requests `user` decides:
+    the roles they approve, and those of the projects they approve unless the
+    role replaces the project's approvers. Each side reads one approvers table
+    by user (its index): no join to a many-valued relation, no DISTINCT."""
     own = OperationRole.approvers.through.objects.filter(user_id=user.pk).values(
         "operationrole_id"
     )
     projects = Project.approvers.through.objects.filter(user_id=user.pk).values(
         "project_id"
     )
-    return OperationRole.objects.filter(
-        Q(pk__in=own) | Q(approvers_replace_project=False, project_id__in=projects)
-    ).values("pk")
+    return Q(pk__in=own) | Q(approvers_replace_project=False, project_id__in=projects)
+
+
+def decidable_roles(user: Any):
+    """The ids of the roles `user` decides (decides), as a subquery, so a
+    caller filters on `role_id IN (…)`."""
+    return OperationRole.objects.filter(decides(user)).values("pk")
 
 
 def approved_projects(user: Any) -> Q:
@@ -75,17 +78,12 @@ def approved_projects(user: Any) -> Q:
     ) | Q(pk__in=OperationRole.objects.filter(approvers=user.pk).values("project_id"))
 
 
-def decidable_role_ids(user: Any) -> list[int]:
-    """decidable_roles as a list (one query): a page filtering several times
-    on it gives the planner the few ids, which it matches on the indexes by
-    role, instead of a subquery it cannot size."""
-    return list(decidable_roles(user).values_list("pk", flat=True))
-
-
 def decidable_by(user: Any, role_ids: list[int] | None = None) -> Q:
     """Access requests (a filter on AccessRequest) that `user` may decide: one
-    row per request, no DISTINCT needed. `role_ids`: decidable_role_ids(user)
-    when the caller has it."""
+    row per request, no DISTINCT needed. `role_ids`: the ids of those roles
+    when the caller has them (a page filtering several times on the few ids
+    lets the planner match them on the indexes by role, where it cannot size a
+    subquery)."""
     return Q(role_id__in=decidable_roles(user) if role_ids is None else role_ids)
 
 

@@ -127,9 +127,11 @@ def bulk_world(n, *, account, bob, carol):
 PAGES = [
     # Who decided the grants: one query after them (request_details_load).
     ("home", "carol", 7, "p{last}"),
-    # Oldest first, 25 a page; + the roles of the user's projects (with their
-    # accounts, for the filter) and the count of the paged decided history.
-    ("approvals", "bob", 13, "u0000"),
+    # Three lists, each one query with its length (COUNT(*) OVER ()), but
+    # the grants (their own COUNT); + the user's projects, their roles (with
+    # their accounts, for the filter, and whether the user decides each) and
+    # the people who hold each role (the trust capacity).
+    ("approvals", "bob", 10, "u0000"),
     ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 8, "p0000"),

@@ -580,6 +580,28 @@ def test_a_projects_roles_are_paged(login, alice, payments, account):
     ]
 
 
+def test_waiting_requests_are_paged_with_their_count_read_with_the_rows(
+    login, bob, carol, dave, deploy_role, monkeypatch
+):
+    from portal.views import approvals_queue
+
+    monkeypatch.setattr(approvals_queue, "PENDING_PAGE", 1)
+    first, second = ask(carol, deploy_role), ask(dave, deploy_role)
+    client = login(bob)
+    pages = [client.get(reverse("approvals") + f"?page={n}") for n in (1, 2, 9)]
+    for page in pages:
+        assert page.context["page"].paginator.count == 2
+        assert page.context["page"].paginator.num_pages == 2
+        assert "Waiting for you 2" in text(page)
+    assert [r.pk for r in pages[0].context["pending"]] == [first.pk]
+    assert [r.pk for r in pages[1].context["pending"]] == [second.pk]
+    # A page past the end (an old link) is the last page, as before.
+    assert [r.pk for r in pages[2].context["pending"]] == [second.pk]
+    # Nothing decided yet: an empty history, counted without a query of its own.
+    assert pages[0].context["decided_page"].paginator.count == 0
+    assert "You have not decided any request yet." in text(pages[0])
+
+
 def test_worker_prints_mails_at_info_not_warning():
     from portal.celery import app
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import HttpRequest
 from django.template.backends.utils import csrf_input
 from django.urls import reverse
@@ -29,6 +29,7 @@ from accounts_app.models import (
 from accounts_app.services import break_glass
 from portal import params
 from portal.forms.approvals import ApprovalFilterForm
+from portal.views.paging import page_counted
 
 PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
 # Grants ending soonest first, 25 a page (`grants` page parameter): a row
@@ -45,7 +46,7 @@ def approvals_context(request: HttpRequest) -> dict:
     )
     if not projects:
         raise PermissionDenied("You approve no project.")
-    roles = _roles_of(projects)
+    roles = _roles_of(projects, user)
     # The accounts of the projects' roles (a project may have roles in several).
     accounts = {role.account_id: role.account.name for role in roles.values()}
     filters = ApprovalFilterForm(
@@ -61,22 +62,25 @@ def approvals_context(request: HttpRequest) -> dict:
         age, status = filters.hours(), data["status"]
     elif filters.is_bound:
         scope = Q(pk__in=[])
-    role_ids = approval_rules.decidable_role_ids(user)
+    role_ids = [pk for pk, role in roles.items() if role.decidable]
     mine = approval_rules.decidable_by(user, role_ids)
     page, pending = _pending(request, roles, mine & scope, age)
-    decided_page = Paginator(
+    decided_page = page_counted(
         AccessRequest.objects.filter(scope, decided_by=user)
         .filter(**({"status": status} if status else {}))
         .select_related("requester", "ended_by", "auto_rule")
         .order_by("-decided_at", "-pk"),
+        params.page(request, "decided"),
         DECIDED_PAGE,
-    ).get_page(params.page(request, "decided"))
+    )
     decided = _with_roles(decided_page.object_list, roles)
     for req in decided:
         req.decided_by = user  # the filter's
         req.display = selectors.request_display(req)
         req.note = selectors.request_note(req, user)
     # Active grants, and scheduled ones (shown with their window).
+    # Paged with a COUNT of its own: with the length on every row PostgreSQL
+    # would join every grant to its requester instead of stopping at a page.
     grants_page = Paginator(
         AccessRequest.objects.filter(mine, scope, status=RequestStatus.APPROVED)
         .exclude(expires_at__lte=timezone.now())
@@ -120,12 +124,13 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
     waiting = AccessRequest.objects.filter(scope, status=RequestStatus.PENDING)
     if age:
         waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
-    page = Paginator(
+    page = page_counted(
         waiting.select_related("requester__user", "requester__account").order_by(
             "created_at", "pk"
         ),
+        params.page(request),
         PENDING_PAGE,
-    ).get_page(params.page(request))
+    )
     pending = _with_roles(page.object_list, roles)
     _approvals_load(pending)
     holders = trust.capacity_holders({req.role_id for req in pending})
@@ -169,16 +174,33 @@ def _grant_rows(grants, roles: dict) -> list:
     return grants
 
 
-def _roles_of(projects: list) -> dict[int, OperationRole]:
-    """The roles of `projects` by id, each with its project and account."""
+def _roles_of(projects: list, user) -> dict[int, OperationRole]:
+    """The roles of `projects` by id, each with its project and account,
+    whether `user` decides its requests (approval_rules.decides: a subset of
+    these roles), and where it is as the rows show it (built once a role, not
+    once a row)."""
     by_pk = {p.pk: p for p in projects}
     roles = {}
-    for role in OperationRole.objects.filter(project__in=projects).select_related(
-        "account"
+    decides = ExpressionWrapper(approval_rules.decides(user), BooleanField())
+    for role in (
+        OperationRole.objects.filter(project__in=projects)
+        .select_related("account")
+        .annotate(decidable=decides)
     ):
         role.project = by_pk[role.project_id]
-        roles[role.pk] = role
+        roles[role.pk] = _placed(role)
     return roles
+
+
+def _placed(role: OperationRole) -> OperationRole:
+    """The role with `where`: its project and account, as each row shows them."""
+    role.where = format_html(
+        '{} <span class="muted account">in {} <code>{}</code></span>',
+        role.project.name,
+        role.account.name,
+        role.account.account_id,
+    )
+    return role
 
 
 def _with_roles(rows, roles: dict) -> list:
@@ -188,7 +210,7 @@ def _with_roles(rows, roles: dict) -> list:
     missing = {req.role_id for req in rows} - roles.keys()
     if missing:
         more = OperationRole.objects.select_related("project", "account")
-        roles = {**roles, **more.in_bulk(missing)}
+        roles = {**roles, **{pk: _placed(r) for pk, r in more.in_bulk(missing).items()}}
     for req in rows:
         req.role = roles[req.role_id]
     return rows

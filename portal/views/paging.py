@@ -1,6 +1,7 @@
 """Pages of a list without a COUNT query when the first page says it all."""
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Count, Window
 from django.http import HttpRequest
 
 from portal import params
@@ -19,6 +20,25 @@ def page_of(rows, request: HttpRequest, per_page: int) -> Page:
     if len(first) < per_page:
         paginator.count = len(first)  # a cached_property: set, not computed
     return Page(first, 1, paginator)
+
+
+def page_counted(rows, number: int, per_page: int) -> Page:
+    """`Paginator(rows, per_page).get_page(number)` in one query: the page's
+    rows each carry the length of the whole list (`COUNT(*) OVER ()`). For
+    lists of tens or hundreds of rows, where the window costs PostgreSQL less
+    than compiling and sending a second query costs Django (a page of the
+    approvals queue: three lists)."""
+    paginator = Paginator(rows, per_page)
+    bottom = (number - 1) * per_page
+    rows_read = list(
+        rows.annotate(list_length=Window(Count("*")))[bottom : bottom + per_page]
+    )
+    if not rows_read and number > 1:
+        # Past the end (an old link): the last page, as get_page does.
+        return paginator.get_page(number)
+    # A cached_property: set, not computed.
+    paginator.count = rows_read[0].list_length if rows_read else 0
+    return Page(rows_read, number, paginator)
 
 
 def page_without_count(rows, request: HttpRequest, per_page: int) -> Page:
