@@ -66,11 +66,23 @@ def bulk_world(n, *, account, bob, carol):
                 decided_at=now,
                 expires_at=now + timedelta(hours=8),
                 provisioned_at=now,
+                # What only some rows show: a column a page did not read
+                # would cost a query a row.
+                ticket="CHG-1",
+                break_glass=True,
             )
             for r in roles
         ]
         + [
-            AccessRequest(requester=p, role=r, reason="please", duration_hours=8)
+            AccessRequest(
+                requester=p,
+                role=r,
+                reason="please",
+                duration_hours=8,
+                ticket="CHG-2",
+                approvals_required=2,
+                starts_at=now + timedelta(hours=1),
+            )
             for p, r in zip(people, roles, strict=True)
         ]
     )
@@ -129,9 +141,10 @@ PAGES = [
     ("home", "carol", 7, "p{last}"),
     # Three lists, each one query with its length (COUNT(*) OVER ()), but
     # the grants (their own COUNT); + the user's projects, their roles (with
-    # their accounts, for the filter, and whether the user decides each) and
-    # the people who hold each role (the trust capacity).
-    ("approvals", "bob", 10, "u0000"),
+    # their accounts, for the filter, and whether the user decides each), the
+    # people who hold each role (the trust capacity) and the approvals given
+    # (requests that need two).
+    ("approvals", "bob", 11, "u0000"),
     ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 8, "p0000"),

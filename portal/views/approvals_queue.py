@@ -32,9 +32,41 @@ from portal.forms.approvals import ApprovalFilterForm
 from portal.views.paging import page_counted
 
 PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
+# What a card shows (templates/approvals.html, _rules.html) and what the
+# trust capacity needs of the requester (trust.iam_user_arn), and no more.
+PENDING_SHOWN = (
+    "role_id",
+    "status",
+    "reason",
+    "duration_hours",
+    "created_at",
+    "ticket",
+    "approvals_required",
+    "starts_at",
+    "requester__name",
+    "requester__arn",
+    "requester__user__username",
+    "requester__user__first_name",
+    "requester__user__last_name",
+    "requester__account__account_id",
+    "requester__account__partition",
+)
 # Grants ending soonest first, 25 a page (`grants` page parameter): a row
 # costs a revoke form and a dozen lookups to render.
 GRANTS_PAGE = 25
+# The columns a grant's row shows (templates/approvals.html), and no more:
+# the others cost a conversion each per row (the readiness checks a JSON
+# decoding).
+GRANT_SHOWN = (
+    "role_id",
+    "status",
+    "break_glass",
+    "auto_approved",
+    "ticket",
+    "starts_at",
+    "expires_at",
+    "requester__name",
+)
 # The user's decisions, newest first, 25 a page (`decided` page parameter).
 DECIDED_PAGE = 25
 
@@ -85,6 +117,7 @@ def approvals_context(request: HttpRequest) -> dict:
         AccessRequest.objects.filter(mine, scope, status=RequestStatus.APPROVED)
         .exclude(expires_at__lte=timezone.now())
         .select_related("requester")
+        .only(*GRANT_SHOWN)
         .order_by("expires_at"),
         GRANTS_PAGE,
     ).get_page(params.page(request, "grants"))
@@ -125,9 +158,9 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
     if age:
         waiting = waiting.filter(created_at__lte=timezone.now() - timedelta(hours=age))
     page = page_counted(
-        waiting.select_related("requester__user", "requester__account").order_by(
-            "created_at", "pk"
-        ),
+        waiting.select_related("requester__user", "requester__account")
+        .only(*PENDING_SHOWN)
+        .order_by("created_at", "pk"),
         params.page(request),
         PENDING_PAGE,
     )
