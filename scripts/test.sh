@@ -29,6 +29,12 @@ phase_times() {
 }
 trap phase_times EXIT
 source "$(dirname "$0")/bootstrap.sh" test
+# Compiled bytecode is kept, under var/pycache: with PYTHONDONTWRITEBYTECODE
+# set (some shells and CI images set it) every Python process the suite starts
+# (two test processes, Celery workers, gunicorn, manage.py, the CLI) compiled
+# Django, botocore and moto again, about 2 s of CPU each.
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="$ROOT/var/pycache"
 
 phase services
 # Debian's chromium for the browser tests (Playwright cannot download its own here).

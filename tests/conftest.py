@@ -124,13 +124,15 @@ def pytest_configure(config):
     pass their own CACHE_URL).
 
     Passwords hash with tests.hashers (PBKDF2 at 1,000 iterations); a
-    transactional test's flush deletes rows (_flush_with_delete)."""
+    transactional test's flush deletes rows (_flush_with_delete); each test
+    process's database is a copy of one migrated template (tests.db_template)."""
     from django.conf import settings
 
-    from tests import hashers
+    from tests import db_template, hashers
 
     hashers.install(settings)
     _flush_with_delete()
+    db_template.install()
     if settings.CACHES["default"]["BACKEND"].endswith(".DatabaseCache"):
         os.environ["CACHE_URL"] = "locmem://"
         settings.CACHES = {

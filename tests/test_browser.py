@@ -14,6 +14,7 @@ from accounts_app.models import AccessRequest, OperationRole, RequestStatus
 from accounts_app.services import access_requests
 from provisioning import sync
 from tests.conftest import ACCOUNT_ID, give_totp, totp_code
+from tests.helpers import amazon_linux_image
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the
 # test makes between page actions are safe (nothing else runs here).
@@ -147,7 +148,7 @@ def tagged_instance(project: str, name: str) -> str:
     import boto3
 
     ec2 = boto3.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = amazon_linux_image(ec2)
     tags = [{"Key": "Project", "Value": project}, {"Key": "Name", "Value": name}]
     return ec2.run_instances(
         ImageId=image,

@@ -24,6 +24,7 @@ from opsgate_cli.commands import login as login_commands
 from opsgate_cli.commands import requests as request_commands
 from provisioning import sync
 from tests.conftest import give_totp, totp_code
+from tests.helpers import amazon_linux_image
 from tests.test_accounts import hub  # noqa: F401 (the accounts fixture)
 
 ALL = ["read", "request", "approve"]
@@ -325,7 +326,7 @@ def test_request_approve_with_totp_profile_ssh_and_done(live_server, world, home
     carol_env = as_person(world["carol"], live_server.url)
     bob_env = as_person(world["bob"], live_server.url)
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = amazon_linux_image(ec2)
     ec2.run_instances(
         ImageId=image,
         MinCount=1,

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from provisioning import os_user_deploy, os_user_documents
 from provisioning.moto_ext_run_command import FAILURE_TAG, USERS_TAG
 from provisioning.os_user_documents import CHECK, ENSURE
+from tests.helpers import amazon_linux_image
 
 REGION = "eu-west-1"
 
@@ -31,7 +32,7 @@ def documents(ssm):
 
 @pytest.fixture
 def launch(ec2):
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    image = amazon_linux_image(ec2)
 
     def launch(**tags: str) -> str:
         spec = [{"Key": k, "Value": v} for k, v in tags.items()]

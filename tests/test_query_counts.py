@@ -22,6 +22,7 @@ from accounts_app.models import (
 )
 from provisioning import aws
 from provisioning.models import Drift, DriftKind
+from tests.helpers import amazon_linux_image
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +199,7 @@ def test_instances_of_many_projects_come_from_one_ec2_read(aws_env, account):
     from provisioning import direct
 
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = amazon_linux_image(ec2)
     for project, name in [("p1", "web-1"), ("p1", "web-2"), ("p2", "db"), ("x", "no")]:
         ec2.run_instances(
             ImageId=image,

@@ -21,6 +21,7 @@ from accounts_app.models import (
 from accounts_app.services import access_requests, roles
 from accounts_app.services import projects as project_services
 from provisioning import sync
+from tests.helpers import amazon_linux_image
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +118,7 @@ def test_active_grant_shows_arn_switch_role_profile_ssm_and_tagged_instances(
     import boto3
 
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = amazon_linux_image(ec2)
     for project, name in [("payments", "pay-web-1"), ("other", "not-mine")]:
         ec2.run_instances(
             ImageId=image,
