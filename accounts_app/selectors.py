@@ -15,7 +15,6 @@ from accounts_app.models import (
     IamUser,
     IamUserState,
     OperationRole,
-    Project,
     RequestStatus,
 )
 from provisioning import policies
@@ -28,20 +27,22 @@ class Approver:
     is_active: bool
 
 
-def project_approvers(project_ids) -> dict[int, list[Approver]]:
-    """The approvers of each project, in the order they were added, in one
-    query of plain values: model instances and a related manager per
-    project cost more than the rest of a list page."""
-    found = {pk: [] for pk in project_ids}
+def approvers_of(relation, ids) -> dict[int, list[Approver]]:
+    """The approvers of each project or role (`relation`: Project.approvers
+    or OperationRole.approvers), in the order they were added, in one query
+    of plain values: model instances and a related manager for each cost
+    more than the rest of a list page."""
+    found = {pk: [] for pk in ids}
     if not found:
         return found
-    links = Project.approvers.through.objects.filter(project_id__in=list(found))
+    owner = relation.field.m2m_field_name() + "_id"
+    links = relation.through.objects.filter(**{f"{owner}__in": list(found)})
     username = "user__" + get_user_model().USERNAME_FIELD
     rows = links.order_by("pk").values_list(
-        "project_id", username, "user_id", "user__is_active"
+        owner, username, "user_id", "user__is_active"
     )
-    for project_id, name, user_id, is_active in rows:
-        found[project_id].append(Approver(name, user_id, is_active))
+    for owner_id, name, user_id, is_active in rows:
+        found[owner_id].append(Approver(name, user_id, is_active))
     return found
 
 

@@ -133,9 +133,9 @@ PAGES = [
     ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 8, "p0000"),
-    # + each role's own approvers (one prefetch) and the break-glass people
-    # shown in the project's rules form (issue 13).
-    ("project_detail", "alice", 12, "os0000"),
+    # + each role's own approvers, its grants and their holders (the trust
+    # capacity); the settings forms are on their own page.
+    ("project_detail", "alice", 11, "os0000"),
     # No COUNT over the whole log: Previous/Next pages.
     ("audit", "alice", 6, "p{last}"),
     # Every total in one statement (break-glass uses to review, grants ended
