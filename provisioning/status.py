@@ -14,6 +14,7 @@ from accounts_app.models import (
     AwsAccount,
     IamUser,
     OperationRole,
+    Project,
     RequestStatus,
 )
 from accounts_app.services import break_glass
@@ -184,7 +185,9 @@ def _pending_rows() -> list[dict]:
                 "project": project,
             }
         )
-    approvers = selectors.project_approvers({r["project_id"] for r in shown})
+    approvers = selectors.approvers_of(
+        Project.approvers, {r["project_id"] for r in shown}
+    )
     for row in shown:
         found = approvers[row["project_id"]]
         row["approver_names"] = ", ".join(a.username for a in found)
