@@ -125,8 +125,9 @@ def bulk_world(n, *, account, bob, carol):
 
 # page, who, bound (queries, whatever the number of rows), a row it must show
 PAGES = [
-    # Who decided the grants: one query after them (request_details_load).
-    ("home", "carol", 7, "p{last}"),
+    # Who decided the grants: one query after them (request_details_load);
+    # whether the user has an authenticator app: the MFA middleware's.
+    ("home", "carol", 6, "p{last}"),
     # Oldest first, 25 a page; + the roles of the user's projects (with their
     # accounts, for the filter) and the count of the paged decided history.
     ("approvals", "bob", 13, "u0000"),
