@@ -60,29 +60,51 @@ class Holder(NamedTuple):
     account: HolderAccount
 
 
-def capacity_holders(role_ids, now=None) -> dict[int, list[Holder]]:
-    """Active people with an approved grant that has not ended, scheduled
-    grants included, by role id: the most the trust will ever list at once.
-    The capacity check counts these, so a scheduled grant keeps its place and
-    the trust never outgrows its quota when it starts (issue 20, item 12)."""
-    holders: dict[int, list[Holder]] = {pk: [] for pk in role_ids}
+def holding(role_ids, now=None):
+    """Approved grants of these roles that have not ended, scheduled ones
+    included: the most their trusts will ever list at once. The capacity
+    check counts them, so a scheduled grant keeps its place and the trust
+    never outgrows its quota when it starts (issue 20, item 12)."""
     now = now or timezone.now()
-    grants = AccessRequest.objects.filter(
+    return AccessRequest.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
         status=RequestStatus.APPROVED,
-        role_id__in=holders,
-        requester__state=IamUserState.ACTIVE,
+        role_id__in=role_ids,
     ).order_by()
-    rows = grants.values_list(
-        "role_id",
-        "requester__name",
-        "requester__arn",
-        "requester__account__account_id",
-        "requester__account__partition",
-    )
-    for role_id, name, arn, account_id, partition in rows:
-        account = HolderAccount(account_id, partition)
-        holders[role_id].append(Holder(name, arn, account))
+
+
+# What a Holder is made of, read as values of an IamUser.
+HOLDER_FIELDS = ("name", "arn", "account__account_id", "account__partition")
+
+
+def _holder(name, arn, account_id, partition) -> Holder:
+    return Holder(name, arn, HolderAccount(account_id, partition))
+
+
+def capacity_holders(role_ids, now=None) -> dict[int, list[Holder]]:
+    """The active people of each role's `holding` grants, by role id, in
+    one query."""
+    holders: dict[int, list[Holder]] = {pk: [] for pk in role_ids}
+    grants = holding(list(holders), now).filter(requester__state=IamUserState.ACTIVE)
+    fields = (f"requester__{field}" for field in HOLDER_FIELDS)
+    for role_id, *person in grants.values_list("role_id", *fields):
+        holders[role_id].append(_holder(*person))
+    return holders
+
+
+def holders_of(role_ids, grants) -> dict[int, list[Holder]]:
+    """capacity_holders of `holding` grants already read, as (role id,
+    requester id) pairs: the people are read by id. (Joined to the grants,
+    PostgreSQL read and hashed every person: 3–7 ms with 10,000 people.)"""
+    holders: dict[int, list[Holder]] = {pk: [] for pk in role_ids}
+    ids = {requester for _, requester in grants}
+    people = IamUser.objects.filter(pk__in=ids, state=IamUserState.ACTIVE)
+    found = {
+        pk: _holder(*person) for pk, *person in people.values_list("pk", *HOLDER_FIELDS)
+    }
+    for role_id, requester in grants:
+        if requester in found:
+            holders[role_id].append(found[requester])
     return holders
 
 

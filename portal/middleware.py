@@ -62,8 +62,10 @@ class RequireMfaMiddleware:
             and not request.path.startswith(ALLOWED_PREFIXES)
         ):
             approver, totp = approver_and_totp(user)
-            # The top bar asks the same (portal.context.nav).
+            # The top bar and "My access" ask the same (portal.context.nav,
+            # portal.views.requests.home).
             request.opsgate_is_approver = approver
+            request.opsgate_has_totp = totp
             if (user.is_staff or approver) and not totp:
                 messages.warning(
                     request,

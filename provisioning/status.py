@@ -5,37 +5,26 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import DateTimeField, F, Q
 from django.utils import timezone
 
+from accounts_app import counts, selectors
 from accounts_app.models import (
     AccessRequest,
     AwsAccount,
     IamUser,
     OperationRole,
+    Project,
     RequestStatus,
 )
+from accounts_app.services import break_glass
 from provisioning import throttle
 from provisioning.models import Drift
 
 DASHBOARD_ROWS = 25
-# The columns the dashboard's lists show (staff/dashboard.html), and no more:
-# the others cost a conversion each per row.
-PENDING_SHOWN = (
-    "created_at",
-    "requester__name",
-    "requester__user__username",
-    "requester__user__first_name",
-    "requester__user__last_name",
-    "role__os_user",
-    "role__project__name",
-)
-EXPIRING_SHOWN = (
-    "expires_at",
-    "requester__name",
-    "role__os_user",
-    "role__project__name",
-)
+# Times given when the dashboard's counts run (accounts_app.counts).
+NOW = counts.Param("now", DateTimeField())
+SOON = counts.Param("soon", DateTimeField())
 
 
 def reconcile_interval() -> timedelta:
@@ -67,24 +56,72 @@ ENDING_STEPS = (
 )
 
 
-def ending(now=None) -> dict:
+def _ending_grants(now):
     """Grants the database ended that AWS may still honour (an ending step
-    not done: DESIGN §4.1), oldest first, and removed cross-account users
-    likewise: (count, rows). Each row says what is pending."""
-    now = now or timezone.now()
+    not done: DESIGN §4.1)."""
     not_done = Q()
     for field, _, _ in ENDING_STEPS:
         not_done |= Q(**{f"{field}__isnull": True})
-    grants = AccessRequest.ended_grants(now).filter(not_done)
-    rows = []
-    shown = grants.select_related("requester", "role").only(
-        "ended_at",
-        "expires_at",
-        *(field for field, _, _ in ENDING_STEPS),
-        "requester__name",
-        "role__role_name",
-        "role__project_id",
+    return AccessRequest.ended_grants(now).filter(not_done)
+
+
+def _expiring(now, soon) -> Q:
+    return Q(status=RequestStatus.APPROVED, expires_at__gt=now, expires_at__lte=soon)
+
+
+PENDING = Q(status=RequestStatus.PENDING)
+
+# The dashboard's totals in one statement, each a count on a partial index
+# (grant_expiry_idx, pending_age_idx, ending_open_idx, iam_user_unsynced_idx;
+# one aggregate over the requests read every request ever made). A list is
+# read only when its total is not 0.
+TOTALS = counts.Counts(
+    lambda: {
+        "active": AccessRequest.objects.filter(
+            Q(status=RequestStatus.APPROVED)
+            & (Q(expires_at__isnull=True) | Q(expires_at__gt=NOW.expression))
+        ),
+        "expiring": AccessRequest.objects.filter(
+            _expiring(NOW.expression, SOON.expression)
+        ),
+        "pending": AccessRequest.objects.filter(PENDING),
+        "drift": Drift.objects.filter(resolved_at__isnull=True),
+        "users_out_of_sync": out_of_sync(IamUser),
+        "roles_out_of_sync": out_of_sync(OperationRole),
+        "ending_grants": _ending_grants(NOW.expression),
+        "ended_principals": OperationRole.objects.exclude(ended_principals=[]),
+        "break_glass": break_glass.reviews_open(),
+    }
+)
+
+
+def ending(now, totals: dict) -> dict:
+    """Grants the database ended that AWS may still honour, oldest first,
+    and removed cross-account users likewise: (count, rows). Each row says
+    what is pending. `totals`: the dashboard's (TOTALS); a list whose total
+    is 0 is not read."""
+    rows = _ending_grant_rows(now) if totals["ending_grants"] else []
+    principals = _ended_principal_rows() if totals["ended_principals"] else []
+    return {
+        "count": totals["ending_grants"] + len(principals),
+        "rows": (rows + principals)[:DASHBOARD_ROWS],
+    }
+
+
+def _ending_grant_rows(now) -> list[dict]:
+    shown = (
+        _ending_grants(now)
+        .select_related("requester", "role")
+        .only(
+            "ended_at",
+            "expires_at",
+            *(field for field, _, _ in ENDING_STEPS),
+            "requester__name",
+            "role__role_name",
+            "role__project_id",
+        )
     )
+    rows = []
     for g in shown.order_by(F("ended_at").asc(nulls_first=True), "pk")[:DASHBOARD_ROWS]:
         pending = [label for field, _, label in ENDING_STEPS if not getattr(g, field)]
         rows.append(
@@ -95,14 +132,16 @@ def ending(now=None) -> dict:
                 "pending": pending,
             }
         )
-    count = len(rows) if len(rows) < DASHBOARD_ROWS else grants.count()
-    for role in OperationRole.objects.exclude(ended_principals=[]).select_related(
-        "project"
-    ):
+    return rows
+
+
+def _ended_principal_rows() -> list[dict]:
+    rows = []
+    ended = OperationRole.objects.exclude(ended_principals=[])
+    for role in ended.select_related("project"):
         for entry in role.ended_principals or []:
             pending = [label for _, key, label in ENDING_STEPS if not entry.get(key)]
             if pending:
-                count += 1
                 rows.append(
                     {
                         "who": entry["arn"],
@@ -111,7 +150,71 @@ def ending(now=None) -> dict:
                         "pending": pending,
                     }
                 )
-    return {"count": count, "rows": rows[:DASHBOARD_ROWS]}
+    return rows
+
+
+def _pending_rows() -> list[dict]:
+    """The oldest pending requests, as values (the dashboard's columns and
+    no more), with their project's approvers."""
+    rows = (
+        AccessRequest.objects.filter(PENDING)
+        .order_by("created_at")
+        .values_list(
+            "pk",
+            "created_at",
+            "requester__name",
+            "requester__user_id",
+            "requester__user__first_name",
+            "requester__user__last_name",
+            "role__os_user",
+            "role__project_id",
+            "role__project__name",
+        )[:DASHBOARD_ROWS]
+    )
+    shown = []
+    for pk, created, name, user_id, first, last, os_user, project_id, project in rows:
+        shown.append(
+            {
+                "pk": pk,
+                "created_at": created,
+                "person": name,
+                "user_id": user_id,
+                "full_name": f"{first} {last}".strip(),
+                "os_user": os_user,
+                "project_id": project_id,
+                "project": project,
+            }
+        )
+    approvers = selectors.approvers_of(
+        Project.approvers, {r["project_id"] for r in shown}
+    )
+    for row in shown:
+        found = approvers[row["project_id"]]
+        row["approver_names"] = ", ".join(a.username for a in found)
+        # Nobody may decide their own request: with no other approver it
+        # waits for ever (until it expires).
+        row["undecidable"] = not any(
+            a.is_active and a.user_id != row["user_id"] for a in found
+        )
+    return shown
+
+
+def _expiring_rows(now, soon) -> list[dict]:
+    rows = (
+        AccessRequest.objects.filter(_expiring(now, soon))
+        .order_by("expires_at")
+        .values_list(
+            "pk",
+            "expires_at",
+            "requester__name",
+            "role__os_user",
+            "role__project__name",
+        )[:DASHBOARD_ROWS]
+    )
+    return [
+        {"pk": pk, "expires_at": ends, "person": who, "os_user": os_user, "project": p}
+        for pk, ends, who, os_user, p in rows
+    ]
 
 
 def dashboard(now=None) -> dict:
@@ -119,20 +222,7 @@ def dashboard(now=None) -> dict:
     not depend on the number of rows (lists are capped at DASHBOARD_ROWS)."""
     now = now or timezone.now()
     soon = now + timedelta(hours=24)
-    active = Q(status=RequestStatus.APPROVED) & (
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
-    expiring = Q(
-        status=RequestStatus.APPROVED, expires_at__gt=now, expires_at__lte=soon
-    )
-    pending = Q(status=RequestStatus.PENDING)
-    # Three counts, each on a partial index (grant_expiry_idx, pending_age_idx),
-    # rather than one aggregate that reads every request ever made.
-    totals = {
-        "active": AccessRequest.objects.filter(active).count(),
-        "expiring": AccessRequest.objects.filter(expiring).count(),
-        "pending": AccessRequest.objects.filter(pending).count(),
-    }
+    totals = TOTALS(now=now, soon=soon)
     overdue_after = 2 * reconcile_interval()
     accounts = list(AwsAccount.objects.order_by("name"))
     for account in accounts:
@@ -158,51 +248,30 @@ def dashboard(now=None) -> dict:
                     account.applied_version < account.desired_version
                 )
                 throttled.append(account)
-    users = out_of_sync(IamUser).select_related("account").order_by("name")
-    roles = (
-        out_of_sync(OperationRole)
-        .select_related("project", "account")
-        .order_by("role_name")
-    )
-    # Each list joins only what its rows show: a join more costs PostgreSQL
-    # more to plan than the rows cost to read.
-    pending_rows = list(
-        AccessRequest.objects.filter(pending)
-        .select_related("requester__user", "role__project")
-        .only(*PENDING_SHOWN)
-        .prefetch_related("role__project__approvers")
-        .order_by("created_at")[:DASHBOARD_ROWS]
-    )
-    for req in pending_rows:
-        approvers = req.role.project.approvers.all()
-        req.approver_names = [a.get_username() for a in approvers]
-        # Nobody may decide their own request: with no other approver it
-        # waits for ever (until it expires).
-        req.undecidable = not any(
-            a.is_active and a.pk != req.requester.user_id for a in approvers
-        )
-    unsynced_users = list(users[:DASHBOARD_ROWS])
-    unsynced_roles = list(roles[:DASHBOARD_ROWS])
-    # Counted only past a full list.
-    out_of_sync_count = len(unsynced_accounts)
-    for shown, rows in ((unsynced_users, users), (unsynced_roles, roles)):
-        out_of_sync_count += len(shown) if len(shown) < DASHBOARD_ROWS else rows.count()
-    endings = ending(now)
+    unsynced_users = []
+    if totals["users_out_of_sync"]:
+        users = out_of_sync(IamUser).select_related("account").order_by("name")
+        unsynced_users = list(users[:DASHBOARD_ROWS])
+    unsynced_roles = []
+    if totals["roles_out_of_sync"]:
+        roles = out_of_sync(OperationRole).select_related("project", "account")
+        unsynced_roles = list(roles.order_by("role_name")[:DASHBOARD_ROWS])
+    endings = ending(now, totals)
     return {
         "ending": endings["rows"],
         "totals": {
-            **totals,
+            "active": totals["active"],
+            "expiring": totals["expiring"],
+            "pending": totals["pending"],
             "ending": endings["count"],
-            "out_of_sync": out_of_sync_count,
-            "drift": Drift.objects.filter(resolved_at__isnull=True).count(),
+            "out_of_sync": len(unsynced_accounts)
+            + totals["users_out_of_sync"]
+            + totals["roles_out_of_sync"],
+            "drift": totals["drift"],
+            "break_glass": totals["break_glass"],
         },
-        "expiring": list(
-            AccessRequest.objects.filter(expiring)
-            .select_related("requester", "role__project")
-            .only(*EXPIRING_SHOWN)
-            .order_by("expires_at")[:DASHBOARD_ROWS]
-        ),
-        "pending": pending_rows,
+        "expiring": _expiring_rows(now, soon) if totals["expiring"] else [],
+        "pending": _pending_rows() if totals["pending"] else [],
         "unsynced_accounts": unsynced_accounts,
         "unsynced_users": unsynced_users,
         "unsynced_roles": unsynced_roles,

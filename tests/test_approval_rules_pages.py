@@ -90,6 +90,25 @@ def test_a_role_approver_sees_and_decides_the_roles_requests(
     assert AccessRequest.objects.get(pk=req.pk).status == RequestStatus.APPROVED
 
 
+def test_the_project_page_shows_the_settings_and_links_the_page_that_sets_them(
+    login, alice, carol, payments, tickets
+):
+    client = login(alice)
+    detail = page(client, "project_detail", payments.pk)
+    settings_url = reverse("project_settings", args=[payments.pk])
+    assert f'href="{settings_url}"' in detail
+    assert "^OPS-[0-9]+$" in detail and "Slack: not set" in detail
+    forms = [
+        f'action="{reverse(name, args=[payments.pk])}"'
+        for name in ("project_rules", "project_break_glass", "project_webhooks")
+    ]
+    assert not any(form in detail for form in forms)
+    settings = page(client, "project_settings", payments.pk)
+    assert all(form in settings for form in forms)
+    assert 'value="^OPS-[0-9]+$"' in settings  # the rules form shows what is set
+    assert login(carol).get(settings_url).status_code in (302, 403)
+
+
 def test_admin_sets_a_quorum_on_the_project_page(login, alice, payments):
     client = login(alice)
     response = client.post(

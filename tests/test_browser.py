@@ -387,6 +387,7 @@ def test_admin_and_allauth_pages_work_under_the_policy(
         f"/people/{carol.pk}/",
         "/projects/",
         f"/projects/{deploy_role.project_id}/",
+        f"/projects/{deploy_role.project_id}/settings",
         "/audit/",
         "/admin/",
     ]

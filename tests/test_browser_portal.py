@@ -101,6 +101,7 @@ def test_every_main_page_passes_axe_and_fits_the_width(
             "/projects/",
             f"/projects/{project}/",
             f"/projects/{project}/edit",
+            f"/projects/{project}/settings",
             f"/roles/{role}/edit",
             "/audit/",
             "/drift/",

@@ -16,7 +16,7 @@ from accounts_app.models import (
     OperationRole,
 )
 from accounts_app.services import access_requests
-from provisioning import tasks
+from provisioning import status, tasks
 from provisioning.models import Drift, DriftKind
 
 pytestmark = pytest.mark.django_db
@@ -54,11 +54,24 @@ def test_dashboard_counts_grants_expiring_soon_and_pending_oldest_first(
     assert page.context["totals"]["active"] == 2
     assert page.context["totals"]["expiring"] == 1
     assert page.context["totals"]["pending"] == 2
-    assert [g.pk for g in page.context["expiring"]] == [soon.pk]
-    assert [r.pk for r in page.context["pending"]] == [old.pk, young.pk]
+    assert [g["pk"] for g in page.context["expiring"]] == [soon.pk]
+    assert [r["pk"] for r in page.context["pending"]] == [old.pk, young.pk]
     text = page.content.decode()
     assert "5\xa0hours" in text  # the age of the oldest pending request
     assert "bob" in text  # its approvers
+
+
+def test_the_totals_are_counted_at_the_time_of_each_view(bob, carol, deploy_role):
+    """The totals' statement is compiled once; the time is given each view."""
+    grant = ask(carol, deploy_role)
+    access_requests.access_request_approve(access_request=grant, approver=bob.user)
+    now = timezone.now()
+    totals = status.dashboard(now)["totals"]
+    assert (totals["active"], totals["expiring"], totals["ending"]) == (1, 1, 0)
+    later = status.dashboard(now + timedelta(hours=9))
+    assert (later["totals"]["active"], later["totals"]["expiring"]) == (0, 0)
+    assert later["totals"]["ending"] == 1
+    assert [row["who"] for row in later["ending"]] == ["carol"]
 
 
 def test_dashboard_lists_out_of_sync_objects_with_error_and_retry(

@@ -97,6 +97,7 @@ ARGUMENTS = {
     "project_edit": lambda w: {"pk": w["role"].project_id},
     "role_edit": lambda w: {"pk": w["role"].pk},
     # Issue 13 (approval rules); break-glass reviews: none in this world.
+    "project_settings": lambda w: {"pk": w["role"].project_id},
     "project_rules": lambda w: {"pk": w["role"].project_id},
     "project_break_glass": lambda w: {"pk": w["role"].project_id},
     "project_webhooks": lambda w: {"pk": w["role"].project_id},

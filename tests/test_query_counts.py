@@ -138,8 +138,9 @@ def bulk_world(n, *, account, bob, carol):
 
 # page, who, bound (queries, whatever the number of rows), a row it must show
 PAGES = [
-    # Who decided the grants: one query after them (request_details_load).
-    ("home", "carol", 7, "p{last}"),
+    # Who decided the grants: one query after them (request_details_load);
+    # whether the user has an authenticator app: the MFA middleware's.
+    ("home", "carol", 6, "p{last}"),
     # Three lists, each one query with its length (COUNT(*) OVER ()), but
     # the grants (their own COUNT); + the user's projects, their roles (with
     # their accounts, for the filter, and whether the user decides each), the
@@ -149,14 +150,15 @@ PAGES = [
     ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 8, "p0000"),
-    # + each role's own approvers (one prefetch) and the break-glass people
-    # shown in the project's rules form (issue 13).
-    ("project_detail", "alice", 12, "os0000"),
+    # + each role's own approvers, its grants and their holders (the trust
+    # capacity); the settings forms are on their own page.
+    ("project_detail", "alice", 11, "os0000"),
     # No COUNT over the whole log: Previous/Next pages.
     ("audit", "alice", 6, "p{last}"),
-    # + break-glass uses to review; grants ended that AWS may still honour
-    # (their count only past a full list) and removed cross-account users.
-    ("dashboard", "alice", 18, "u0000"),
+    # Every total in one statement (break-glass uses to review, grants ended
+    # that AWS may still honour, …); a list is read only when its total is
+    # not 0.
+    ("dashboard", "alice", 10, "u0000"),
     ("drift", "alice", 8, "p0000-deploy"),
 ]
 # The only AWS reads a page may make, once per account. The trust capacity

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from accounts_app import validation
@@ -41,7 +41,17 @@ class IamUser(SyncState):
         verbose_name = "IAM user"
         # The People page's order: its first page without sorting everyone.
         # (Its search has trigram indexes, PostgreSQL only: migration 0011.)
-        indexes = [models.Index(fields=["name"], name="iam_user_name_idx")]
+        # The dashboard's people out of sync with AWS (provisioning.status):
+        # a few, counted on every view, among everyone.
+        indexes = [
+            models.Index(fields=["name"], name="iam_user_name_idx"),
+            models.Index(
+                fields=["name"],
+                condition=Q(error_is_permanent=True)
+                | Q(applied_version__lt=F("desired_version")),
+                name="iam_user_unsynced_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),

@@ -1,24 +1,23 @@
 """Admin pages about projects and their operation roles: the list, a
-project's page, its settings (rules, break-glass, webhooks), a role's rules,
-editing and retrying."""
+project's page, a role's rules, editing and retrying (a project's settings:
+portal.views.project_settings)."""
 
 from collections import Counter, defaultdict
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts_app import sync_requests, trust
+from accounts_app import selectors, sync_requests, trust
 from accounts_app.models import (
-    AccessRequest,
     OperationRole,
     Project,
 )
-from accounts_app.services import break_glass
 from accounts_app.services import projects as project_services
 from accounts_app.services import roles as role_services
 from accounts_app.services import rules as rules_services
@@ -26,15 +25,12 @@ from portal import params
 from portal.forms.base import add_service_errors
 from portal.forms.projects import (
     AutoRuleForm,
-    BreakGlassSettingsForm,
     ProjectEditForm,
     ProjectFilterForm,
     ProjectForm,
-    ProjectRulesForm,
     RoleForm,
     RolePrincipalsForm,
     RoleRulesForm,
-    WebhooksForm,
 )
 from portal.views.paging import page_of
 from portal.views.staff import (
@@ -105,20 +101,21 @@ def projects(request: HttpRequest) -> HttpResponse:
 
 
 def _names_load(projects: list[Project]) -> None:
-    """Each project's approvers (user names, comma-separated) and OS users,
-    in a query each: names, not rows with a related manager per project,
-    which cost more than the rest of the list."""
-    approvers, os_users = defaultdict(list), defaultdict(list)
-    links = Project.approvers.through.objects.filter(project__in=projects)
-    username = "user__" + get_user_model().USERNAME_FIELD
-    for project_id, name in links.order_by("pk").values_list("project_id", username):
-        approvers[project_id].append(name)
-    roles = OperationRole.objects.filter(project__in=projects).order_by("os_user")
+    """Each project's link, approvers (user names, comma-separated), OS
+    users and durations, as text made here: a query each for the approvers
+    and OS users, and no {% url %} or filter a row in the template, which
+    cost more than the rest of the page."""
+    ids = [project.pk for project in projects]
+    approvers = selectors.approvers_of(Project.approvers, ids)
+    os_users = defaultdict(list)
+    roles = OperationRole.objects.filter(project__in=ids).order_by("os_user")
     for project_id, os_user in roles.values_list("project_id", "os_user"):
         os_users[project_id].append(os_user)
     for project in projects:
-        project.approver_names = ", ".join(approvers[project.pk])
+        project.url = reverse("project_detail", args=[project.pk])
+        project.approver_names = ", ".join(a.username for a in approvers[project.pk])
         project.os_users = os_users[project.pk]
+        project.durations_text = ", ".join(map(str, project.durations))
 
 
 @staff_required
@@ -145,53 +142,28 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _project_detail_page(
-    request: HttpRequest,
-    project: Project,
-    *,
-    form=None,
-    rules_form=None,
-    glass_form=None,
-    webhooks_form=None,
+    request: HttpRequest, project: Project, *, form=None
 ) -> HttpResponse:
+    """The project's facts and roles and the form that adds one. Its
+    settings (approval rules, break-glass, chat) are on their own page
+    (project_settings), seldom changed, not rendered on each view of this
+    one."""
     form = form or RoleForm()
-    webhooks_form = webhooks_form or WebhooksForm()
-    glass_form = glass_form or BreakGlassSettingsForm(
-        initial={
-            "allow_break_glass": project.allow_break_glass,
-            "people": ", ".join(
-                p.get_username() for p in project.break_glass_people.all()
-            ),
-            "break_glass_hours": project.break_glass_hours,
-            "break_glass_daily_cap": project.break_glass_daily_cap,
-            "break_glass_review_hours": project.break_glass_review_hours,
-        }
-    )
-    rules_form = rules_form or ProjectRulesForm(
-        initial={
-            "approvals_required": project.approvals_required,
-            "ticket_pattern": project.ticket_pattern,
-            "ticket_url_template": project.ticket_url_template,
-            "schedule_horizon_days": project.schedule_horizon_days,
-        }
-    )
-    page = page_of(
-        project.roles.select_related("account")
-        .prefetch_related("approvers")
-        .order_by("os_user", "pk"),
-        request,
-        PAGE_SIZE,
-    )
+    rows = project.roles.select_related("account").order_by("os_user", "pk")
+    page = page_of(rows, request, PAGE_SIZE)
     roles = list(page.object_list)
-    grants = Counter(
-        AccessRequest.active_grants()
-        .filter(role__in=[role.pk for role in roles])
-        .order_by()
-        .values_list("role_id", flat=True)
-    )
-    holders = trust.capacity_holders([role.pk for role in roles])
+    ids, now = [role.pk for role in roles], timezone.now()
+    # One read of the grants for both columns: the active ones (started)
+    # and the trust's holders (scheduled ones included).
+    held = trust.holding(ids, now).values_list("role_id", "requester_id", "starts_at")
+    held = list(held)
+    grants = Counter(role for role, _, start in held if start is None or start <= now)
+    holders = trust.holders_of(ids, [(role, person) for role, person, _ in held])
+    approvers = selectors.approvers_of(OperationRole.approvers, ids)
     for role in roles:
         role.capacity = trust.trust_capacity(role, holders=holders[role.pk])
         role.grant_count = grants[role.pk]
+        role.approver_names = ", ".join(a.username for a in approvers[role.pk])
     return render(
         request,
         "staff/project_detail.html",
@@ -200,69 +172,7 @@ def _project_detail_page(
             "roles": roles,
             "page": page,
             "form": form,
-            "rules_form": rules_form,
-            "glass_form": glass_form,
-            "webhooks_form": webhooks_form,
         },
-    )
-
-
-def _project_setting(request, pk: int, form_class, save, what: str, slot: str):
-    """One of the project page's settings forms: validated by the form, saved
-    by the service `save(project, data)`, or the page again with the errors."""
-    project = get_object_or_404(Project, pk=pk)
-    form = form_class(request.POST)
-    if form.is_valid():
-        try:
-            save(project, form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"{what} of {project.name} saved.")
-            return redirect("project_detail", pk=pk)
-    return _project_detail_page(request, project, **{slot: form})
-
-
-@staff_required
-@require_POST
-def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
-    def save(project, data):
-        rules_services.project_rules_set(actor=request.user, project=project, **data)
-
-    return _project_setting(
-        request, pk, ProjectRulesForm, save, "Approval rules", "rules_form"
-    )
-
-
-@staff_required
-@require_POST
-def project_break_glass(request: HttpRequest, pk: int) -> HttpResponse:
-    def save(project, data):
-        break_glass.break_glass_set(
-            actor=request.user,
-            project=project,
-            allow=data["allow_break_glass"],
-            people=data["people"],
-            hours=data["break_glass_hours"],
-            daily_cap=data["break_glass_daily_cap"],
-            review_hours=data["break_glass_review_hours"],
-        )
-
-    return _project_setting(
-        request, pk, BreakGlassSettingsForm, save, "Break-glass", "glass_form"
-    )
-
-
-@staff_required
-@require_POST
-def project_webhooks(request: HttpRequest, pk: int) -> HttpResponse:
-    def save(project, data):
-        rules_services.project_webhooks_set(
-            actor=request.user, project=project, **data
-        )
-
-    return _project_setting(
-        request, pk, WebhooksForm, save, "Chat webhooks", "webhooks_form"
     )
 
 
@@ -312,9 +222,9 @@ def role_rules(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "form": form,
             "auto_form": auto_form,
-            "auto_rules": role.auto_rules.select_related(
-                "created_by"
-            ).prefetch_related("people"),
+            "auto_rules": role.auto_rules.select_related("created_by").prefetch_related(
+                "people"
+            ),
         },
     )
 
