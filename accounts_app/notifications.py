@@ -227,11 +227,20 @@ def grant_ended(request_id: int) -> int:
     )
 
 
+# What the grant_active mail and its connection details (grant_connection) name.
+_GRANT_RELATED = (
+    "role__project",
+    "role__account",
+    "requester__account",
+    "requester__user",
+)
+
+
 def grants_active(request_ids: list[int]) -> int:
     """The role's trust lists the requester → how to connect."""
     sent = 0
     for pk in request_ids:
-        req = _load(pk)
+        req = _load(pk, _GRANT_RELATED)
         sent += _send(
             "grant_active",
             {

@@ -12,8 +12,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -38,32 +37,51 @@ def request_sync(obj, *, bump: bool = False) -> None:
 
     The object's task lease (SyncState.sync_lease_until: a task is queued or
     waiting to retry) is taken here, in the caller's transaction and by the
-    same UPDATE that records the request, when nobody holds it; reading the
-    row back says whether this UPDATE took it (it holds the row until the
-    commit). The receiver then only publishes (and gives the lease back if
-    the broker is down), with no write and no commit of its own after the
-    caller's."""
+    same UPDATE that records the request, when nobody holds it; the UPDATE
+    returns whether it took it (it holds the row until the commit). The
+    receiver then only publishes (and gives the lease back if the broker is
+    down), with no write and no commit of its own after the caller's."""
     model = type(obj)
     now = timezone.now()
     until = now + timedelta(seconds=settings.OPSGATE["SWEEP_GRACE_SECONDS"])
-    free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
-    changes: dict[str, Any] = {
-        "sync_requested_at": now,
-        "sync_lease_until": Case(
-            When(free, then=Value(until)), default=F("sync_lease_until")
-        ),
-    }
-    fields = ["sync_lease_until"]
-    if bump:
-        changes |= {
-            "desired_version": F("desired_version") + 1,
-            "error_is_permanent": False,
-        }
-        fields += ["desired_version", "error_is_permanent"]
-    model.objects.filter(pk=obj.pk).update(**changes)
-    obj.refresh_from_db(fields=fields)
-    claimed = obj.sync_lease_until == until
-    transaction.on_commit(partial(_send, model, obj.pk, claimed))
+    ops = connection.ops
+    claimed, obj.desired_version, permanent = _sync_requested(
+        model,
+        bump,
+        {
+            "pk": obj.pk,
+            "now": ops.adapt_datetimefield_value(now),
+            "until": ops.adapt_datetimefield_value(until),
+            "no": False,
+        },
+    )
+    obj.error_is_permanent = bool(permanent)  # SQLite answers 0 or 1
+    if claimed:
+        obj.sync_lease_until = until
+    transaction.on_commit(partial(_send, model, obj.pk, bool(claimed)))
+
+
+def _sync_requested(model, bump: bool, params: dict) -> tuple:
+    """The UPDATE of request_sync, written out: one statement that returns
+    what the caller needs (the ORM's would be an UPDATE and a SELECT, and
+    compiling its CASE cost more than running both)."""
+    bumped = (
+        ", desired_version = desired_version + 1, error_is_permanent = %(no)s"
+        if bump
+        else ""
+    )
+    sql = (
+        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} "
+        "SET sync_requested_at = %(now)s, sync_lease_until = CASE"
+        " WHEN sync_lease_until IS NULL OR sync_lease_until < %(now)s"
+        " THEN %(until)s ELSE sync_lease_until END"
+        f"{bumped} WHERE {model._meta.pk.column} = %(pk)s"
+        " RETURNING sync_lease_until = %(until)s, desired_version,"
+        " error_is_permanent"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def desired_changed(obj) -> None:

@@ -11,15 +11,10 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts_app import approval_rules
 from accounts_app.models import OperationRole, Project
 
 # Signing out, setting a password and setting up MFA stay reachable.
 ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz", "/demo/")
-
-
-def mfa_required(user) -> bool:
-    return user.is_staff or approval_rules.is_approver(user)
 
 
 def _approver_and_totp_sql() -> str:

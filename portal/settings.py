@@ -247,6 +247,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's Django fixup closes the database connection around every task
+# unless this is set (it then closes it every that many tasks): tasks keep it
+# as web requests do, by DATABASE_CONN_MAX_AGE and its health check instead
+# (portal/celery.py).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -69,6 +69,19 @@ def readiness_check_request(*, grant_ids: list[int]) -> list[int]:
     return asked
 
 
+def grants_provisioned(*, grant_ids: list[int], at) -> None:
+    """The worker wrote these active grants into their role's trust, under
+    the role's lock and in its transaction: record when, and, with checks on,
+    mark them checking in the same UPDATE and ask for their checks once it
+    commits (readiness_check_request's re-read would find the same grants)."""
+    checking = {"readiness_state": ReadinessState.CHECKING} if enabled() else {}
+    AccessRequest.objects.filter(pk__in=grant_ids, provisioned_at__isnull=True).update(
+        provisioned_at=at, **checking
+    )
+    for pk in grant_ids if checking else []:
+        transaction.on_commit(partial(_send, pk))
+
+
 def grant_check_request(*, grant: AccessRequest, actor: Any) -> AccessRequest:
     """ "Check again": the grant's holder asks for a new look."""
     if not enabled():

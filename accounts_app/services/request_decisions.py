@@ -64,8 +64,14 @@ def access_request_approve(
         approvers = approval_rules.role_approver_ids(req.role)
         _decide_check(req, approver, approvers)
         # The approvals given so far, read once: this approver's earlier one
-        # refuses the decision, the others count towards the quorum.
-        prior = list(req.approvals.select_related("approver"))
+        # refuses the decision, the others count towards the quorum. With a
+        # quorum of one there are none: the first approval decides, and one
+        # that fails rolls back with its decision.
+        prior = (
+            list(req.approvals.select_related("approver"))
+            if req.approvals_required > 1
+            else []
+        )
         if any(a.approver_id == approver.pk for a in prior):
             raise ValidationError(
                 "You have approved this request already: it waits for another approver."

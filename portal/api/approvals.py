@@ -15,6 +15,7 @@ from portal.api.app import PK, _page, _r, api
 from portal.api.core import (
     ApiProblem,
     require_scope,
+    totp_authenticator,
 )
 from portal.api.totp import check_totp
 
@@ -45,6 +46,7 @@ def approvals(request: HttpRequest, page: int = Query(1, ge=1, le=100000)):
 
 
 def _decide(request: HttpRequest, pk: PK, payload, service) -> dict:
+    totp_authenticator(request)  # first: the scope check then reads nothing more
     require_scope(request, "approve")
     # Only whether I may decide it: the service reads and locks the request.
     req = get_object_or_404(

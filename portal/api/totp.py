@@ -9,9 +9,10 @@ A right code empties the bucket, as at sign-in."""
 
 import logging
 import time
+from contextlib import ExitStack
 
-from allauth.core import ratelimit
 from allauth.core.internal import ratelimit as ratelimit_impl
+from allauth.core.internal.ratelimit import apply_rate, cache_lock
 from allauth.mfa.totp.internal.auth import TOTP
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -58,19 +59,44 @@ def check_totp(request: HttpRequest, code: str) -> None:
     authenticator = totp_authenticator(request)
     if authenticator is None:
         raise ApiProblem(403, "Set up an authenticator app in the portal first.")
-    if not ratelimit.consume(request, action=ACTION, key=_key(user)):
-        wait = retry_after(request, user)
-        log.warning("TOTP on the API locked for %s: too many wrong codes", user)
-        raise ApiProblem(
-            429,
-            "Too many wrong codes from your authenticator app: approving and "
-            f"rejecting are locked; try again in {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
-    if not TOTP(authenticator).validate_code(code.strip()):
-        message = "Wrong, expired or already used code: wait for the next one."
-        raise ApiProblem(400, message, errors={"totp": [message]})
-    # ratelimit.clear in one round trip instead of three a bucket (its lock
-    # only orders the delete after a wrong code being counted; one counted
-    # after the delete leaves the bucket stricter, never looser).
-    cache.delete_many([key for _, key in _buckets(request, user)])
+    buckets = _buckets(request, user)
+    # allauth's consume (each bucket locked, read, the try counted, written,
+    # unlocked), but with both buckets locked and read at once and the code
+    # checked under the locks: a try is counted only when the code is wrong
+    # (a right one empties the buckets anyway), so a right code costs no write
+    # when nothing was counted.
+    with ExitStack() as locks:
+        if not all(locks.enter_context(cache_lock(key)) for _, key in buckets):
+            _locked(request, user)  # allauth's consume refuses when it cannot lock
+        histories = cache.get_many([key for _, key in buckets])
+        now, counted = time.time(), {}
+        for rate, key in buckets:
+            allowed, history = apply_rate(histories.get(key, []), now, rate)
+            if not allowed:
+                _count(counted, buckets)  # as consume: the buckets before it count
+                _locked(request, user)
+            counted[key] = history
+        if not TOTP(authenticator).validate_code(code.strip()):
+            _count(counted, buckets)
+            message = "Wrong, expired or already used code: wait for the next one."
+            raise ApiProblem(400, message, errors={"totp": [message]})
+        if histories:
+            cache.delete_many(list(histories))
+
+
+def _count(histories: dict, buckets: list) -> None:
+    """Write the buckets' histories at once, kept as long as the longest
+    rate looks back (each read drops what is older than its own rate)."""
+    if histories:
+        cache.set_many(histories, max(rate.duration for rate, _ in buckets))
+
+
+def _locked(request: HttpRequest, user) -> None:
+    wait = retry_after(request, user)
+    log.warning("TOTP on the API locked for %s: too many wrong codes", user)
+    raise ApiProblem(
+        429,
+        "Too many wrong codes from your authenticator app: approving and "
+        f"rejecting are locked; try again in {wait} s.",
+        headers={"Retry-After": str(wait)},
+    )

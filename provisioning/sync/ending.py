@@ -287,13 +287,9 @@ def _trust_step(
         g.pk for g in grants if g.requester in users and g.provisioned_at is None
     ]
     if active_ids:
-        AccessRequest.objects.filter(
-            pk__in=active_ids, provisioned_at__isnull=True
-        ).update(provisioned_at=timezone.now())
-    if active_ids:
         notifications.on_commit(notifications.grants_active, active_ids)
         # Issue 25: then read back what AWS holds for each (Ready / Not ready).
-        readiness.readiness_check_request(grant_ids=active_ids)
+        readiness.grants_provisioned(grant_ids=active_ids, at=timezone.now())
 
 
 def _close_step(role: OperationRole, client: Any, existing: dict | None) -> None:
