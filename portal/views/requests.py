@@ -46,11 +46,8 @@ def home(request: HttpRequest) -> HttpResponse:
     people = IamUser.objects.filter(user=request.user).select_related("account")
     people = people.in_bulk()
     mine = AccessRequest.objects.filter(requester__in=list(people))
-    requests = list(
-        mine.select_related("role__project", "role__account").order_by("-created_at")[
-            :50
-        ]
-    )
+    mine = mine.select_related("role__project", "role__account")
+    requests = list(mine.order_by("-created_at")[:50])
     for req in requests:
         req.requester = people[req.requester_id]
     selectors.request_details_load(requests)
