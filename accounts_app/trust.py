@@ -98,7 +98,7 @@ def holders_of(role_ids, grants) -> dict[int, list[Holder]]:
     PostgreSQL read and hashed every person: 3–7 ms with 10,000 people.)"""
     holders: dict[int, list[Holder]] = {pk: [] for pk in role_ids}
     ids = {requester for _, requester in grants}
-    people = IamUser.objects.filter(pk__in=ids, state=IamUserState.ACTIVE)
+    people = IamUser.objects.filter(pk__in=ids, state=IamUserState.ACTIVE).order_by()
     found = {
         pk: _holder(*person) for pk, *person in people.values_list("pk", *HOLDER_FIELDS)
     }
