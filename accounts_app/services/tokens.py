@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts_app import approval_rules
@@ -128,24 +129,28 @@ def tokens_revoke_own(*, owner: Any, actor: Any) -> int:
         return tokens_revoke_all(owner=owner, actor=actor, reason="revoke all")
 
 
-def _person_offboarded(user: Any) -> bool:
-    """A login whose IAM users are all removed (and that had one) is offboarded,
-    even if an admin re-enabled the login afterwards."""
-    states = set(IamUser.objects.filter(user=user).values_list("state", flat=True))
-    return bool(states) and IamUserState.ACTIVE not in states
-
-
 def token_authenticate(secret: str) -> ApiToken | None:
     """The live token for this secret, or None: unknown, expired, revoked, or
     its owner offboarded or disabled."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
+    # A login whose IAM users are all removed (and that had one) is
+    # offboarded, even if an admin re-enabled the login afterwards: asked in
+    # the token's own query (every API call authenticates).
+    people = IamUser.objects.filter(user=OuterRef("user_id"))
     token = (
-        ApiToken.objects.select_related("user").filter(digest=_digest(secret)).first()
+        ApiToken.objects.select_related("user")
+        .annotate(
+            has_person=Exists(people),
+            has_active_person=Exists(people.filter(state=IamUserState.ACTIVE)),
+        )
+        .filter(digest=_digest(secret))
+        .first()
     )
     if token is None or not token.is_usable():
         return None
-    if not token.user.is_active or _person_offboarded(token.user):
+    offboarded = token.has_person and not token.has_active_person
+    if not token.user.is_active or offboarded:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):

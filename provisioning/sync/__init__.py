@@ -10,7 +10,8 @@ By what is converged:
   users     a person's IAM user, made while they are active and removed when
             they are offboarded (iam_user: creating or fixing one);
   roles     an operation role: its grants re-checked, its users made, then
-  ending    the role converged in AWS, ending access first (deny, trust, SSM);
+  ending    the role converged in AWS, ending access first (deny, trust, SSM)
+  sessions  with the SSM step of ending there;
   outcomes  what every sync records on its object (applied version, error).
 """
 
@@ -22,11 +23,11 @@ from provisioning.sync.accounts import (
 )
 from provisioning.sync.ending import (
     TRUST_WRITE_ALLOWANCE,
-    StepWaits,
     revoked_sessions_policy_name,
     role_description,
 )
 from provisioning.sync.roles import role_sync
+from provisioning.sync.sessions import StepWaits
 from provisioning.sync.users import iam_user_sync
 
 __all__ = [

@@ -10,7 +10,8 @@ OperationRole.ended_principals):
   2. the trust no longer lists them (or, for the last one, trusts nobody and
      the role is deleted);
   3. their SSM sessions are terminated, and once more after the propagation
-     margin (shells started while IAM still honoured the old trust).
+     margin (shells started while IAM still honoured the old trust):
+     provisioning.sync.sessions.
 A step's failure never undoes an earlier one (a savepoint per step); the
 role stays behind its desired version until every step is done, so the
 sweep and the task's retries resume the missing ones.
@@ -20,42 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts_app import notifications, trust
 from accounts_app.models import AccessRequest, IamUser, OperationRole
 from accounts_app.services import readiness
-from provisioning import aws, baseline, iam, policies, recovery, ssm
-from provisioning.aws import AwsError, PermanentError, RetryLater
-from provisioning.sync.outcomes import _conf
+from provisioning import aws, baseline, iam, policies, recovery
+from provisioning.aws import AwsError, PermanentError
+from provisioning.sync.outcomes import _conf, _iso, _margin, _when, _window
+from provisioning.sync.sessions import _principals_mark, _ssm_step
 
 # The deny is written just before the trust: its cutoff covers a trust write
 # up to this much later; a later one moves the cutoff and rewrites the deny.
 TRUST_WRITE_ALLOWANCE = timedelta(seconds=10)
-
-
-class StepWaits(RetryLater):
-    """An ending step that must run again after a delay (`countdown`)."""
-
-    def __init__(self, message: str, *, countdown: float) -> None:
-        super().__init__(message, action="ssm:TerminateSession", code="Propagation")
-        self.countdown = countdown
-
-
-def _margin() -> timedelta:
-    return timedelta(seconds=_conf("IAM_PROPAGATION_SECONDS"))
-
-
-def _window() -> timedelta:
-    return timedelta(seconds=_conf("MAX_SESSION_DURATION"))
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat()
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _ended(role: OperationRole, now: datetime):
@@ -97,16 +76,22 @@ def _role_converge(
     client = aws.client("iam", role.account)
     principals = trust.principal_arns(role, users)
     ending = _endings_open(role, grants, users, now=now)
+    recorded = _endings_recorded(role, now)
     existing = iam.role_get(client, name=role.role_name, path=_conf("IAM_PATH"))
     failures: list[AwsError] = []
-    _step(failures, _deny_step, role, client, existing, now)
+    _step(failures, _deny_step, role, client, existing, now, recorded)
+    # Without an ending recorded or a removed cross-account user, the SSM step
+    # has no session to end.
+    sessions = bool(recorded or role.ended_principals)
     if principals:
         args = (client, principals, grants, users, existing, ending)
         _step(failures, _trust_step, role, *args)
-        _step(failures, _ssm_step, role)
+        if sessions:
+            _step(failures, _ssm_step, role)
     else:
         closed = _step(failures, _close_step, role, client, existing)
-        _step(failures, _ssm_step, role)
+        if sessions:
+            _step(failures, _ssm_step, role)
         if closed:
             _step(failures, _delete_step, role, client, existing)
     permanent = [f for f in failures if isinstance(f, PermanentError)]
@@ -172,25 +157,38 @@ def _endings_open(
     return waiting
 
 
-def _deny_entries(role: OperationRole, now: datetime) -> dict[str, datetime]:
+def _endings_recorded(role: OperationRole, now: datetime) -> list[tuple]:
+    """(id, name, cutoff, deny written at) of the role's endings whose deny
+    may still be in force or whose steps are not all recorded. An ending has
+    its cutoff from its first sync on (migration 0007 gave the older ones
+    theirs), so none here leaves no grant for the deny or the SSM step."""
+    rows = AccessRequest.objects.filter(role=role, deny_cutoff__isnull=False).filter(
+        Q(deny_cutoff__gt=now - _window())
+        | Q(deny_written_at__isnull=True)
+        | Q(sessions_ended_at__isnull=True)
+    )
+    return list(
+        rows.values_list("pk", "requester__name", "deny_cutoff", "deny_written_at")
+    )
+
+
+def _deny_entries(role: OperationRole, recorded, now: datetime) -> dict:
     """Who the deny names, with the latest cutoff each: every ending whose
     sessions may still be valid, whether or not the person holds the role
     again (their sessions issued before the cutoff stay denied)."""
-    since = now - _window()
-    entries: dict[str, datetime] = {}
-    rows = AccessRequest.objects.filter(role=role, deny_cutoff__gt=since)
-    for name, cutoff in rows.values_list("requester__name", "deny_cutoff"):
-        entries[name] = max(cutoff, entries.get(name, cutoff))
-    for entry in role.ended_principals or []:
-        cutoff = _when(entry.get("cutoff"))
+    since, entries = now - _window(), {}
+    named = [(name, cutoff) for _, name, cutoff, _ in recorded]
+    named += [(e["name"], _when(e.get("cutoff"))) for e in role.ended_principals or []]
+    for name, cutoff in named:
         if cutoff and cutoff > since:
-            name = entry["name"]
             entries[name] = max(cutoff, entries.get(name, cutoff))
     return entries
 
 
-def _deny_write(role: OperationRole, client: Any, role_id: str, now: datetime) -> None:
-    entries = _deny_entries(role, now)
+def _deny_write(
+    role: OperationRole, client: Any, role_id: str, now: datetime, recorded
+) -> None:
+    entries = _deny_entries(role, recorded, now)
     if entries or role.revoked_sessions_until is not None:
         iam.ensure_role_inline_policy(
             client,
@@ -205,14 +203,16 @@ def _deny_write(role: OperationRole, client: Any, role_id: str, now: datetime) -
 
 
 def _deny_step(
-    role: OperationRole, client: Any, existing: dict | None, now: datetime
+    role: OperationRole, client: Any, existing: dict | None, now: datetime, recorded
 ) -> None:
-    """Step 1. A role missing in AWS has no session to deny."""
+    """Step 1. A role missing in AWS has no session to deny. `recorded`:
+    _endings_recorded, read after _endings_open set this run's cutoffs."""
     if existing is not None:
-        _deny_write(role, client, existing.get("RoleId") or role.unique_id, now)
-    AccessRequest.objects.filter(
-        role=role, deny_cutoff__isnull=False, deny_written_at__isnull=True
-    ).update(deny_written_at=now)
+        role_id = existing.get("RoleId") or role.unique_id
+        _deny_write(role, client, role_id, now, recorded)
+    unwritten = [pk for pk, _, _, written in recorded if written is None]
+    if unwritten:
+        AccessRequest.objects.filter(pk__in=unwritten).update(deny_written_at=now)
     _principals_mark(role, "deny", now, lambda e: bool(e.get("cutoff")))
 
 
@@ -277,7 +277,9 @@ def _trust_step(
     recovery.note_recreated(role, result.get("RoleId", ""))
     role.unique_id = result.get("RoleId", "") or role.unique_id
     if _trust_done(role, written, grants_ending) or existing is None:
-        _deny_write(role, client, role.unique_id, written)
+        # The cutoffs as they are now (_trust_done may have moved them).
+        recorded = _endings_recorded(role, written)
+        _deny_write(role, client, role.unique_id, written, recorded)
     role.arn, role.exists_in_aws, role.missing_since = result["Arn"], True, None
     role.applied_extra_principal_arns = sorted(role.extra_principal_arns or [])
     if [getattr(role, f) for f in _TRUST_FIELDS] != recorded:
@@ -318,78 +320,6 @@ def _delete_step(role: OperationRole, client: Any, existing: dict | None) -> Non
     role.save(
         update_fields=["exists_in_aws", "revoked_sessions_until", "missing_since"]
     )
-
-
-def _ssm_step(role: OperationRole) -> None:
-    """Step 3: terminate the SSM sessions of every ending whose trust is
-    rewritten. The step is done by a run that starts once the propagation
-    margin after the trust write has passed; until then it waits."""
-    started = timezone.now()
-    # Without termination (an emulated AWS) there is nothing to run again.
-    margin = _margin() if _conf("TERMINATE_SSM_SESSIONS") else timedelta(0)
-    grants = list(
-        AccessRequest.objects.filter(
-            role=role, trust_removed_at__isnull=False, sessions_ended_at__isnull=True
-        )
-        .select_related("requester")
-        .only("trust_removed_at", "requester__name")
-    )
-    entries = [
-        e
-        for e in role.ended_principals or []
-        if e.get("trust") and not e.get("sessions")
-    ]
-    if not grants and not entries:
-        return
-    names = {g.requester.name for g in grants} | {e["name"] for e in entries}
-    if _conf("TERMINATE_SSM_SESSIONS"):
-        # In every region where the role's account runs sessions.
-        for region in role.account.session_regions:
-            ssm_client = aws.client("ssm", role.account, region=region)
-            for name in sorted(names):
-                owner = policies.assumed_role_session_arn(
-                    account_id=role.account.account_id,
-                    role_name=role.role_name,
-                    session_name=name,
-                    partition=role.account.partition,
-                )
-                ssm.terminate_sessions(ssm_client, owner=owner)
-    AccessRequest.objects.filter(
-        pk__in=[g.pk for g in grants if g.trust_removed_at + margin <= started]
-    ).update(sessions_ended_at=started)
-    _principals_mark(
-        role, "sessions", started, lambda e: _when(e["trust"]) + margin <= started
-    )
-    waits = [g.trust_removed_at + margin for g in grants]
-    waits += [_when(e["trust"]) + margin for e in entries]
-    later = max(waits)
-    if later > started:
-        raise StepWaits(
-            "Ending access: the SSM sessions of "
-            f"{', '.join(sorted(names))} are terminated once more when IAM has "
-            f"propagated the trust ({int(margin.total_seconds())} s).",
-            countdown=(later - started).total_seconds(),
-        )
-
-
-def _principals_mark(role: OperationRole, step: str, at: datetime, ready) -> None:
-    """Record `step` done at `at` for the removed cross-account users whose
-    ending is `ready` for it; endings done with and past the session window
-    are forgotten."""
-    if not role.ended_principals:
-        return  # nothing recorded, nothing to write
-    prior = {"deny": "cutoff", "sessions": "trust"}[step]
-    since = at - _window()
-    kept = []
-    for entry in role.ended_principals or []:
-        if entry.get(prior) and not entry.get(step) and ready(entry):
-            entry[step] = _iso(at)
-        done = all(entry.get(k) for k in ("deny", "trust", "sessions"))
-        cutoff = _when(entry.get("cutoff"))
-        if not (done and cutoff and cutoff <= since):
-            kept.append(entry)
-    role.ended_principals = kept
-    role.save(update_fields=["ended_principals"])
 
 
 def revoked_sessions_policy_name() -> str:

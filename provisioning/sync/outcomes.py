@@ -1,7 +1,9 @@
 """Recording a sync's outcome on the object: success (the version applied) or
-the error, permanent or to retry."""
+the error, permanent or to retry; and the settings and times the ending
+steps share (provisioning.sync.ending and sessions)."""
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +18,22 @@ log = logging.getLogger(__name__)
 
 def _conf(key: str) -> Any:
     return settings.OPSGATE[key]
+
+
+def _margin() -> timedelta:
+    return timedelta(seconds=_conf("IAM_PROPAGATION_SECONDS"))
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=_conf("MAX_SESSION_DURATION"))
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat()
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _record_success(obj: Model, version: int, **fields: Any) -> None:
