@@ -142,28 +142,54 @@ def pytest_configure(config):
 
 # Under pytest-xdist (`--dist loadfile --no-loadscope-reorder`, scripts/test.sh)
 # a file runs whole on one process, in the order collected. These files take
-# longest (real worker, gunicorn and browser processes, the state machine;
-# measured with --junitxml, longest first): they start first, so that the
-# many short files fill in around them instead of one of them running alone
-# at the end. The rest follow by number of tests. A scheduling hint only: a
-# file missing here or renamed still runs.
+# longest, longest first (measured with --junitxml on the whole suite, 9 s and
+# more): they start first, so that the many short files fill in around them
+# and both processes end together, instead of one of them running a long file
+# alone at the end while the other has finished (xdist's order by number of
+# tests left the few-test files, such as schemathesis's one test, for last).
+# The rest follow by number of tests. A scheduling hint only: a file missing
+# here or renamed still runs.
 LONG_FILES = (
-    "test_browser.py",
+    "test_api_schemathesis.py",
+    "test_hostile_params.py",
+    "test_access_invariants.py",
     "test_browser_portal.py",
     "test_process_faults.py",
-    "test_access_invariants.py",
-    "test_access_invariants_found.py",
-    "test_concurrency.py",
-    "test_operations.py",
-    "test_browser_rules.py",
-    "test_broker_restart.py",
-    "test_worker.py",
-    "test_bench_smoke.py",
-    "test_shared_cache.py",
+    "test_browser.py",
+    "test_readiness.py",
+    "test_api.py",
     "test_recovery_worker.py",
+    "test_broker_restart.py",
+    "test_accounts.py",
+    "test_readiness_worker.py",
+    "test_permissions.py",
+    "test_bad_input_forms.py",
+    "test_operations.py",
+    "test_cli.py",
+    "test_recovery.py",
+    "test_query_counts.py",
     "test_throttling_process.py",
+    "test_bench_smoke.py",
+    "test_ending.py",
+    "test_moto_run_command.py",
+    "test_aws_faults.py",
+    "test_offboarding_order.py",
+    "test_boundaries.py",
+    "test_views.py",
+    "test_worker.py",
+    "test_browser_newcomer.py",
+    "test_newcomer.py",
+    "test_reconcile.py",
     "test_browser_accounts.py",
-    "test_demo.py",
+    "test_shared_cache.py",
+    "test_access_invariants_found.py",
+    "test_browser_rules.py",
+    "test_views_portal.py",
+    "test_offboarding.py",
+    "test_throttling.py",
+    "test_approval_rules_pages.py",
+    "test_browser_ready.py",
+    "test_revocation.py",
 )
 
 
