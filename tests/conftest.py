@@ -125,14 +125,16 @@ def pytest_configure(config):
 
     Passwords hash with tests.hashers (PBKDF2 at 1,000 iterations); a
     transactional test's flush deletes rows (_flush_with_delete); each test
-    process's database is a copy of one migrated template (tests.db_template)."""
+    process's database is a copy of one migrated template (tests.db_template);
+    the live server's threads keep their connections (tests.live_server)."""
     from django.conf import settings
 
-    from tests import db_template, hashers
+    from tests import db_template, hashers, live_server
 
     hashers.install(settings)
     _flush_with_delete()
     db_template.install()
+    live_server.install()
     if settings.CACHES["default"]["BACKEND"].endswith(".DatabaseCache"):
         os.environ["CACHE_URL"] = "locmem://"
         settings.CACHES = {
@@ -295,6 +297,14 @@ def moto_server():
     aws.reset_clients()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, live_server):
+    """pytest-django's live server, started after the test database is made,
+    so that it stops (its threads closing their connections, tests.live_server)
+    before that database is dropped."""
+    return live_server
 
 
 @pytest.fixture
