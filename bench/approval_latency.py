@@ -182,10 +182,12 @@ def parts(approver, pending: list, client: Client) -> dict:
     from provisioning import tasks
 
     rows = []
-    # Every publish (the approval's sync, which took its lease in the POST, and
-    # the readiness checks after it): the worker must not run these syncs too.
-    publish = tasks._publish
+    # Nothing is published (the approval's sync, whose lease the POST took or
+    # found taken, and the readiness checks after it): the worker must not run
+    # these syncs too.
+    publish, claim_publish = tasks._publish, tasks.sync_publish
     tasks._publish = lambda task, pk, **options: True
+    tasks.sync_publish = lambda model, pk: True
     try:
         for req in pending:
             with Meter() as post:
@@ -206,7 +208,7 @@ def parts(approver, pending: list, client: Client) -> dict:
             ).exists()
             rows.append((post_s, post, sync_s, work))
     finally:
-        tasks._publish = publish
+        tasks._publish, tasks.sync_publish = publish, claim_publish
 
     def ms(values) -> float:
         return round(1000 * statistics.median(values), 1)
