@@ -14,7 +14,10 @@ reset before each request: opsgate's per-thread boto3 session and clients
 
 Not a ThreadingMixIn, so Django answers every request with `Connection:
 close` (basehttp.ServerHandler): an idle keep-alive connection of the browser
-never holds one of the threads."""
+never holds one of the threads; a connection the browser opened ahead and
+sends nothing on is dropped after IDLE_SECONDS (it reconnects), so that it
+neither holds a thread for long nor keeps the thread, and its database
+connection, past the server's stop."""
 
 import queue
 import threading
@@ -23,6 +26,7 @@ from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 
 THREADS = 8
+IDLE_SECONDS = 5
 
 
 class PooledWSGIServer(WSGIServer):
@@ -49,6 +53,7 @@ class PooledWSGIServer(WSGIServer):
             while (item := self._requests.get()) is not None:
                 request, client_address = item
                 clients._local.__dict__.clear()  # this thread's session and clients
+                request.settimeout(IDLE_SECONDS)
                 try:
                     self.finish_request(request, client_address)
                 except Exception:
@@ -64,7 +69,7 @@ class PooledWSGIServer(WSGIServer):
         for _ in self._pool:
             self._requests.put(None)
         for thread in self._pool:
-            thread.join(timeout=10)
+            thread.join(timeout=2 * IDLE_SECONDS)
 
 
 def install() -> None:
