@@ -30,6 +30,7 @@ urlpatterns = [
     path("requests/<int:pk>/done", requests.request_done, name="request_done"),
     path("requests/<int:pk>/check", requests.request_check, name="request_check"),
     path("approvals/", approvals.approvals, name="approvals"),
+    path("approvals/decided/", approvals.decided, name="approvals_decided"),
     path("approvals/<int:pk>/decide", approvals.decide, name="decide"),
     path("approvals/<int:pk>/revoke", approvals.revoke, name="approver_revoke"),
     path(

@@ -384,3 +384,60 @@ def test_the_demo_seeds_a_quorum_a_break_glass_and_a_ticket_project(aws_env):
     assert incident.allow_break_glass
     assert [u.username for u in incident.break_glass_people.all()] == ["dave"]
     assert Project.objects.get(name="infrastructure").ticket_pattern == r"^OPS-[0-9]+$"
+
+
+# --- Who decides what, read once (approval_rules.approved_by) -------------------
+
+
+def test_approved_by_answers_the_same_as_the_sql_rules(account, alice, bob, dave):
+    """Every mix of project approver, role approver and "the role's approvers
+    replace the project's": the ids read once decide exactly the roles that
+    approval_rules.decides selects, and name the same projects as
+    approved_projects."""
+    from accounts_app import approval_rules
+    from accounts_app.models import OperationRole, Project
+    from accounts_app.services import projects as project_services
+
+    worlds = []
+    for n, (project_side, role_side, replace) in enumerate(
+        (p, r, x) for p in (False, True) for r in (False, True) for x in (False, True)
+    ):
+        project = project_services.project_create(
+            actor=alice.user,
+            name=f"mix{n}",
+            account=account,
+            approvers=[bob.user] if project_side else [dave.user],
+        )
+        role = OperationRole.objects.create(
+            project=project,
+            account=account,
+            os_user="deploy",
+            role_name=f"mix{n}-deploy",
+            approvers_replace_project=replace,
+        )
+        if role_side:
+            role.approvers.add(bob.user)
+        worlds.append(role)
+    for person in (bob, dave, alice):
+        approved = approval_rules.approved_by(person.user)
+        decided = set(
+            OperationRole.objects.filter(approval_rules.decides(person.user))
+            .filter(pk__in=[r.pk for r in worlds])
+            .values_list("pk", flat=True)
+        )
+        assert {r.pk for r in worlds if approved.decides(r)} == decided
+        projects = Project.objects.filter(approval_rules.approved_projects(person.user))
+        assert approved.project_ids == set(projects.values_list("pk", flat=True))
+    # bob decides where he approves the role, or the project unless replaced.
+    expected = {
+        f"mix{n}"
+        for n, (p, r, x) in enumerate(
+            (p, r, x)
+            for p in (False, True)
+            for r in (False, True)
+            for x in (False, True)
+        )
+        if r or (p and not x)
+    }
+    bobs = approval_rules.approved_by(bob.user)
+    assert {r.project.name for r in worlds if bobs.decides(r)} == expected

@@ -91,7 +91,7 @@ def test_every_main_page_passes_axe_and_fits_the_width(
     visits = {
         None: ["/accounts/login/", "/accounts/password/reset/"],
         "carol@example.com": ["/", f"/request/?project={project}"],
-        "bob@example.com": ["/approvals/"],
+        "bob@example.com": ["/approvals/", "/approvals/decided/"],
         "alice@example.com": [
             "/dashboard/",
             "/people/",

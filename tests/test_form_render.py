@@ -105,7 +105,8 @@ def _forms(payments, deploy_role):
     plain = [
         accounts.AwsAccountForm,
         accounts.DiscoverForm,
-        approvals.ApprovalFilterForm,
+        approvals.QueueFilterForm,
+        approvals.DecidedFilterForm,
         approvals.BreakGlassReviewForm,
         audit.AuditFilterForm,
         drift.DriftFilterForm,

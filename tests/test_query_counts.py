@@ -141,12 +141,14 @@ PAGES = [
     # Who decided the grants: one query after them (request_details_load);
     # whether the user has an authenticator app: the MFA middleware's.
     ("home", "carol", 6, "p{last}"),
-    # Three lists, each one query with its length (COUNT(*) OVER ()), but
-    # the grants (their own COUNT); + the user's projects, their roles (with
+    # Two lists: the waiting one with its length (COUNT(*) OVER ()), the
+    # grants with their own COUNT; + the user's projects, their roles (with
     # their accounts, for the filter, and whether the user decides each), the
     # people who hold each role (the trust capacity) and the approvals given
     # (requests that need two).
-    ("approvals", "bob", 11, "u0000"),
+    ("approvals", "bob", 10, "u0000"),
+    # The user's decisions with their length; + their projects and roles.
+    ("approvals_decided", "bob", 6, "u{last}"),
     ("people", "alice", 6, "u0000"),
     # Paged (25 a page, by name): the first row is on the first page.
     ("projects", "alice", 8, "p0000"),

@@ -630,3 +630,21 @@ def test_approver_revokes_an_active_grant_in_their_project(
     assert req.status == RequestStatus.REVOKED
     assert deploy_role.desired_version == version + 1
     assert b"Revoked carol" in response.content
+
+
+@pytest.mark.parametrize("prefix", ["/", "/opsgate/"])
+def test_row_links_are_what_reverse_gives_under_any_script_prefix(prefix):
+    from django.urls import get_script_prefix, reverse, set_script_prefix
+
+    from portal.views import links
+
+    before = get_script_prefix()
+    set_script_prefix(prefix)
+    try:
+        for name in ("decide", "approver_revoke", "project_detail", "project_edit"):
+            url = links.by_pk(name)
+            for pk in (1, 42, 987654321, 10**12):
+                assert url(pk) == reverse(name, args=[pk])
+                assert url(pk).startswith(prefix)
+    finally:
+        set_script_prefix(before)

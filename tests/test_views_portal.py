@@ -84,7 +84,7 @@ def test_a_revoked_grant_names_who_revoked_it_and_why(login, carol, bob, deploy_
     assert "You ended it" not in page
     # bob's own history says he did it.
     assert "You revoked it: “incident over”" in text(
-        login(bob).get(reverse("approvals"))
+        login(bob).get(reverse("approvals_decided"))
     )
 
 
@@ -544,9 +544,14 @@ def test_approvals_filter_by_project_age_and_decision(
     access_requests.access_request_reject(
         access_request=old, approver=bob.user, comment="no"
     )
-    rejected = client.get(reverse("approvals") + "?status=rejected")
+    decided = reverse("approvals_decided")
+    rejected = client.get(decided + "?status=rejected")
     assert [r.pk for r in rejected.context["decided"]] == [old.pk]
-    assert not client.get(reverse("approvals") + "?status=approved").context["decided"]
+    assert not client.get(decided + "?status=approved").context["decided"]
+    assert not client.get(decided + f"?project={other.pk}").context["decided"]
+    # Each page filters on what it shows: no decision filter on the queue.
+    assert "status" not in everyone.context["filters"].fields
+    assert "age" not in rejected.context["filters"].fields
 
 
 def test_projects_list_filters_and_pages(login, alice, bob, account):
@@ -598,8 +603,10 @@ def test_waiting_requests_are_paged_with_their_count_read_with_the_rows(
     # A page past the end (an old link) is the last page, as before.
     assert [r.pk for r in pages[2].context["pending"]] == [second.pk]
     # Nothing decided yet: an empty history, counted without a query of its own.
-    assert pages[0].context["decided_page"].paginator.count == 0
-    assert "You have not decided any request yet." in text(pages[0])
+    history = client.get(reverse("approvals_decided"))
+    assert history.context["decided_page"].paginator.count == 0
+    assert "You have not decided any request yet." in text(history)
+    assert "Your decisions" in text(pages[0])  # the queue links to it
 
 
 def test_worker_prints_mails_at_info_not_warning():
@@ -643,21 +650,54 @@ def test_approvals_pages_grants_and_decisions_each_keeping_the_filters(
     monkeypatch.setattr(approvals_queue, "DECIDED_PAGE", 1)
     first, second = granted(carol, deploy_role, bob), granted(dave, deploy_role, bob)
     client = login(bob)
+    kept = f"?project={payments.pk}&amp;"
     url = reverse("approvals") + f"?project={payments.pk}"
     page = client.get(url)
-    html = page.content.decode()
-    assert 'aria-label="Pages of grants"' in html
-    assert f'href="?project={payments.pk}&amp;grants=2#grants-h">Next →</a>' in html
-    assert 'aria-label="Pages of your decisions"' in html
-    assert f'href="?project={payments.pk}&amp;decided=2#history-h">Older →</a>' in html
-    later = client.get(url + "&grants=2&decided=2")
+    assert 'aria-label="Pages of grants"' in page.content.decode()
+    assert f'href="{kept}grants=2#grants-h">Next →</a>' in page.content.decode()
+    later = client.get(url + "&grants=2&page=3")
     assert later.context["grants_page"].number == 2
-    assert later.context["decided_page"].number == 2
     html = later.content.decode()
-    kept = f"?project={payments.pk}&amp;"
-    assert f'href="{kept}decided=2&amp;grants=1#grants-h">← Previous</a>' in html
-    assert f'href="{kept}grants=2&amp;decided=1#history-h">← Newer</a>' in html
+    assert f'href="{kept}page=3&amp;grants=1#grants-h">← Previous</a>' in html
+    history = reverse("approvals_decided") + f"?project={payments.pk}"
+    newest = client.get(history)
+    assert 'aria-label="Pages of your decisions"' in newest.content.decode()
+    assert f'href="{kept}page=2#history-h">Older →</a>' in newest.content.decode()
+    older = client.get(history + "&page=2")
+    assert older.context["decided_page"].number == 2
+    assert f'href="{kept}page=1#history-h">← Newer</a>' in older.content.decode()
     # Each list's two pages hold the two grants, one each.
-    for rows in ("grants", "decided"):
-        pks = [r.pk for r in page.context[rows]] + [r.pk for r in later.context[rows]]
+    for rows, pages in (("grants", (page, later)), ("decided", (newest, older))):
+        pks = [r.pk for p in pages for r in p.context[rows]]
         assert sorted(pks) == sorted([first.pk, second.pk])
+
+
+def test_approvals_pages_name_every_approved_project_with_or_without_roles(
+    login, alice, bob, deploy_role, account
+):
+    from accounts_app.models import Project
+    from accounts_app.services import projects as project_services
+
+    client = login(bob)
+    for name in ("approvals", "approvals_decided"):
+        assert [p.name for p in client.get(reverse(name)).context["projects"]] == [
+            "payments"
+        ]
+    # A project with no role yet is read apart, and the order stays by name.
+    project_services.project_create(
+        actor=alice.user, name="aardvark", account=account, approvers=[bob.user]
+    )
+    for name in ("approvals", "approvals_decided"):
+        page = client.get(reverse(name))
+        assert [p.name for p in page.context["projects"]] == ["aardvark", "payments"]
+        choices = [
+            label for _, label in page.context["filters"].fields["project"].choices
+        ]
+        assert choices == ["All my projects", "aardvark", "payments"]
+    assert re.search(
+        r"You approve aardvark\s*,\s*payments", text(client.get(reverse("approvals")))
+    )
+    # Without a project left, both pages refuse.
+    Project.approvers.through.objects.filter(user=bob.user).delete()
+    for name in ("approvals", "approvals_decided"):
+        assert client.get(reverse(name)).status_code == 403

@@ -1,5 +1,5 @@
-"""Approver forms: a decision on a request, the queue's filters, the
-review of a break-glass activation."""
+"""Approver forms: a decision on a request, the filters of the queue and of
+the decisions, the review of a break-glass activation."""
 
 from django import forms
 
@@ -57,35 +57,12 @@ class DecisionForm(Form):
 AGES = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 
 
-class ApprovalFilterForm(Form):
-    """Filters of the approvals page: one of the approver's projects, an
-    account, how long a request has waited, the status of past decisions.
-    The choices come from the projects and accounts already loaded."""
+class _ApproverFilterForm(Form):
+    """Filters of the approvals pages: one of the approver's projects, an
+    account. The choices come from the projects and accounts already loaded."""
 
     project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    age = forms.ChoiceField(
-        required=False,
-        label="Waiting",
-        choices=[
-            ("", "Any time"),
-            ("1h", "More than an hour"),
-            ("24h", "More than a day"),
-            ("7d", "More than a week"),
-            ("30d", "More than 30 days"),
-        ],
-    )
-    status = forms.ChoiceField(
-        required=False,
-        label="Decided",
-        choices=[
-            ("", "Any decision"),
-            ("approved", "Approved"),
-            ("rejected", "Rejected"),
-            ("revoked", "Revoked or ended"),
-            ("expired", "Expired"),
-        ],
-    )
 
     def __init__(self, *args, projects=(), accounts=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,8 +77,40 @@ class ApprovalFilterForm(Form):
             accounts.items(), key=lambda kv: kv[1]
         )
 
+
+class QueueFilterForm(_ApproverFilterForm):
+    """The queue's filters: also how long a request has waited."""
+
+    age = forms.ChoiceField(
+        required=False,
+        label="Waiting",
+        choices=[
+            ("", "Any time"),
+            ("1h", "More than an hour"),
+            ("24h", "More than a day"),
+            ("7d", "More than a week"),
+            ("30d", "More than 30 days"),
+        ],
+    )
+
     def hours(self) -> int | None:
         return AGES.get(self.cleaned_data.get("age") or "")
+
+
+class DecidedFilterForm(_ApproverFilterForm):
+    """The filters of the user's decisions: also how each was decided."""
+
+    status = forms.ChoiceField(
+        required=False,
+        label="Decided",
+        choices=[
+            ("", "Any decision"),
+            ("approved", "Approved"),
+            ("rejected", "Rejected"),
+            ("revoked", "Revoked or ended"),
+            ("expired", "Expired"),
+        ],
+    )
 
 
 class BreakGlassReviewForm(Form):

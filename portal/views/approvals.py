@@ -1,5 +1,5 @@
 """Approver queue: pending requests for the projects the user approves, a
-decision form per request, and their decided history."""
+decision form per request; and, on a page of its own, their decisions."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +13,7 @@ from accounts_app.models import AccessRequest, BreakGlassReview, RequestStatus
 from accounts_app.services import access_requests, access_reviews, break_glass
 from portal.forms.approvals import BreakGlassReviewForm, DecisionForm
 from portal.forms.reviews import ReviewItemForm
-from portal.views.approvals_queue import approvals_context
+from portal.views.approvals_queue import approvals_context, decided_context
 
 
 def _in_my_projects(request: HttpRequest):
@@ -28,6 +28,12 @@ def _in_my_projects(request: HttpRequest):
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     return render(request, "approvals.html", approvals_context(request))
+
+
+@login_required
+@require_GET
+def decided(request: HttpRequest) -> HttpResponse:
+    return render(request, "approvals_decided.html", decided_context(request))
 
 
 @login_required

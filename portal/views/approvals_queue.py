@@ -1,6 +1,7 @@
-"""What the approvals page shows (portal.views.approvals): the requests
-waiting for the user, the active grants of their projects and what they
-decided, in a number of queries that does not grow with the rows.
+"""What the approvals pages show (portal.views.approvals): the queue (the
+requests waiting for the user, the active grants of their projects) and,
+on a page of its own, what they decided; each in a number of queries that
+does not grow with the rows.
 
 The roles of the user's projects are read once, with their project and
 account; each list then reads its requests joined only to what differs per
@@ -11,10 +12,9 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import Q
 from django.http import HttpRequest
 from django.template.backends.utils import csrf_input
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -28,7 +28,8 @@ from accounts_app.models import (
 )
 from accounts_app.services import break_glass
 from portal import params
-from portal.forms.approvals import ApprovalFilterForm
+from portal.forms.approvals import DecidedFilterForm, QueueFilterForm
+from portal.views import links
 from portal.views.paging import page_counted
 
 PENDING_PAGE = 10  # decision cards: each a form and about 60 lookups to render
@@ -67,49 +68,47 @@ GRANT_SHOWN = (
     "expires_at",
     "requester__name",
 )
-# The user's decisions, newest first, 25 a page (`decided` page parameter).
+# The user's decisions, newest first, 25 a page (their own page).
 DECIDED_PAGE = 25
 
 
-def approvals_context(request: HttpRequest) -> dict:
-    user = request.user
-    projects = list(
-        Project.objects.filter(approval_rules.approved_projects(user)).order_by("name")
-    )
-    if not projects:
+def _approver_lists(request: HttpRequest, form_class) -> tuple:
+    """What both approvals pages start from: the projects the user approves
+    (403 without one), their roles (with project, account and whether the
+    user decides each), the page's filters and the scope they select."""
+    approved = approval_rules.approved_by(request.user)
+    if not approved.project_ids:
         raise PermissionDenied("You approve no project.")
-    roles = _roles_of(projects, user)
+    roles = _roles_of(approved)
     # The accounts of the projects' roles (a project may have roles in several).
     accounts = {role.account_id: role.account.name for role in roles.values()}
-    filters = ApprovalFilterForm(
-        request.GET or None, projects=projects, accounts=accounts
-    )
-    scope, age, status = Q(), None, ""
+    projects = _projects_of(roles, approved)
+    filters = form_class(request.GET or None, projects=projects, accounts=accounts)
+    scope = Q()
     if filters.is_valid():
         data = filters.cleaned_data
         if data["project"]:
             scope &= Q(role__project_id=data["project"])
         if data["account"]:
             scope &= Q(role__account_id=data["account"])
-        age, status = filters.hours(), data["status"]
     elif filters.is_bound:
         scope = Q(pk__in=[])
+    return projects, roles, filters, scope
+
+
+def _filtered(request: HttpRequest, filters) -> bool:
+    return filters.is_bound and any(request.GET.get(f) for f in filters.fields)
+
+
+def approvals_context(request: HttpRequest) -> dict:
+    """The queue: what waits for the user, break-glass uses to review and the
+    active grants of their projects (their decisions: decided_context)."""
+    user = request.user
+    projects, roles, filters, scope = _approver_lists(request, QueueFilterForm)
+    age = filters.hours() if filters.is_valid() else None
     role_ids = [pk for pk, role in roles.items() if role.decidable]
     mine = approval_rules.decidable_by(user, role_ids)
     page, pending = _pending(request, roles, mine & scope, age)
-    decided_page = page_counted(
-        AccessRequest.objects.filter(scope, decided_by=user)
-        .filter(**({"status": status} if status else {}))
-        .select_related("requester", "ended_by", "auto_rule")
-        .order_by("-decided_at", "-pk"),
-        params.page(request, "decided"),
-        DECIDED_PAGE,
-    )
-    decided = _with_roles(decided_page.object_list, roles)
-    for req in decided:
-        req.decided_by = user  # the filter's
-        req.display = selectors.request_display(req)
-        req.note = selectors.request_note(req, user)
     # Active grants, and scheduled ones (shown with their window).
     # Paged with a COUNT of its own: with the length on every row PostgreSQL
     # would join every grant to its requester instead of stopping at a page.
@@ -133,19 +132,44 @@ def approvals_context(request: HttpRequest) -> dict:
         # {% csrf_token %} renders, at a fraction of its cost per form).
         "csrf_input": csrf_input(request),
         "filters": filters,
-        "filtered": filters.is_bound
-        and any(request.GET.get(f) for f in filters.fields),
+        "filtered": _filtered(request, filters),
         "query": _without(request, "page"),
         "reviews": reviews,
         "projects": projects,
         "pending": pending,
         "page": page,
-        "decided": decided,
-        "decided_page": decided_page,
-        "decided_query": _without(request, "decided"),
         "grants": _grant_rows(grants_page.object_list, roles),
         "grants_page": grants_page,
         "grants_query": _without(request, "grants"),
+    }
+
+
+def decided_context(request: HttpRequest) -> dict:
+    """The user's decisions, newest first, with how each ended (their own
+    page: the queue is read on every visit, the history now and then)."""
+    user = request.user
+    projects, roles, filters, scope = _approver_lists(request, DecidedFilterForm)
+    status = filters.cleaned_data["status"] if filters.is_valid() else ""
+    decided_page = page_counted(
+        AccessRequest.objects.filter(scope, decided_by=user)
+        .filter(**({"status": status} if status else {}))
+        .select_related("requester", "ended_by", "auto_rule")
+        .order_by("-decided_at", "-pk"),
+        params.page(request),
+        DECIDED_PAGE,
+    )
+    decided = _with_roles(decided_page.object_list, roles)
+    for req in decided:
+        req.decided_by = user  # the filter's
+        req.display = selectors.request_display(req)
+        req.note = selectors.request_note(req, user)
+    return {
+        "filters": filters,
+        "filtered": _filtered(request, filters),
+        "projects": projects,
+        "decided": decided,
+        "decided_page": decided_page,
+        "query": _without(request, "page"),
     }
 
 
@@ -179,6 +203,7 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
             .exclude(user_id=user.pk)
             .values_list("project_id", flat=True)
         )
+    decide_url = links.by_pk("decide")
     for req in pending:
         # What the trust policy would need with this requester in it.
         req.capacity = trust.trust_capacity(
@@ -191,15 +216,16 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
         req.undecidable = req.own and req.role.project_id not in others
         req.approved_by = [a.approver.get_username() for a in req.given]
         req.approved_by_me = any(a.approver_id == user.pk for a in req.given)
-        req.decide_url = reverse("decide", args=[req.pk])
+        req.decide_url = decide_url(req.pk)
     return page, pending
 
 
 def _grant_rows(grants, roles: dict) -> list:
     """The page of grants, each with its revoke form's URL and labels."""
     grants = _with_roles(grants, roles)
+    revoke_url = links.by_pk("approver_revoke")
     for g in grants:
-        g.revoke_url = reverse("approver_revoke", args=[g.pk])
+        g.revoke_url = revoke_url(g.pk)
         g.access = format_html(
             "{}'s access to {}", g.requester.name, g.role.project.name
         )
@@ -207,22 +233,38 @@ def _grant_rows(grants, roles: dict) -> list:
     return grants
 
 
-def _roles_of(projects: list, user) -> dict[int, OperationRole]:
-    """The roles of `projects` by id, each with its project and account,
-    whether `user` decides its requests (approval_rules.decides: a subset of
-    these roles), and where it is as the rows show it (built once a role, not
+def _roles_of(approved: approval_rules.Approved) -> dict[int, OperationRole]:
+    """The roles of the projects the user approves by id, by project name,
+    each with its project and account, whether the user decides its requests
+    (`decidable`) and where it is as the rows show it (built once a role, not
     once a row)."""
-    by_pk = {p.pk: p for p in projects}
     roles = {}
-    decides = ExpressionWrapper(approval_rules.decides(user), BooleanField())
+    projects = {}
     for role in (
-        OperationRole.objects.filter(project__in=projects)
-        .select_related("account")
-        .annotate(decidable=decides)
+        OperationRole.objects.filter(project_id__in=approved.project_ids)
+        .select_related("account", "project")
+        .order_by("project__name", "pk")
     ):
-        role.project = by_pk[role.project_id]
+        # One project object for all its roles.
+        role.project = projects.setdefault(role.project_id, role.project)
+        role.decidable = approved.decides(role)
         roles[role.pk] = _placed(role)
     return roles
+
+
+def _projects_of(roles: dict, approved: approval_rules.Approved) -> list[Project]:
+    """The projects the user approves, by name: those of their roles, read
+    with them; all of them in one more query when one has no role yet."""
+    projects = list({role.project_id: role.project for role in roles.values()}.values())
+    if len(projects) == len(approved.project_ids):
+        return projects
+    projects = list(
+        Project.objects.filter(pk__in=approved.project_ids).order_by("name")
+    )
+    by_pk = {p.pk: p for p in projects}
+    for role in roles.values():
+        role.project = by_pk[role.project_id]
+    return projects
 
 
 def _placed(role: OperationRole) -> OperationRole:

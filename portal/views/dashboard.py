@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_GET, require_POST
@@ -17,6 +16,7 @@ from accounts_app.services import break_glass
 from portal import params
 from portal.forms.drift import DriftFilterForm
 from portal.templatetags.opsgate import waited
+from portal.views import links
 from portal.views.staff import staff_required
 from provisioning import status as sync_status
 
@@ -28,12 +28,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     now = context["now"]
     # The rows' text is made here: through the template's filters and {% url %}
     # tags it cost more than the rest of the page.
+    project_url, edit_url = links.by_pk("project_detail"), links.by_pk("project_edit")
     for req in context["pending"]:
         created = timezone.localtime(req["created_at"])
         req["since"], req["waited"] = created.isoformat(), waited(created, now)
-        req["project_url"] = reverse("project_detail", args=[req["project_id"]])
+        req["project_url"] = project_url(req["project_id"])
         if req["undecidable"]:
-            req["edit_url"] = reverse("project_edit", args=[req["project_id"]])
+            req["edit_url"] = edit_url(req["project_id"])
     for grant in context["expiring"]:
         ends = timezone.localtime(grant["expires_at"])
         grant["ends_iso"], grant["ends"] = ends.isoformat(), f"{ends:%-d %b %H:%M}"

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -32,6 +31,7 @@ from portal.forms.projects import (
     RolePrincipalsForm,
     RoleRulesForm,
 )
+from portal.views import links
 from portal.views.paging import page_of
 from portal.views.staff import (
     PAGE_SIZE,
@@ -111,8 +111,9 @@ def _names_load(projects: list[Project]) -> None:
     roles = OperationRole.objects.filter(project__in=ids).order_by("os_user")
     for project_id, os_user in roles.values_list("project_id", "os_user"):
         os_users[project_id].append(os_user)
+    project_url = links.by_pk("project_detail")
     for project in projects:
-        project.url = reverse("project_detail", args=[project.pk])
+        project.url = project_url(project.pk)
         project.approver_names = ", ".join(a.username for a in approvers[project.pk])
         project.os_users = os_users[project.pk]
         project.durations_text = ", ".join(map(str, project.durations))
