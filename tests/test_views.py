@@ -5,11 +5,16 @@ import csv
 import html
 import io
 import re
+import zoneinfo
+from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from accounts_app.models import (
     AccessRequest,
@@ -648,3 +653,31 @@ def test_row_links_are_what_reverse_gives_under_any_script_prefix(prefix):
                 assert url(pk).startswith(prefix)
     finally:
         set_script_prefix(before)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 12, 31),
+        timezones=st.sampled_from([UTC, zoneinfo.ZoneInfo("Europe/Paris"), None]),
+    ),
+    zone=st.sampled_from(["UTC", "America/St_Johns", "Asia/Kolkata", "Pacific/Apia"]),
+)
+@examples(max_examples=300, deadline=None)
+def test_the_when_and_stamp_filters_print_what_the_date_filter_prints(moment, zone):
+    from django.template import engines
+    from django.utils import timezone
+
+    def render(text, value):
+        return engines["django"].from_string(text).render({"m": value})
+
+    with timezone.override(zone):
+        assert render("{{ m|when }}", moment) == render(
+            '{{ m|date:"j M H:i" }}', moment
+        )
+        assert render("{{ m|stamp }}", moment) == render(
+            '{{ m|date:"Y-m-d H:i" }}', moment
+        )
+    for nothing in (None, "", "2026-12-07"):
+        assert render("{{ m|when }}{{ m|stamp }}", nothing) == ""
+        assert render('{{ m|date:"j M H:i" }}', nothing) == ""
