@@ -36,6 +36,7 @@ def _run(task, model, function, pk: int) -> None:
     new changes do. An account AWS throttles waits without calling it."""
     state = (
         model.objects.filter(pk=pk)
+        .order_by()  # one row: not the model's ordering (a join for a role)
         .values_list(
             "desired_version", "applied_version", "last_error", _ACCOUNT_ID[model]
         )
@@ -47,7 +48,7 @@ def _run(task, model, function, pk: int) -> None:
         sync_release(model, pk)
         return
     started_at, account_pk = state[0], state[3]
-    wait = throttle.seconds_left(account_pk)
+    wait, backing_off = throttle.account_state(account_pk)
     if wait and not task.request.is_eager:  # run inline (tests): nothing to wait for
         _defer(task, model, pk, wait + random.uniform(0, 1))
         return
@@ -68,7 +69,8 @@ def _run(task, model, function, pk: int) -> None:
             countdown=countdown,
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
-    throttle.succeeded(account_pk)
+    if backing_off:  # else there is no backoff to reset
+        throttle.succeeded(account_pk)
     # Changed while this task ran (it read the older state): go again now
     # rather than at the next sweep.
     if _release_changed(model, pk, started_at or 0):
