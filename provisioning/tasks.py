@@ -295,23 +295,25 @@ def reconcile_account(self, account_id: int) -> dict:
 
 
 @shared_task(bind=True, acks_late=True)
-def check_readiness(self, grant_id: int) -> None:
-    """Read back what AWS holds for one grant. Checks that may fail only
-    because IAM has not propagated yet come back with a countdown (within
-    READINESS_PROPAGATION_SECONDS); run inline (tests) they are recorded at
-    once."""
-    wait = readiness.grant_readiness_run(
-        grant_id=grant_id,
+def check_readiness(self, grant_ids: int | list[int]) -> None:
+    """Read back what AWS holds for grants: the ones a role's sync made active
+    (one task for them all, their role read once) or one grant (Check
+    again; a single id is what tasks queued by older releases carry). Checks
+    that may fail only because IAM has not propagated yet come back with a
+    countdown (within READINESS_PROPAGATION_SECONDS), for those grants only;
+    run inline (tests) they are recorded at once."""
+    wait, waiting = readiness.grants_readiness_run(
+        grant_ids=grant_ids if isinstance(grant_ids, list) else [grant_ids],
         attempt=self.request.retries,
         retry=not self.request.is_eager,
     )
     if wait:
-        raise self.retry(countdown=wait, max_retries=None)
+        raise self.retry(args=[waiting], countdown=wait, max_retries=None)
 
 
-def on_readiness_requested(grant_id: int) -> bool:
-    """accounts_app asked for a grant's readiness check (after its commit)."""
-    return _publish(check_readiness, grant_id)
+def on_readiness_requested(grant_ids: list[int]) -> bool:
+    """accounts_app asked for the check of these grants (after its commit)."""
+    return _publish(check_readiness, grant_ids)
 
 
 # Beat's first reconcile comes one interval after it starts (an hour by

@@ -1,7 +1,9 @@
 """The role's sync on the approval path (issue 24): what it no longer reads
 or writes, and the seams around it (a failing AWS call, quorum, a legacy
-grant, an ending in the same sync, a stale baseline, throttling)."""
+grant, an ending in the same sync, a stale baseline, throttling); and one
+readiness check for the grants one sync made active (issue 25)."""
 
+import json
 from unittest import mock
 
 import pytest
@@ -18,12 +20,13 @@ from accounts_app.models import (
     RequestStatus,
 )
 from accounts_app.services import access_requests, rules
-from provisioning import sync, tasks, throttle
+from provisioning import aws, policies, readiness, sync, tasks, throttle
 from provisioning.aws import PermanentError
 from provisioning.sync import roles
 from tests import faults
 from tests.conftest import _person
 from tests.helpers import grant
+from tests.readiness_sim import register_mfa
 from tests.test_ending import denied, trusted, user_arn
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +203,80 @@ def test_a_success_after_throttling_resets_the_accounts_backoff(approved):
     approved.refresh_from_db()
     assert approved.provisioned_at is not None
     assert throttle.account_state(account_pk)[1] is False
+
+
+# --- One readiness check for the grants one sync made active --------------------
+
+
+@pytest.fixture
+def two_new(aws_env, carol, dave, bob, deploy_role, readiness_on):
+    sync.account_baseline_sync(account_id=deploy_role.account_id)
+    synced(carol, dave)
+    return grant(carol, deploy_role, bob), grant(dave, deploy_role, bob)
+
+
+def test_grants_activated_in_one_sync_get_one_readiness_check(
+    two_new, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sync.role_sync(role_id=two_new[0].role_id)
+    checks = [arg for name, arg in published if name == "check_readiness"]
+    assert len(checks) == 1
+    assert sorted(checks[0]) == sorted(g.pk for g in two_new)
+    states = AccessRequest.objects.filter(pk__in=[g.pk for g in two_new])
+    assert {g.readiness_state for g in states} == {ReadinessState.CHECKING}
+
+
+def test_one_check_reads_the_role_once_and_judges_each_persons_trust(two_new, iam):
+    sync.role_sync(role_id=two_new[0].role_id)
+    # dave is no longer in the trust (as if written behind opsgate's back).
+    iam.update_assume_role_policy(
+        RoleName=two_new[0].role.role_name,
+        PolicyDocument=json.dumps(policies.trust_policy([user_arn("carol")])),
+    )
+    register_mfa("carol")
+    register_mfa("dave")
+    with aws.observe_calls() as calls:
+        wait, waiting = readiness.grants_readiness_run(
+            grant_ids=[g.pk for g in two_new], retry=False
+        )
+    assert (wait, waiting) == (0.0, [])
+    assert calls.count("iam:GetRole") == 1
+    assert calls.count("iam:ListAttachedRolePolicies") == 1
+    assert calls.count("ec2:DescribeInstances") == 1
+    carol_grant, dave_grant = (AccessRequest.objects.get(pk=g.pk) for g in two_new)
+    assert carol_grant.readiness_state == ReadinessState.READY
+    assert dave_grant.readiness_state == ReadinessState.NOT_READY
+    (bad,) = [c for c in dave_grant.readiness_checks if not c["ok"]]
+    assert bad["key"] == "trust" and "does not list dave" in bad["message"]
+
+
+def test_only_the_grants_waiting_for_propagation_are_checked_again(two_new, iam):
+    g_carol, g_dave = two_new
+    sync.role_sync(role_id=g_carol.role_id)
+    register_mfa("carol")  # but not in the group yet, as if IAM lagged
+    iam.remove_user_from_group(GroupName="opsgate-operators", UserName="carol")
+    # dave has no MFA device: reported at once, nothing to wait for.
+
+    wait, waiting = readiness.grants_readiness_run(
+        grant_ids=[g_carol.pk, g_dave.pk], attempt=0
+    )
+    assert (wait, waiting) == (5.0, [g_carol.pk])
+    assert AccessRequest.objects.get(pk=g_dave.pk).readiness_state == "not_ready"
+    assert AccessRequest.objects.get(pk=g_carol.pk).readiness_checks == []
+
+    # The task comes back for carol's grant only.
+    with mock.patch.object(
+        tasks.check_readiness, "retry", side_effect=RuntimeError
+    ) as retry:
+        with pytest.raises(RuntimeError):
+            tasks.check_readiness.run([g_carol.pk, g_dave.pk])
+    assert retry.call_args.kwargs["args"] == [[g_carol.pk]]
+    assert retry.call_args.kwargs["countdown"] == 5.0
+
+
+def test_a_single_grant_id_from_an_older_release_is_still_checked(two_new):
+    g_carol, _ = two_new
+    sync.role_sync(role_id=g_carol.role_id)
+    tasks.check_readiness.apply(args=[g_carol.pk])
+    assert AccessRequest.objects.get(pk=g_carol.pk).readiness_state == "not_ready"
