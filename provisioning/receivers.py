@@ -33,10 +33,10 @@ def _chat_requested(sender, **kwargs) -> None:
     chat_tasks.on_chat_requested(sender, **kwargs)
 
 
-def _readiness_requested(sender, grant_id: int, **kwargs) -> None:
+def _readiness_requested(sender, grant_ids: list[int], **kwargs) -> None:
     from provisioning import tasks
 
-    tasks.on_readiness_requested(grant_id)
+    tasks.on_readiness_requested(grant_ids)
 
 
 def connect() -> None:

@@ -36,6 +36,7 @@ def _run(task, model, function, pk: int) -> None:
     new changes do. An account AWS throttles waits without calling it."""
     state = (
         model.objects.filter(pk=pk)
+        .order_by()  # one row: not the model's ordering (a join for a role)
         .values_list(
             "desired_version", "applied_version", "last_error", _ACCOUNT_ID[model]
         )
@@ -47,7 +48,7 @@ def _run(task, model, function, pk: int) -> None:
         sync_release(model, pk)
         return
     started_at, account_pk = state[0], state[3]
-    wait = throttle.seconds_left(account_pk)
+    wait, backing_off = throttle.account_state(account_pk)
     if wait and not task.request.is_eager:  # run inline (tests): nothing to wait for
         _defer(task, model, pk, wait + random.uniform(0, 1))
         return
@@ -68,7 +69,8 @@ def _run(task, model, function, pk: int) -> None:
             countdown=countdown,
             max_retries=settings.OPSGATE["TASK_MAX_RETRIES"],
         ) from exc
-    throttle.succeeded(account_pk)
+    if backing_off:  # else there is no backoff to reset
+        throttle.succeeded(account_pk)
     # Changed while this task ran (it read the older state): go again now
     # rather than at the next sweep.
     if _release_changed(model, pk, started_at or 0):
@@ -293,23 +295,25 @@ def reconcile_account(self, account_id: int) -> dict:
 
 
 @shared_task(bind=True, acks_late=True)
-def check_readiness(self, grant_id: int) -> None:
-    """Read back what AWS holds for one grant. Checks that may fail only
-    because IAM has not propagated yet come back with a countdown (within
-    READINESS_PROPAGATION_SECONDS); run inline (tests) they are recorded at
-    once."""
-    wait = readiness.grant_readiness_run(
-        grant_id=grant_id,
+def check_readiness(self, grant_ids: int | list[int]) -> None:
+    """Read back what AWS holds for grants: the ones a role's sync made active
+    (one task for them all, their role read once) or one grant (Check
+    again; a single id is what tasks queued by older releases carry). Checks
+    that may fail only because IAM has not propagated yet come back with a
+    countdown (within READINESS_PROPAGATION_SECONDS), for those grants only;
+    run inline (tests) they are recorded at once."""
+    wait, waiting = readiness.grants_readiness_run(
+        grant_ids=grant_ids if isinstance(grant_ids, list) else [grant_ids],
         attempt=self.request.retries,
         retry=not self.request.is_eager,
     )
     if wait:
-        raise self.retry(countdown=wait, max_retries=None)
+        raise self.retry(args=[waiting], countdown=wait, max_retries=None)
 
 
-def on_readiness_requested(grant_id: int) -> bool:
-    """accounts_app asked for a grant's readiness check (after its commit)."""
-    return _publish(check_readiness, grant_id)
+def on_readiness_requested(grant_ids: list[int]) -> bool:
+    """accounts_app asked for the check of these grants (after its commit)."""
+    return _publish(check_readiness, grant_ids)
 
 
 # Beat's first reconcile comes one interval after it starts (an hour by

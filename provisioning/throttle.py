@@ -64,6 +64,17 @@ def seconds_left(account_pk: int) -> float:
     return max(0.0, until - time.time())
 
 
+def account_state(account_pk: int) -> tuple[float, bool]:
+    """seconds_left, and whether the account has a backoff a success resets
+    (succeeded): one cache read."""
+    try:
+        found = cache.get_many([_until_key(account_pk), _level_key(account_pk)])
+    except Exception:  # noqa: BLE001
+        return 0.0, True
+    until = float(found.get(_until_key(account_pk)) or 0)
+    return max(0.0, until - time.time()), bool(found.get(_level_key(account_pk)))
+
+
 def throttled_until(account_pks: list[int]) -> dict[int, float]:
     """{account pk: epoch seconds} of the accounts backing off now."""
     try:

@@ -218,7 +218,7 @@ def test_check_again_asks_the_worker_and_shows_checking(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("request_check", args=[not_ready.pk]))
     assert response.status_code == 302
-    assert published == [not_ready.pk]
+    assert published == [[not_ready.pk]]  # one check task, for this grant
     assert AccessRequest.objects.get(pk=not_ready.pk).readiness_state == "checking"
     status = client.get(reverse("request_status")).json()
     assert status["requests"][str(not_ready.pk)]["readiness"] == "checking"
@@ -283,7 +283,7 @@ def test_the_api_check_endpoint_asks_again(
         )
     assert response.status_code == 202
     assert response.json()["readiness"]["state"] == "checking"
-    assert published == [not_ready.pk]
+    assert published == [[not_ready.pk]]
 
 
 def test_the_api_check_needs_the_request_scope_and_an_active_grant(

@@ -247,12 +247,16 @@ class AccessRequest(models.Model):
     def ended_grants(cls, now=None):
         """Grants that gave access once and no longer do (including those past
         their expiry that the periodic task has not marked yet)."""
-        now = now or timezone.now()
+        return cls.objects.filter(cls.ended_q(now or timezone.now()))
+
+    @staticmethod
+    def ended_q(now) -> Q:
+        """ended_grants as a condition (to combine with others in one read)."""
         was_granted = Q(provisioned_at__isnull=False) | Q(decided_at__isnull=False)
         ended = Q(status__in=[RequestStatus.REVOKED, RequestStatus.EXPIRED]) | Q(
             status=RequestStatus.APPROVED, expires_at__lte=now
         )
-        return cls.objects.filter(was_granted & ended)
+        return was_granted & ended
 
     @classmethod
     def active_grants(cls, now=None):

@@ -20,8 +20,8 @@ from accounts_app import notifications
 from accounts_app.audit import audit_record
 from accounts_app.models import AccessRequest, ReadinessState, RequestStatus
 
-# Sent after commit with grant_id=…; provisioning publishes the check task
-# (provisioning/receivers.py), so accounts_app never imports the worker.
+# Sent after commit with grant_ids=[…]; provisioning publishes one check task
+# for them (provisioning/receivers.py), so accounts_app never imports the worker.
 readiness_requested = Signal()
 
 
@@ -46,8 +46,8 @@ def checkable_grant(grant_id: int) -> AccessRequest | None:
     return grant if grant is not None and is_checkable(grant) else None
 
 
-def _send(grant_id: int) -> None:
-    readiness_requested.send(sender=AccessRequest, grant_id=grant_id)
+def _send(grant_ids: list[int]) -> None:
+    readiness_requested.send(sender=AccessRequest, grant_ids=grant_ids)
 
 
 def readiness_check_request(*, grant_ids: list[int]) -> list[int]:
@@ -64,22 +64,23 @@ def readiness_check_request(*, grant_ids: list[int]) -> list[int]:
     AccessRequest.objects.filter(pk__in=asked).update(
         readiness_state=ReadinessState.CHECKING
     )
-    for pk in asked:
-        transaction.on_commit(partial(_send, pk))
+    if asked:
+        transaction.on_commit(partial(_send, asked))
     return asked
 
 
 def grants_provisioned(*, grant_ids: list[int], at) -> None:
     """The worker wrote these active grants into their role's trust, under
     the role's lock and in its transaction: record when, and, with checks on,
-    mark them checking in the same UPDATE and ask for their checks once it
-    commits (readiness_check_request's re-read would find the same grants)."""
+    mark them checking in the same UPDATE and ask for one check of them all
+    once it commits (readiness_check_request's re-read would find the same
+    grants; the role is read once for them)."""
     checking = {"readiness_state": ReadinessState.CHECKING} if enabled() else {}
     AccessRequest.objects.filter(pk__in=grant_ids, provisioned_at__isnull=True).update(
         provisioned_at=at, **checking
     )
-    for pk in grant_ids if checking else []:
-        transaction.on_commit(partial(_send, pk))
+    if checking and grant_ids:
+        transaction.on_commit(partial(_send, list(grant_ids)))
 
 
 def grant_check_request(*, grant: AccessRequest, actor: Any) -> AccessRequest:

@@ -40,6 +40,7 @@ from provisioning.readiness.runner import (
     changed_at,
     check_grant,
     grant_readiness_run,
+    grants_readiness_run,
     retry_in,
 )
 from provisioning.readiness.simulate import instance_arn, simulate_check
@@ -55,6 +56,7 @@ __all__ = [
     "changed_at",
     "check_grant",
     "grant_readiness_run",
+    "grants_readiness_run",
     "instance_arn",
     "instance_rows",
     "instances_check",

@@ -4,7 +4,7 @@ tags, policies and permissions boundary."""
 
 from typing import Any
 
-from accounts_app.models import AccessRequest
+from accounts_app.models import AccessRequest, OperationRole
 from provisioning import aws, baseline, policies
 from provisioning.aws import AwsError, PermanentError, aws_action
 from provisioning.iam import parse_document
@@ -39,19 +39,38 @@ def _trust_problem(document: Any, person_arn: str) -> str:
     return ""
 
 
-def role_checks(grant: AccessRequest, *, recent: bool) -> list[Check]:
-    role = grant.role
+def _role_read(role: OperationRole) -> tuple[dict, set[str]]:
+    """GetRole's Role and the attached policies' ARNs."""
     iam = aws.client("iam", role.account)
+    with aws_action("iam:GetRole"):
+        found = iam.get_role(RoleName=role.role_name)["Role"]
+    with aws_action("iam:ListAttachedRolePolicies"):
+        attached = {
+            p["PolicyArn"]
+            for p in iam.list_attached_role_policies(RoleName=role.role_name)[
+                "AttachedPolicies"
+            ]
+        }
+    return found, attached
+
+
+def role_checks(
+    grant: AccessRequest, *, recent: bool, reads: dict | None = None
+) -> list[Check]:
+    """`reads`: the role's reads by role id, shared by the grants of one
+    task (the same role is read once); each grant's trust is judged on its
+    own person."""
+    role = grant.role
+    reads = {} if reads is None else reads
+    if role.pk not in reads:
+        try:
+            reads[role.pk] = _role_read(role)
+        except AwsError as exc:
+            reads[role.pk] = exc
     try:
-        with aws_action("iam:GetRole"):
-            found = iam.get_role(RoleName=role.role_name)["Role"]
-        with aws_action("iam:ListAttachedRolePolicies"):
-            attached = {
-                p["PolicyArn"]
-                for p in iam.list_attached_role_policies(RoleName=role.role_name)[
-                    "AttachedPolicies"
-                ]
-            }
+        if isinstance(reads[role.pk], AwsError):
+            raise reads[role.pk]
+        found, attached = reads[role.pk]
     except PermanentError as exc:
         if exc.code != "NoSuchEntity":
             return [failed_call("role", "The role", exc)]

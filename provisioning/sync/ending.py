@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from accounts_app import notifications, trust
@@ -35,10 +35,6 @@ from provisioning.sync.sessions import _principals_mark, _ssm_step
 # The deny is written just before the trust: its cutoff covers a trust write
 # up to this much later; a later one moves the cutoff and rewrites the deny.
 TRUST_WRITE_ALLOWANCE = timedelta(seconds=10)
-
-
-def _ended(role: OperationRole, now: datetime):
-    return AccessRequest.ended_grants(now).filter(role=role)
 
 
 # What the steps record on the role; reloaded when a step rolls back.
@@ -75,11 +71,13 @@ def _role_converge(
     now = timezone.now()
     client = aws.client("iam", role.account)
     principals = trust.principal_arns(role, users)
-    ending = _endings_open(role, grants, users, now=now)
-    recorded = _endings_recorded(role, now)
+    ending, recorded = _endings_open(role, grants, users, now=now)
     existing = iam.role_get(client, name=role.role_name, path=_conf("IAM_PATH"))
     failures: list[AwsError] = []
-    _step(failures, _deny_step, role, client, existing, now, recorded)
+    # Nothing ended and no deny in force: the deny step has nothing to write
+    # (nor a savepoint to take).
+    if recorded or role.ended_principals or role.revoked_sessions_until:
+        _step(failures, _deny_step, role, client, existing, now, recorded)
     # Without an ending recorded or a removed cross-account user, the SSM step
     # has no session to end.
     sessions = bool(recorded or role.ended_principals)
@@ -104,13 +102,14 @@ def _endings_open(
     users: list[IamUser],
     *,
     now: datetime,
-) -> bool:
+) -> tuple[bool, list[tuple]]:
     """Find what ended since the last sync. A grant replaced by an extension
     (the person's current grant was approved no later than the old one ended)
     is no ending: the person stays in the trust. A removed cross-account user
     is one. Every ending whose trust is not rewritten yet gets the cutoff
     the deny written now must cover (it moves with each try). Returns whether
-    a grant's ending waits for the trust rewrite."""
+    a grant's ending waits for the trust rewrite, and _endings_recorded as it
+    stands after this (both from one read)."""
     held_since: dict[str, Any] = {}
     for g in grants:
         if g.requester in users:
@@ -118,27 +117,41 @@ def _endings_open(
             held_since[name] = min(
                 filter(None, [g.decided_at, held_since.get(name)]), default=None
             )
-    fresh = _ended(role, now).filter(trust_removed_at__isnull=True)
-    waiting = False
-    for g in fresh.select_related("requester").only("ended_at", "requester__name"):
-        name = g.requester.name
-        if name in held_since and (
-            held_since[name] is None
-            or g.ended_at is None
-            or held_since[name] <= g.ended_at
+    fresh_q = AccessRequest.ended_q(now) & Q(trust_removed_at__isnull=True)
+    rows = (
+        AccessRequest.objects.filter(role=role)
+        .filter(fresh_q | _recorded_q(now))
+        .order_by()
+        .annotate(fresh=ExpressionWrapper(fresh_q, output_field=BooleanField()))
+        .values_list(
+            "pk",
+            "requester__name",
+            "deny_cutoff",
+            "deny_written_at",
+            "ended_at",
+            "fresh",
+        )
+    )
+    cutoff = now + _margin() + TRUST_WRITE_ALLOWANCE
+    recorded, waiting = [], []
+    for pk, name, deny_cutoff, written, ended_at, fresh in rows:
+        if not fresh:
+            recorded.append((pk, name, deny_cutoff, written))
+        elif name in held_since and (
+            held_since[name] is None or ended_at is None or held_since[name] <= ended_at
         ):
-            AccessRequest.objects.filter(pk=g.pk).update(
+            AccessRequest.objects.filter(pk=pk).update(
                 deny_cutoff=None,
                 deny_written_at=now,
                 trust_removed_at=now,
                 sessions_ended_at=now,
             )
         else:
-            waiting = True
-    cutoff = now + _margin() + TRUST_WRITE_ALLOWANCE
+            waiting.append(pk)
+            recorded.append((pk, name, cutoff, written))
     # None open: no row to update (only this sync, under the role lock, sets cutoffs).
     if waiting:
-        fresh.update(deny_cutoff=cutoff)
+        AccessRequest.objects.filter(pk__in=waiting).update(deny_cutoff=cutoff)
     applied = role.applied_extra_principal_arns
     removed = set(applied or []) - set(role.extra_principal_arns or [])
     entries = list(role.ended_principals or [])
@@ -154,7 +167,15 @@ def _endings_open(
     if entries or role.ended_principals:  # else nothing to write
         role.ended_principals = entries
         role.save(update_fields=["ended_principals"])
-    return waiting
+    return bool(waiting), recorded
+
+
+def _recorded_q(now: datetime) -> Q:
+    return Q(deny_cutoff__isnull=False) & (
+        Q(deny_cutoff__gt=now - _window())
+        | Q(deny_written_at__isnull=True)
+        | Q(sessions_ended_at__isnull=True)
+    )
 
 
 def _endings_recorded(role: OperationRole, now: datetime) -> list[tuple]:
@@ -162,11 +183,7 @@ def _endings_recorded(role: OperationRole, now: datetime) -> list[tuple]:
     may still be in force or whose steps are not all recorded. An ending has
     its cutoff from its first sync on (migration 0007 gave the older ones
     theirs), so none here leaves no grant for the deny or the SSM step."""
-    rows = AccessRequest.objects.filter(role=role, deny_cutoff__isnull=False).filter(
-        Q(deny_cutoff__gt=now - _window())
-        | Q(deny_written_at__isnull=True)
-        | Q(sessions_ended_at__isnull=True)
-    )
+    rows = AccessRequest.objects.filter(_recorded_q(now), role=role)
     return list(
         rows.values_list("pk", "requester__name", "deny_cutoff", "deny_written_at")
     )

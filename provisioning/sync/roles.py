@@ -2,21 +2,25 @@
 made, then the role converged (provisioning.sync.ending); AWS's errors read
 for what they mean (a principal not propagated yet, a user or role AWS lost)."""
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts_app import approval_rules
 from accounts_app.models import (
     AccessRequest,
+    Approval,
     IamUser,
     IamUserState,
     OperationRole,
     RequestStatus,
 )
 from accounts_app.services.access_requests import request_end
-from provisioning import aws, iam, recovery
+from provisioning import aws, baseline, iam, recovery
 from provisioning.aws import AwsError, DependencyMissing, PermanentError, RetryLater
 from provisioning.sync.accounts import _ensure_baseline, _repairs_baseline_once
 from provisioning.sync.ending import _role_converge
@@ -104,10 +108,13 @@ def _role_missing_note(role: OperationRole, exc: AwsError) -> None:
         )
 
 
-def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
+def _approvals_hold(
+    grant: AccessRequest, given: list[Approval], decider_may: Callable[[], bool]
+) -> str:
     """Why `grant` may no longer reach AWS ("" when it may): its approvals
-    must still come from enough people who may approve it now (the quorum; a
-    grant approved before quorums existed has only its decider)."""
+    (`given`, each with `allowed`: its approver may approve the role now) must
+    still come from enough people (the quorum; a grant approved before
+    quorums existed has only its decider, `decider_may`)."""
     project = grant.role.project.name
     if grant.break_glass:
         if grant.role.project.allow_break_glass and (
@@ -122,16 +129,11 @@ def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
             return ""
         return f"the auto-approval rule no longer lists {grant.requester.name}."
     # The approvers' names only for a refusal's message (read then).
-    given = list(grant.approvals.all())
     if not given:
-        if grant.decided_by_id in approvers:
+        if decider_may():
             return ""
         return f"{grant.decided_by.get_username()} may no longer approve {project}."
-    valid = [
-        a
-        for a in given
-        if a.approver_id in approvers and a.approver_id != grant.requester.user_id
-    ]
+    valid = [a for a in given if a.allowed and a.approver_id != grant.requester.user_id]
     if len(valid) >= grant.approvals_required:
         return ""
     if grant.approvals_required == 1:
@@ -142,25 +144,52 @@ def _approvals_hold(grant: AccessRequest, approvers: set[int]) -> str:
     )
 
 
+def _approvals_given(role: OperationRole, grants: list[AccessRequest]) -> dict:
+    """{grant id: its approvals}, each marked `allowed` when its approver may
+    approve `role` now: one query for all the grants (the role's approvers a
+    subquery of it)."""
+    if not grants:
+        return {}
+    approvers = approval_rules.role_approvers(role).filter(pk=OuterRef("approver_id"))
+    given: dict[int, list[Approval]] = {g.pk: [] for g in grants}
+    rows = Approval.objects.filter(access_request__in=[g.pk for g in grants])
+    for approval in rows.annotate(allowed=Exists(approvers)):
+        given[approval.access_request_id].append(approval)
+    return given
+
+
 def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
     """Re-check, at provisioning time, grants not provisioned yet: their
     approvals must still be by active approvers of the role, enough of them
     for its quorum. A grant that fails is revoked (with an audit row) instead
-    of reaching AWS."""
-    approvers = set(approval_rules.role_approvers(role).values_list("pk", flat=True))
-    kept = []
-    for grant in grants:
-        unchecked = grant.decided_by_id is None and not (
-            grant.break_glass or grant.auto_approved
-        )
-        if grant.provisioned_at or unchecked:
-            kept.append(grant)
-            continue
+    of reaching AWS. Grants already provisioned cost no query here."""
+    grants = list(grants)
+    checked = [
+        g
+        for g in grants
+        if not g.provisioned_at
+        and (g.decided_by_id is not None or g.break_glass or g.auto_approved)
+    ]
+    # Break-glass and rule grants are re-checked against their own lists.
+    given = _approvals_given(
+        role, [g for g in checked if not (g.break_glass or g.auto_approved)]
+    )
+
+    @functools.cache
+    def approvers() -> set[int]:  # only for a grant without approval rows
+        return approval_rules.role_approver_ids(role)
+
+    revoked = set()
+    for grant in checked:
         grant.role = role
-        why = _approvals_hold(grant, approvers)
+        why = _approvals_hold(
+            grant,
+            given.get(grant.pk, []),
+            lambda grant=grant: grant.decided_by_id in approvers(),
+        )
         if not why:
-            kept.append(grant)
             continue
+        revoked.add(grant.pk)
         request_end(
             grant,
             status=RequestStatus.REVOKED,
@@ -171,50 +200,65 @@ def _still_allowed(role: OperationRole, grants) -> list[AccessRequest]:
             # This sync is writing the role's trust without the grant.
             resync_role=False,
         )
-    return kept
+    return [g for g in grants if g.pk not in revoked]
+
+
+def _locked(role_id: int) -> OperationRole:
+    return (
+        OperationRole.objects.select_for_update(of=("self",))
+        .select_related("account", "project")
+        .get(pk=role_id)
+    )
+
+
+def _converge(role: OperationRole, users: list[IamUser]) -> AwsError | None:
+    """Under the role's lock: its grants re-checked, the IAM users its trust
+    names made (into `users`), the role converged and, when it all went
+    through, its version recorded. Returns the failure to raise after the
+    commit."""
+    version = role.desired_version
+    grants = _still_allowed(
+        role,
+        # The decider's name only for a refusal (read then).
+        AccessRequest.active_grants()
+        .filter(role=role)
+        .select_related("requester__account"),
+    )
+    users += [g.requester for g in grants if g.requester.state == IamUserState.ACTIVE]
+    for user in users:
+        if not user.arn or user.applied_version < user.desired_version:
+            if user.account_id != role.account_id:
+                _ensure_baseline(user.account)  # the identity account
+            locked = (
+                IamUser.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .get(pk=user.pk)
+            )
+            _apply_user(locked)
+            user.arn, user.created_in_aws_at = locked.arn, locked.created_in_aws_at
+    failure = _role_converge(role, grants, users)
+    if failure is None:
+        _record_success(role, version)
+    return failure
 
 
 @_repairs_baseline_once(OperationRole, "role_id")
 def role_sync(*, role_id: int) -> None:
-    role = OperationRole.objects.select_related("account").get(pk=role_id)
     users: list[IamUser] = []
-    failure: AwsError | None = None
     try:
-        _ensure_baseline(role.account)
         with transaction.atomic():
-            role = (
-                OperationRole.objects.select_for_update(of=("self",))
-                .select_related("account", "project")
-                .get(pk=role_id)
-            )
-            version = role.desired_version
-            grants = _still_allowed(
-                role,
-                # The decider's name only for a refusal (read then).
-                AccessRequest.active_grants()
-                .filter(role=role)
-                .select_related("requester__account"),
-            )
-            users = [
-                g.requester for g in grants if g.requester.state == IamUserState.ACTIVE
-            ]
-            for user in users:
-                if not user.arn or user.applied_version < user.desired_version:
-                    if user.account_id != role.account_id:
-                        _ensure_baseline(user.account)  # the identity account
-                    locked = (
-                        IamUser.objects.select_for_update(of=("self",))
-                        .select_related("account")
-                        .get(pk=user.pk)
-                    )
-                    _apply_user(locked)
-                    user.arn, user.created_in_aws_at = (
-                        locked.arn,
-                        locked.created_in_aws_at,
-                    )
-            failure = _role_converge(role, grants, users)
-            if failure is None:
-                _record_success(role, version)
+            role = _locked(role_id)
+            # The account's baseline is read with the role: when it is
+            # current (nearly always) no read before the lock is needed.
+            current = baseline.baseline_is_current(role.account)
+            failure = _converge(role, users) if current else None
+        if not current:
+            # Made outside the role's lock: the account's sync locks the
+            # account, then the roles a permanent error stopped.
+            _ensure_baseline(role.account)
+            with transaction.atomic():
+                role = _locked(role_id)
+                failure = _converge(role, users)
         if failure is not None:
             raise failure
     except AwsError as exc:
