@@ -21,6 +21,7 @@ from accounts_app.services import lifecycle
 from provisioning import baseline, readiness, reconcile, sync, throttle
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.chat import post_chat  # noqa: F401 - the worker registers it here
+from provisioning.notify import send_notification  # noqa: F401 - and this one
 
 log = logging.getLogger(__name__)
 

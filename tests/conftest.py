@@ -522,6 +522,22 @@ def provisioning_runs(monkeypatch):
     monkeypatch.setattr(tasks, "_publish", run_now)
 
 
+@pytest.fixture(autouse=True)
+def notifications_run(request, monkeypatch):
+    """Notifications asked for on commit run at once in this process, through
+    the worker's task and its allow-list (no broker), so tests read
+    mail.outbox. Tests of the queued path are marked notifications_queued."""
+    if request.node.get_closest_marker("notifications_queued"):
+        return
+    from provisioning import notify
+
+    def run_now(name, args):
+        notify.send_notification.apply(args=[name, args], throw=True)
+        return True
+
+    monkeypatch.setattr(notify, "publish", run_now)
+
+
 @pytest.fixture
 def quiet_zero(settings):
     """Reconcile looks at objects however recently they were synced."""
