@@ -527,9 +527,11 @@ def notifications_run(request, monkeypatch):
     """Notifications asked for on commit run at once in this process, through
     the worker's task and its allow-list (no broker), so tests read
     mail.outbox. Tests of the queued path are marked notifications_queued."""
+    from provisioning import notify
+
+    monkeypatch.setattr(notify, "_down_until", 0.0)  # no earlier test's outage
     if request.node.get_closest_marker("notifications_queued"):
         return
-    from provisioning import notify
 
     def run_now(name, args):
         notify.send_notification.apply(args=[name, args], throw=True)

@@ -129,5 +129,5 @@ def test_with_redis_down_sign_in_and_the_api_answer_503_and_signed_in_pages_work
     # Its mail could not be queued for the worker: the web process sent it.
     mails = "".join(p.read_text() for p in (tmp_path / "mail").glob("*"))
     assert "Your request for payments as deploy was approved" in mails
-    assert "could not enqueue notification request_decided" in portal.log()
+    assert "sending notification request_decided now" in portal.log()
     assert "Internal Server Error" not in portal.log()
