@@ -89,9 +89,8 @@ class Command(BaseCommand):
                     "; ".join(
                         f"--admin-{'name' if f == 'iam_user_name' else f}: "
                         f"{' '.join(m)}"
-                        for f, m in getattr(
-                            exc, "message_dict", {"": exc.messages}
-                        ).items()
+                        for f, m in getattr(exc, "message_dict", {"": exc.messages})
+                        .items()
                     )
                 ) from None
             self.stdout.write(f"first admin: {email} (IAM user {person.name})")
