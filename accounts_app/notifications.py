@@ -2,6 +2,13 @@
 
 A failing mail server never undoes or blocks a change: the failure is logged.
 Functions take ids and read the state when they run, like the tasks do.
+
+on_commit is the one way a change asks for one: after the commit it sends the
+`notification_requested` signal with the function's name and arguments;
+provisioning connects a receiver that publishes a Celery task, so the worker
+renders and sends the mail (and the chat posts), never the web request. When
+no receiver takes it (none connected, or the broker is down) it is sent here,
+at once, so nothing is lost.
 """
 
 import logging
@@ -11,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -20,10 +28,59 @@ from accounts_app.models import AccessRequest, AccessReview, OperationRole
 log = logging.getLogger(__name__)
 
 
+# Sent after commit with name= (one of DELIVERABLE) and args= (ids, JSON);
+# a receiver answers True when it took the notification (queued it).
+notification_requested = Signal()
+
+# What a notification may be asked for by name (the worker's task calls only
+# these): every function below that on_commit is given.
+DELIVERABLE = frozenset(
+    {
+        "request_created",
+        "request_auto_approved",
+        "approval_partial",
+        "break_glass_used",
+        "break_glass_overdue",
+        "break_glass_flagged",
+        "review_started",
+        "review_reminder",
+        "request_decided",
+        "grant_ended",
+        "grants_active",
+        "grant_readiness",
+    }
+)
+
+
 def on_commit(function, *args) -> None:
+    """Have `function(*args)` (a notification of DELIVERABLE; ids as args)
+    sent once the current transaction commits: by the worker, or here when
+    none can take it."""
+    if function.__name__ not in DELIVERABLE:
+        raise ValueError(f"{function.__name__} is not a notification")
     # robust: an error while mailing is logged and never reaches the caller,
     # whose change is already committed.
-    transaction.on_commit(partial(function, *args), robust=True)
+    transaction.on_commit(partial(deliver, function.__name__, *args), robust=True)
+
+
+def deliver(name: str, *args) -> None:
+    """Ask a receiver (provisioning's Celery task) for notification `name`;
+    send it here when no receiver took it."""
+    answers = notification_requested.send_robust(
+        sender=None, name=name, args=list(args)
+    )
+    if any(taken is True for _, taken in answers):
+        return
+    log.info("notification %s%s sent by this process", name, tuple(args))
+    send(name, list(args))
+
+
+def send(name: str, args: list) -> int:
+    """Send notification `name` now; only a name of DELIVERABLE (the
+    worker's task passes on what the broker says)."""
+    if name not in DELIVERABLE:
+        raise ValueError(f"{name!r} is not a notification")
+    return globals()[name](*args)
 
 
 def _url(name: str) -> str:

@@ -196,7 +196,7 @@ EMAIL_BACKEND = envstr(
     if DEMO
     else "django.core.mail.backends.console.EmailBackend",
 )
-EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "opsgate <opsgate@localhost>")
 
 # One cache shared by every process (see portal/env.py): used TOTP codes and

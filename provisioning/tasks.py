@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from accounts_app.models import AwsAccount, IamUser, OperationRole
 from accounts_app.services import lifecycle
-from provisioning import baseline, readiness, reconcile, sync, throttle
+from provisioning import baseline, notify, readiness, reconcile, sync, throttle
 from provisioning.aws import AwsError, PermanentError, RetryLater
 from provisioning.chat import post_chat  # noqa: F401 - the worker registers it here
+
+# (Importing notify registers its send_notification task with the worker too.)
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,7 @@ def _publish(task, pk: int, **options) -> bool:
         return True
     except Exception as exc:  # the broker is down: the sweep will retry
         log.warning("could not enqueue %s(%s), the sweep will: %s", task.name, pk, exc)
+        notify.broker_failed()  # the change's e-mail goes inline at once
         return False
 
 

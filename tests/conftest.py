@@ -522,6 +522,24 @@ def provisioning_runs(monkeypatch):
     monkeypatch.setattr(tasks, "_publish", run_now)
 
 
+@pytest.fixture(autouse=True)
+def notifications_run(request, monkeypatch):
+    """Notifications asked for on commit run at once in this process, through
+    the worker's task and its allow-list (no broker), so tests read
+    mail.outbox. Tests of the queued path are marked notifications_queued."""
+    from provisioning import notify
+
+    monkeypatch.setattr(notify, "_down_until", 0.0)  # no earlier test's outage
+    if request.node.get_closest_marker("notifications_queued"):
+        return
+
+    def run_now(name, args):
+        notify.send_notification.apply(args=[name, args], throw=True)
+        return True
+
+    monkeypatch.setattr(notify, "publish", run_now)
+
+
 @pytest.fixture
 def quiet_zero(settings):
     """Reconcile looks at objects however recently they were synced."""

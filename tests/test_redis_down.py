@@ -3,7 +3,8 @@
 answered 500. Sign-in and the API need the cache (used TOTP codes and failed
 sign-ins; the rate limit per token) and refuse with a 503 that says what is
 wrong and what to do; the pages of people already signed in keep working, an
-approval included (its work is enqueued later by the sweep, DESIGN §4).
+approval included (its work is enqueued later by the sweep, DESIGN §4; its
+mail is sent by the web process, as nothing can be queued for the worker).
 
 gunicorn serves the test database with CACHE_URL and CELERY_BROKER_URL on a
 redis-server of the test's own (database numbers 1 and 0, as deployed), which
@@ -34,13 +35,15 @@ def redis_server(tmp_path):
 
 
 @pytest.fixture
-def portal(redis_server):
+def portal(redis_server, tmp_path):
     web = Web(
         workers=1,
         env={
             "CACHE_URL": redis_server.url(1),
             "CELERY_BROKER_URL": redis_server.url(0),
             "DJANGO_DEBUG": "false",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(tmp_path / "mail"),
         },
         name="gunicorn-redis-down",
     )
@@ -72,7 +75,7 @@ def api_get(portal, path: str, secret: str) -> tuple[int, str, dict]:
 
 
 def test_with_redis_down_sign_in_and_the_api_answer_503_and_signed_in_pages_work(
-    redis_server, portal, carol, bob, alice, deploy_role
+    redis_server, portal, carol, bob, alice, deploy_role, tmp_path
 ):
     carol.user.set_password(PASSWORD)
     carol.user.save()
@@ -123,4 +126,8 @@ def test_with_redis_down_sign_in_and_the_api_answer_503_and_signed_in_pages_work
     assert (answer.status, answer.location) == (302, "/approvals/"), answer.text
     assert AccessRequest.objects.get(pk=pending.pk).status == RequestStatus.APPROVED
     assert OperationRole.objects.get(pk=role.pk).sync_status == SyncStatus.PENDING
+    # Its mail could not be queued for the worker: the web process sent it.
+    mails = "".join(p.read_text() for p in (tmp_path / "mail").glob("*"))
+    assert "Your request for payments as deploy was approved" in mails
+    assert "sending notification request_decided now" in portal.log()
     assert "Internal Server Error" not in portal.log()

@@ -36,12 +36,18 @@ def _rules_snapshot(req: AccessRequest) -> dict:
     return extra
 
 
-def _decide_check(req: AccessRequest, approver: Any, approvers=None) -> None:
-    """`approvers`: the ids of role_approvers(req.role), when read already."""
-    if approvers is None:
-        allowed = approval_rules.can_decide(approver, req.role)
-    else:
-        allowed = bool(approver and approver.is_active and approver.pk in approvers)
+def _deciders(req: AccessRequest, approver: Any, *, quorum: bool) -> set[int]:
+    """The ids of role_approvers(req.role) (`quorum`: the others' approvals
+    count too), or as much of them as a decision needs: whether `approver`
+    is one, as _lock(decider=approver) read it with the role."""
+    if quorum:
+        return approval_rules.role_approver_ids(req.role)
+    return {approver.pk} if req.role.decider_decides else set()
+
+
+def _decide_check(req: AccessRequest, approver: Any, approvers: set[int]) -> None:
+    """`approvers`: the ids of role_approvers(req.role), or _deciders'."""
+    allowed = bool(approver and approver.is_active and approver.pk in approvers)
     if not allowed:
         raise PermissionDenied(
             f"Only an approver of {req.role.project.name} can decide this."
@@ -59,9 +65,10 @@ def access_request_approve(
     *, access_request: AccessRequest, approver: Any, comment: str = ""
 ) -> AccessRequest:
     with transaction.atomic():
-        req = _lock(access_request)
-        # Who may decide, read once for the check and the quorum count.
-        approvers = approval_rules.role_approver_ids(req.role)
+        req = _lock(access_request, decider=approver)
+        # Who may decide, read once for the check and the quorum count (with
+        # a quorum of one: only whether the approver may, read with the lock).
+        approvers = _deciders(req, approver, quorum=req.approvals_required > 1)
         _decide_check(req, approver, approvers)
         # The approvals given so far, read once: this approver's earlier one
         # refuses the decision, the others count towards the quorum. With a
@@ -270,8 +277,8 @@ def access_request_reject(
     *, access_request: AccessRequest, approver: Any, comment: str = ""
 ) -> AccessRequest:
     with transaction.atomic():
-        req = _lock(access_request)
-        _decide_check(req, approver)
+        req = _lock(access_request, decider=approver)
+        _decide_check(req, approver, _deciders(req, approver, quorum=False))
         if not comment.strip() and not req.role.project.rejection_reason_optional:
             raise field_error(
                 "comment", "Say why you reject it: the requester sees this reason."

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
 from accounts_app import approval_rules, notifications
@@ -65,10 +66,12 @@ def request_end(
         notifications.on_commit(notifications.grant_ended, req.pk)
 
 
-def _lock(access_request: AccessRequest) -> AccessRequest:
+def _lock(access_request: AccessRequest, *, decider: Any = None) -> AccessRequest:
     """Lock the request's role, then the request: the worker's order (its
     role sync holds the role and then ends requests), so a decision racing a
-    sync waits for it instead of deadlocking with it."""
+    sync waits for it instead of deadlocking with it. `decider`: a person
+    about to decide it; the role then says whether it is one of theirs
+    (`role.decider_decides`, approval_rules.decides), in the same query."""
     # A request's role never changes: the caller's copy names it.
     role_id = access_request.role_id or (
         AccessRequest.objects.filter(pk=access_request.pk)
@@ -79,11 +82,15 @@ def _lock(access_request: AccessRequest) -> AccessRequest:
     # request with its requester: two small joins, not one of six tables
     # (PostgreSQL took longer to plan that than to run it). Who decided is
     # read only when a message or a snapshot names them.
-    role = (
-        OperationRole.objects.select_for_update(of=("self",))
-        .select_related("project", "account")
-        .get(pk=role_id)
+    roles = OperationRole.objects.select_for_update(of=("self",)).select_related(
+        "project", "account"
     )
+    if decider is not None:
+        decides = approval_rules.decides(decider)
+        roles = roles.annotate(
+            decider_decides=ExpressionWrapper(decides, output_field=BooleanField())
+        )
+    role = roles.get(pk=role_id)
     req = (
         AccessRequest.objects.select_for_update(of=("self",))
         .select_related("requester")
