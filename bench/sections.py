@@ -8,6 +8,10 @@ import time
 from bench.processes import finish, reset_moto, start_gunicorn, start_worker, stop
 
 
+# The pool processes of the worker of the approval sections (scripts/demo.sh's).
+WORKER_PROCESSES = 2
+
+
 def fresh_database() -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -67,7 +71,10 @@ def section_latency(moto_url: str, quick: bool) -> None:
     )
     fresh(moto_url)
     web = start_gunicorn()
-    worker = start_worker("latency", concurrency=1)
+    # Two pool processes, as scripts/demo.sh runs the worker (compose: 4): the
+    # e-mails and the readiness check an approval queues then run beside the
+    # next approval's sync, not before it.
+    worker = start_worker("latency", concurrency=WORKER_PROCESSES)
     try:
         figures = approval_latency.measure(
             web, moto_url, approvals, roles=20, in_process=10 if quick else 40
@@ -92,7 +99,7 @@ def section_path(moto_url: str, quick: bool) -> None:
     )
     fresh(moto_url)
     web = start_gunicorn()
-    worker = start_worker("path", concurrency=1)
+    worker = start_worker("path", concurrency=WORKER_PROCESSES)
     try:
         figures = whole_path.measure(web, moto_url, runs)
     finally:
