@@ -7,7 +7,6 @@ import time
 
 from bench.processes import finish, reset_moto, start_gunicorn, start_worker, stop
 
-
 # The pool processes of the worker of the approval sections (scripts/demo.sh's).
 WORKER_PROCESSES = 2
 
