@@ -29,6 +29,11 @@ from accounts_app import notifications
 log = logging.getLogger(__name__)
 
 QUIET_SECONDS = 10.0
+# Queued e-mails wait for the syncs queued after them: a worker takes a
+# higher priority first (on Redis 0, every other task's, before 9), so the
+# sync a person waits on does not queue behind the mails of earlier
+# decisions (a worker with one pool process ran them in order).
+PRIORITY = 9
 _down_until = 0.0  # time.monotonic() until which publishing is not tried
 
 
@@ -57,7 +62,7 @@ def publish(name: str, args: list) -> bool:
         log.warning("broker down a moment ago: sending notification %s now", name)
         return False
     try:
-        send_notification.apply_async(args=[name, args])
+        send_notification.apply_async(args=[name, args], priority=PRIORITY)
         return True
     except Exception as exc:  # broker down: the caller sends it itself
         broker_failed()

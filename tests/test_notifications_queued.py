@@ -269,3 +269,20 @@ def test_a_real_worker_sends_the_decision_and_the_active_mail(
     assert "Your request for payments as deploy was approved" in text
     assert "To: carol@example.com" in text
     assert f"{NOTIFY}[" in worker.log()
+
+
+def test_a_sync_queued_after_an_email_is_taken_before_it():
+    """On the broker, a role's sync published after a decision's e-mail (the
+    next decision's) is what a worker takes first: people wait on the sync."""
+    from provisioning import tasks
+    from tests.test_beat import first_message
+
+    reset_broker()
+    assert notify.publish("request_decided", [1])
+    tasks.sync_role.apply_async(args=[2])
+    taken = [first_message("celery", timeout=5) for _ in range(2)]
+    assert [m.headers["task"] for m in taken] == [
+        "provisioning.tasks.sync_role",
+        NOTIFY,
+    ]
+    assert json.loads(taken[1].body)[0] == ["request_decided", [1]]
