@@ -70,16 +70,6 @@ def decidable_roles(user: Any):
     return OperationRole.objects.filter(decides(user)).values("pk")
 
 
-def approved_projects(user: Any) -> Q:
-    """Projects (a filter on Project) that `user` approves, or one of whose
-    roles they approve: two index lookups, no join, no DISTINCT."""
-    return Q(
-        pk__in=Project.approvers.through.objects.filter(user_id=user.pk).values(
-            "project_id"
-        )
-    ) | Q(pk__in=OperationRole.objects.filter(approvers=user.pk).values("project_id"))
-
-
 def decidable_by(user: Any, role_ids: list[int] | None = None) -> Q:
     """Access requests (a filter on AccessRequest) that `user` may decide: one
     row per request, no DISTINCT needed. `role_ids`: the ids of those roles
@@ -93,7 +83,7 @@ def decidable_by(user: Any, role_ids: list[int] | None = None) -> Q:
 class Approved:
     """What `user` approves, read once (approved_by): the projects they
     approve, and the roles they approve with those roles' projects. The same
-    rule as `decides` and `approved_projects`, answered from these ids."""
+    rule as `decides`, answered from these ids."""
 
     projects: frozenset[int]
     roles: frozenset[int]
@@ -101,8 +91,7 @@ class Approved:
 
     @property
     def project_ids(self) -> frozenset[int]:
-        """approved_projects: the projects they approve, or one of whose
-        roles they approve."""
+        """The projects they approve, or one of whose roles they approve."""
         return self.projects | self.role_projects
 
     def decides(self, role: OperationRole) -> bool:

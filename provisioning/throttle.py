@@ -55,18 +55,9 @@ def note(account_pk: int) -> float:
         return 0.0
 
 
-def seconds_left(account_pk: int) -> float:
-    """How long work for the account still waits (0: go)."""
-    try:
-        until = float(cache.get(_until_key(account_pk)) or 0)
-    except Exception:  # noqa: BLE001
-        return 0.0
-    return max(0.0, until - time.time())
-
-
 def account_state(account_pk: int) -> tuple[float, bool]:
-    """seconds_left, and whether the account has a backoff a success resets
-    (succeeded): one cache read."""
+    """How long work for the account still waits (0: go), and whether the
+    account has a backoff a success resets (succeeded): one cache read."""
     try:
         found = cache.get_many([_until_key(account_pk), _level_key(account_pk)])
     except Exception:  # noqa: BLE001

@@ -109,7 +109,8 @@ def test_a_throttled_retry_keeps_its_lease_and_backs_off_the_whole_account(
                     sync.role_sync,
                     role.pk,
                 )
-    wait = throttle.seconds_left(role.account_id)
+    wait, backing_off = throttle.account_state(role.account_id)
+    assert backing_off
     assert 0 < wait <= throttle.BASE_SECONDS
     assert lease(role) > timezone.now() + timedelta(seconds=wait)
     tasks.sweep()
