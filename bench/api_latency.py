@@ -76,8 +76,7 @@ def _timed(call) -> float:
 
 def measure_calls(base_url: str, people: int, requests: int, calls: int) -> list:
     personas = web_latency.seed(people, requests)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # fresh statistics after the bulk insert
+    web_latency.settle()
     requester = personas["requester"]
     # Not the projects of the seed's approver: measure_wait uses those.
     roles = list(

@@ -85,10 +85,7 @@ def main() -> None:
         started = time.perf_counter()
         personas = web_latency.seed(args.people, args.requests)
         print(f"seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    with connection.cursor() as cursor:
-        # Statistics and the visibility map, as autovacuum keeps them on a
-        # database in use (index-only scans need the latter).
-        cursor.execute("VACUUM ANALYZE")
+    web_latency.settle()
 
     from allauth.mfa.models import Authenticator
     from allauth.mfa.totp.internal.auth import TOTP
@@ -127,6 +124,9 @@ def main() -> None:
     ]
     if args.only:
         pages = [page for page in pages if page[0] in args.only]
+    from bench import machine
+
+    print(f"{machine.describe()}\n")
     print("| page | p50 ms | p90 ms | CPU ms (Python + PostgreSQL) | queries |")
     print("|---|---|---|---|---|")
     for label, who, path in pages:

@@ -8,7 +8,6 @@ Uses the machine's PostgreSQL (a fresh database `opsgate_bench`) and Redis
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Importable once ROOT is on the path (the script runs as bench/run.py).
+from bench import machine  # noqa: E402
 from bench.processes import (  # noqa: E402
     install_signal_handlers,
     start_moto,
@@ -82,10 +82,7 @@ def main() -> None:
         capture_output=True,
     )
     moto, moto_url = prepare_environment(args.db, args.broker)
-    print(
-        f"# opsgate benchmarks — {platform.node()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}\n"
-    )
+    print(f"# opsgate benchmarks — {machine.describe()}\n")
     try:
         for name in args.only or SECTIONS:
             started = time.monotonic()
