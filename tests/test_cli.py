@@ -59,8 +59,10 @@ class FakeTime:
     def __init__(self, *steps):
         self.steps = list(steps)
         self.monotonic = real_time.monotonic
+        self.slept = []
 
     def sleep(self, seconds):
+        self.slept.append(seconds)
         if self.steps:
             self.steps.pop(0)()
 
@@ -408,7 +410,13 @@ def test_request_wait_follows_the_request_until_active(
     def provision():
         sync.role_sync(role_id=world["role"].pk)
 
-    monkeypatch.setattr(request_commands, "time", FakeTime(approve, provision))
+    def nobody_yet():
+        pass
+
+    # The approver takes a while: the CLI reads the status every 2 s (as the
+    # page polls), not less and less often, so it sees the grant in time.
+    clock = FakeTime(nobody_yet, nobody_yet, nobody_yet, approve, provision)
+    monkeypatch.setattr(request_commands, "time", clock)
     result = run(
         "request",
         "payments",
@@ -422,6 +430,7 @@ def test_request_wait_follows_the_request_until_active(
         env=env,
     )
     assert result.exit_code == 0, result.output
+    assert clock.slept == [1.0, 2.0, 2.0, 2.0, 2.0]
     assert "Waiting for approval" in result.output
     assert "Provisioning" in result.output
     assert (

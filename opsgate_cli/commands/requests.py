@@ -133,10 +133,23 @@ def request_(
     _run(json_, action)
 
 
+def _delays():
+    """Seconds between two reads while waiting: the first after 1 s, then
+    every 2 s, as often as the My access page polls. (A back-off to 5 s let a
+    grant wait up to 5 s to be seen: approvals come after minutes, and a
+    status read costs the server about 5 ms.)"""
+    yield 1.0
+    while True:
+        yield POLL_SECONDS
+
+
+POLL_SECONDS = 2.0
+
+
 def _wait(api: Api, pk: int, timeout: int, *, quiet: bool) -> dict:
     deadline = time.monotonic() + timeout
     last = None
-    delay = 1.0
+    delays = _delays()
     while True:
         status = api.call("GET", f"/requests/{pk}/status")
         if status["label"] != last and not quiet:
@@ -149,8 +162,7 @@ def _wait(api: Api, pk: int, timeout: int, *, quiet: bool) -> dict:
             raise Failure(
                 f"Still {status['label'].lower()} after {timeout} s.", TIMEOUT
             )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 5)
+        time.sleep(next(delays))
 
 
 def status(
@@ -196,12 +208,11 @@ def check(
         api = Api()
         item = api.call("POST", f"/requests/{request_id}/check")
         deadline = time.monotonic() + timeout
-        delay = 1.0
+        delays = _delays()
         while wait and item["readiness"]["state"] == "checking":
             if time.monotonic() > deadline:
                 raise Failure(f"Still checking after {timeout} s.", TIMEOUT)
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5)
+            time.sleep(next(delays))
             item = api.call("GET", f"/requests/{request_id}")
         failed = _failed_checks(item)
         _out(_json(json_), item, _line(item) + (f"\n{failed}" if failed else ""))
