@@ -258,6 +258,39 @@ def test_approver_rejects_with_a_comment(
     assert "use the readonly role" in mail.outbox[0].body
 
 
+def test_reject_without_a_comment_marks_the_comment_and_no_empty_alert(
+    login, bob, carol, deploy_role
+):
+    req = ask(carol, deploy_role)
+    response = login(bob).post(reverse("decide", args=[req.pk]), {"decision": "reject"})
+    page = response.content.decode()
+    card = page[page.index(f'id="request-{req.pk}"') :]
+    card = card[: card.index("</article>")]
+    assert "Say why you reject it: the requester sees this reason." in card
+    assert 'aria-invalid="true"' in card
+    # The alert box holds only the decision's, role's and project's errors:
+    # none here, so no empty red box above the comment.
+    assert 'role="alert"' not in card
+    req.refresh_from_db()
+    assert req.status == RequestStatus.PENDING
+
+
+def test_a_tampered_role_on_a_decision_shows_in_the_alert_box(
+    login, bob, carol, deploy_role
+):
+    req = ask(carol, deploy_role)
+    response = login(bob).post(
+        reverse("decide", args=[req.pk]),
+        {"decision": "approve", "role": deploy_role.pk + 1000},
+    )
+    page = response.content.decode()
+    card = page[page.index(f'id="request-{req.pk}"') :]
+    alert = card[card.index('role="alert"') : card.index("</div>")]
+    assert "the form named another role. Nothing was decided" in alert
+    req.refresh_from_db()
+    assert req.status == RequestStatus.PENDING
+
+
 def test_own_request_refusal_is_shown_as_a_message(login, bob, alice, payments):
     role = roles.role_create(actor=alice.user, project=payments, os_user="app")
     req = ask(bob, role)
