@@ -102,6 +102,21 @@ def test_a_second_pending_request_for_the_same_role_is_a_field_error(
     assert AccessRequest.objects.count() == 1
 
 
+def test_run_as_in_tables_never_breaks_inside_the_os_user_name(
+    login, bob, carol, deploy_role
+):
+    # `code` may break anywhere (long ARNs); in a narrow "Run as" column that
+    # split "deploy" into "depl / oy". OS users are at most 32 characters.
+    ask(carol, deploy_role)
+    row = re.compile(r'<td data-label="Run as"><code class="nowrap">deploy</code>')
+    assert row.search(login(carol).get(reverse("home")).content.decode())
+    req = AccessRequest.objects.get()
+    client = login(bob)
+    client.post(reverse("decide", args=[req.pk]), {"decision": "approve"})
+    for name in ("approvals", "approvals_decided"):
+        assert row.search(client.get(reverse(name)).content.decode()), name
+
+
 def test_requester_cancels_a_pending_request(login, carol, deploy_role):
     req = ask(carol, deploy_role)
     response = login(carol).post(reverse("request_cancel", args=[req.pk]), follow=True)
