@@ -275,7 +275,8 @@ def test_request_access_refuses_bad_input(
         ("other", "deploy", "form", "role", CHOICE),
         # The URL names the project whose role it is; the form did not offer it.
         ("payments", "analyst", "form", "role", CHOICE),
-        ("999999", "deploy", "chooser", "project", CHOICE),
+        ("999999", "deploy", "chooser", "project", "There is no such project"),
+        ("abc", "deploy", "chooser", "project", "There is no such project"),
         ("", "deploy", "chooser", "project", "This field is required."),
     ],
 )

@@ -91,6 +91,20 @@ def test_request_form_bad_input_shows_a_field_error_and_writes_nothing(
     assert counts() == before
 
 
+def test_a_link_to_a_project_without_os_users_says_so_and_what_to_do(
+    login, carol, alice, account
+):
+    bare = project_services.project_create(
+        actor=alice.user, name="ledger", account=account
+    )
+    response = login(carol).get(reverse("request_access") + f"?project={bare.pk}")
+    assert response.status_code == 200 and response.context["project"] is None
+    assert response.context["chooser"].errors["project"] == [
+        "ledger has no OS users yet, so nobody can ask for access to it. "
+        "Ask an opsgate admin to add one, or pick another project."
+    ]
+
+
 def test_a_second_pending_request_for_the_same_role_is_a_field_error(
     login, carol, deploy_role
 ):

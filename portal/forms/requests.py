@@ -16,11 +16,44 @@ def _hours(h: int) -> str:
     return f"{h} hour" if h == 1 else f"{h} hours"
 
 
+class ProjectField(forms.ModelChoiceField):
+    """Only projects with an OS user are offered. A link to one without (an
+    admin shared it too early) says so and what to do, rather than Django's
+    "not one of the available choices"."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            name = _project_without_roles(value)
+            if name is None:
+                raise
+            raise forms.ValidationError(
+                f"{name} has no OS users yet, so nobody can ask for access to "
+                "it. Ask an opsgate admin to add one, or pick another project.",
+                code="no_roles",
+            ) from None
+
+
+def _project_without_roles(value) -> str | None:
+    try:
+        pk = int(str(value))
+    except ValueError:
+        return None
+    if not 0 < pk < 2**31:
+        return None
+    found = Project.objects.filter(pk=pk, roles__isnull=True)
+    return found.values_list("name", flat=True).first()
+
+
 class ProjectChoiceForm(Form):
-    project = forms.ModelChoiceField(
+    project = ProjectField(
         queryset=Project.objects.none(),
         empty_label="Choose a project…",
         help_text="The team or system you need to work on.",
+        error_messages={
+            "invalid_choice": "There is no such project: pick one from the list."
+        },
     )
 
     def __init__(self, *args, **kwargs):
