@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 
 GOOD_ARN = "arn:aws:iam::111122223333:user/ops/zed"
 CHOICE = "Select a valid choice."
+DURATIONS = "payments allows 1 hour, 8 hours, 1 day, 3 days or 7 days: pick one"
 NAME_CHARS = "no spaces or other letters"
 TAG_CHARS = "A project name may hold letters, digits, spaces and _ . : / = + - @ only"
 LINUX = "Use a Linux user name: lowercase letters, digits, _ and -"
@@ -230,12 +231,12 @@ def test_add_role_refuses_bad_input(
 # --- Request access -----------------------------------------------------------
 
 REQUEST_CASES = [
-    ({"duration": "5"}, "duration", CHOICE),
-    ({"duration": "0"}, "duration", CHOICE),
-    ({"duration": "-1"}, "duration", CHOICE),
-    ({"duration": "100000"}, "duration", CHOICE),
-    ({"duration": "8.5"}, "duration", CHOICE),
-    ({"duration": "permanent"}, "duration", CHOICE),  # payments allows none
+    ({"duration": "5"}, "duration", DURATIONS),
+    ({"duration": "0"}, "duration", DURATIONS),
+    ({"duration": "-1"}, "duration", DURATIONS),
+    ({"duration": "100000"}, "duration", DURATIONS),
+    ({"duration": "8.5"}, "duration", DURATIONS),
+    ({"duration": "permanent"}, "duration", DURATIONS),  # payments allows none
     ({"duration": ""}, "duration", "This field is required."),
     ({"reason": ""}, "reason", "Say why you need this access."),
     ({"reason": "   "}, "reason", "Say why you need this access."),

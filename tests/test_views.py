@@ -75,8 +75,8 @@ def test_request_form_sends_a_request_and_mails_the_approvers(
     "data, field, message",
     [
         ({"reason": "   ", "duration": "8"}, "reason", "Say why you need"),
-        ({"reason": "x", "duration": "5"}, "duration", "Select a valid choice"),
-        ({"reason": "x", "duration": "permanent"}, "duration", "valid choice"),
+        ({"reason": "x", "duration": "5"}, "duration", "pick one of these"),
+        ({"reason": "x", "duration": "permanent"}, "duration", "pick one of these"),
     ],
 )
 def test_request_form_bad_input_shows_a_field_error_and_writes_nothing(
@@ -103,6 +103,28 @@ def test_a_link_to_a_project_without_os_users_says_so_and_what_to_do(
         "ledger has no OS users yet, so nobody can ask for access to it. "
         "Ask an opsgate admin to add one, or pick another project."
     ]
+
+
+def test_a_duration_no_longer_allowed_names_the_allowed_ones(
+    login, carol, alice, deploy_role
+):
+    # The requester's page still offers 8 hours; the admin allowed 1 and 24
+    # and no time limit meanwhile.
+    project_services.project_update(
+        actor=alice.user,
+        project=deploy_role.project,
+        approvers=list(deploy_role.project.approvers.all()),
+        allowed_durations=[1, 24],
+        allow_permanent=True,
+    )
+    url = reverse("request_access") + f"?project={deploy_role.project_id}"
+    response = login(carol).post(
+        url, {"role": deploy_role.pk, "reason": "x", "duration": "8"}
+    )
+    assert response.context["form"].errors["duration"] == [
+        "payments allows 1 hour, 1 day or no time limit: pick one of these."
+    ]
+    assert not AccessRequest.objects.exists()
 
 
 def test_a_second_pending_request_for_the_same_role_is_a_field_error(

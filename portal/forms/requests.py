@@ -115,6 +115,13 @@ class AccessRequestForm(Form):
         if project.allow_permanent:
             choices.append((PERMANENT, "No time limit"))
         self.fields["duration"].choices = choices
+        # A page left open while an admin changed the durations posts one
+        # that is gone: say which ones are allowed now.
+        labels = [label[0].lower() + label[1:] for _, label in choices]
+        allowed = ", ".join(labels[:-1]) + " or " if len(labels) > 1 else ""
+        self.fields["duration"].error_messages["invalid_choice"] = (
+            f"{project.name} allows {allowed}{labels[-1]}: pick one of these."
+        )
 
     def ticket_value(self) -> str:
         return self.cleaned_data.get("ticket", "")
