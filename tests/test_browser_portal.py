@@ -252,3 +252,40 @@ def test_request_and_approve_with_the_keyboard_only(
     expect(approver.get_by_role("status").first).to_contain_text("Approved carol")
     req.refresh_from_db()
     assert req.status == RequestStatus.APPROVED and req.decision_comment == "fine"
+
+
+def one_line(page, selector: str) -> dict[str, float]:
+    """The elements matching selector that take more than one line, by text:
+    taller than the same element holding one word."""
+    return page.evaluate(
+        """(selector) => {
+          const found = {};
+          for (const el of document.querySelectorAll(selector)) {
+            const words = el.textContent.trim();
+            const height = el.getBoundingClientRect().height;
+            el.textContent = "x";
+            const single = el.getBoundingClientRect().height;
+            el.textContent = words;
+            if (height > single * 1.5) found[words] = height;
+          }
+          return found;
+        }""",
+        selector,
+    )
+
+
+def test_an_admins_menu_never_breaks_a_label_over_two_lines(
+    live_server, browser, alice
+):
+    # Ten links and the e-mail do not fit in 1,280 px: the menu wraps between
+    # links, never inside "Request access" or "AWS accounts".
+    with_password(alice), give_totp(alice.user)
+    page = sign_in(
+        browser, live_server, "alice@example.com", totp=True, viewport=DESKTOP
+    )
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{live_server.url}/people/")
+        links = page.locator(".topbar nav a")
+        assert links.count() >= 9  # the admin's whole menu
+        assert one_line(page, ".topbar nav a") == {}, width
