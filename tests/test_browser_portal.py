@@ -289,3 +289,18 @@ def test_an_admins_menu_never_breaks_a_label_over_two_lines(
         links = page.locator(".topbar nav a")
         assert links.count() >= 9  # the admin's whole menu
         assert one_line(page, ".topbar nav a") == {}, width
+
+
+def test_status_badges_stay_on_one_line_in_narrow_columns(
+    live_server, browser, alice, bob, carol, dave, deploy_role
+):
+    # The people list's last column read "In / sync" in a pill two lines tall.
+    world(alice, bob, carol, dave, deploy_role)
+    page = sign_in(
+        browser, live_server, "alice@example.com", totp=True, viewport=DESKTOP
+    )
+    page.set_viewport_size({"width": 1024, "height": 800})
+    for path in ("/people/", "/dashboard/", f"/projects/{deploy_role.project_id}/"):
+        page.goto(live_server.url + path)
+        assert page.locator("main .badge").count() > 0, path
+        assert one_line(page, "main .badge") == {}, path
