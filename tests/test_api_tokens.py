@@ -122,6 +122,18 @@ def test_token_page_creates_shows_once_and_lists_only_mine(login, carol, dave):
     assert [t.pk for t in client.get("/tokens/?all=1").context["tokens"]] == [token.pk]
 
 
+def test_token_states_read_as_the_request_badges_do(login, carol):
+    live, _ = _token(carol)
+    gone, _ = _token(carol)
+    old, _ = _token(carol)
+    tokens.token_revoke(token=gone, actor=carol.user)
+    ApiToken.objects.filter(pk=old.pk).update(expires_at=timezone.now())
+    page = login(carol).get("/tokens/").content.decode()
+    for state in ("Active", "Revoked", "Expired"):
+        assert f'<span class="badge badge-{state.lower()}">{state}</span>' in page
+    assert "badge-rejected" not in page  # an expired token was not refused
+
+
 def test_token_page_refuses_more_than_90_days(login, carol):
     response = login(carol).post(
         "/tokens/", {"name": "laptop", "scopes": ["read"], "days": "91"}
