@@ -122,6 +122,17 @@ def test_token_page_creates_shows_once_and_lists_only_mine(login, carol, dave):
     assert [t.pk for t in client.get("/tokens/?all=1").context["tokens"]] == [token.pk]
 
 
+def test_token_page_shows_the_new_secret_with_a_copy_button(login, carol):
+    response = login(carol).post(
+        "/tokens/", {"name": "laptop", "scopes": ["read"], "days": "30"}
+    )
+    secret = response.context["secret"]
+    assert (
+        f'<pre id="new-token"><code class="secret">{secret}</code></pre>'
+        '<button type="button" class="copy secondary" data-copy="new-token">Copy'
+    ) in response.content.decode()
+
+
 def test_token_states_read_as_the_request_badges_do(login, carol):
     live, _ = _token(carol)
     gone, _ = _token(carol)
