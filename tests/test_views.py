@@ -342,6 +342,17 @@ def test_a_tampered_role_on_a_decision_shows_in_the_alert_box(
     assert req.status == RequestStatus.PENDING
 
 
+@pytest.mark.parametrize("name", ["approvals", "approvals_decided"])
+def test_a_non_approver_is_told_who_names_approvers_and_where_to_ask(
+    login, carol, name
+):
+    response = login(carol).get(reverse(name))
+    assert response.status_code == 403
+    page = html.unescape(response.content.decode())
+    assert "you approve none. An opsgate admin names a project's approvers" in page
+    assert "to ask for access yourself, use Request access." in page
+
+
 def test_own_request_refusal_is_shown_as_a_message(login, bob, alice, payments):
     role = roles.role_create(actor=alice.user, project=payments, os_user="app")
     req = ask(bob, role)

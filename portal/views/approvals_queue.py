@@ -78,7 +78,11 @@ def _approver_lists(request: HttpRequest, form_class) -> tuple:
     user decides each), the page's filters and the scope they select."""
     approved = approval_rules.approved_by(request.user)
     if not approved.project_ids:
-        raise PermissionDenied("You approve no project.")
+        raise PermissionDenied(
+            "Approvals are for the approvers of a project, and you approve "
+            "none. An opsgate admin names a project's approvers; to ask for "
+            "access yourself, use Request access."
+        )
     roles = _roles_of(approved)
     # The accounts of the projects' roles (a project may have roles in several).
     accounts = {role.account_id: role.account.name for role in roles.values()}
