@@ -603,6 +603,10 @@ def test_project_form_bad_input_shows_a_field_error_and_writes_nothing(
     assert response.status_code == 200
     assert response.context["form"].errors[field]
     assert counts() == before
+    # The form is below the list, out of sight: the top of the page says so.
+    page = response.content.decode()
+    alert = page.index('The project was not created: <a href="#new-project">')
+    assert alert < page.index('id="new-project"')
 
 
 def test_project_page_shows_roles_with_trust_capacity(
@@ -643,6 +647,18 @@ def test_role_form_bad_input_shows_a_field_error_and_writes_nothing(
     )
     assert response.context["form"].errors[field]
     assert before == (deploy_role.project.roles.count(), AuditEvent.objects.count())
+    page = response.content.decode()
+    alert = page.index('The OS user was not added: <a href="#new-role">')
+    assert alert < page.index('<h2 id="new-role">')
+
+
+def test_project_pages_show_no_form_alert_before_a_post(login, alice, deploy_role):
+    client = login(alice)
+    for url in (
+        reverse("projects"),
+        reverse("project_detail", args=[deploy_role.project_id]),
+    ):
+        assert "correct the form below" not in client.get(url).content.decode()
 
 
 def test_audit_log_filters_and_exports_csv(login, alice, carol, deploy_role, payments):
