@@ -23,7 +23,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts_app import approval_rules, chat, selectors
-from accounts_app.models import AccessRequest, AccessReview, OperationRole
+from accounts_app.models import (
+    AccessRequest,
+    AccessReview,
+    OperationRole,
+    RequestStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -260,16 +265,23 @@ def request_decided(request_id: int) -> int:
     """Approved or rejected → the requester."""
     # Sent at the end of every decision: only the relations its text names.
     req = _load(request_id, ("role__project", "requester__user", "decided_by"))
+    # The decision, not the status now: the worker may send this after the
+    # grant ended (it takes the syncs first), and the approver did not end it.
+    decision = (
+        RequestStatus.REJECTED
+        if req.status == RequestStatus.REJECTED
+        else RequestStatus.APPROVED
+    )
     by = req.decided_by.get_username() if req.decided_by else "opsgate"
     _chat(
         req,
-        f"{by} {req.get_status_display().lower()} {req.requester.name}'s "
+        f"{by} {decision.label.lower()} {req.requester.name}'s "
         f"request for {_who(req)}.",
         _url("approvals"),
     )
     return _send(
         "request_decided",
-        {"req": req, "url": _url("home")},
+        {"req": req, "decision": decision, "url": _url("home")},
         [_requester_email(req)],
     )
 

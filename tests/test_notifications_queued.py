@@ -286,3 +286,26 @@ def test_a_sync_queued_after_an_email_is_taken_before_it():
         NOTIFY,
     ]
     assert json.loads(taken[1].body)[0] == ["request_decided", [1]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ended_by", ["carol", "bob"])
+def test_a_decision_mail_sent_after_the_grant_ended_tells_the_decision(
+    ended_by, carol, bob, deploy_role, published, django_capture_on_commit_callbacks
+):
+    """The worker takes the syncs before the mails: an approval's mail may go
+    out after the grant ended. It tells what bob decided (approved), never
+    that bob revoked it."""
+    req = request(carol, deploy_role)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
+    decided = [p for p in published if p == (NOTIFY, ["request_decided", [req.pk]])]
+    ender = {"carol": carol, "bob": bob}[ended_by]
+    access_requests.access_request_revoke(access_request=req, actor=ender.user)
+    assert _run(decided[0]) == 1
+    sent = mail.outbox[-1]
+    assert sent.to == ["carol@example.com"]
+    assert "was approved" in sent.subject
+    assert sent.body.startswith("bob approved your request")
+    assert "revoked" not in sent.body
