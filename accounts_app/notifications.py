@@ -128,9 +128,21 @@ def _load(request_id: int, related=(*_RELATED, "ended_by")) -> AccessRequest:
     return AccessRequest.objects.select_related(*related).get(pk=request_id)
 
 
+def _still(req: AccessRequest, name: str, holds: bool) -> bool:
+    """Whether what the mail says still holds when the worker sends it (it
+    may send it a while after the change, behind the syncs): a request
+    decided or cancelled meanwhile asks nobody to decide it, a grant ended
+    meanwhile is not announced as usable."""
+    if not holds:
+        log.info("notification %s of request %s: outdated, not sent", name, req.pk)
+    return holds
+
+
 def request_created(request_id: int) -> int:
     """New request → the role's approvers (never the requester)."""
     req = _load(request_id)
+    if not _still(req, "request_created", req.status == RequestStatus.PENDING):
+        return 0
     approvers = approval_rules.role_approvers(req.role).exclude(
         pk=req.requester.user_id
     )
@@ -171,6 +183,8 @@ def approval_partial(request_id: int) -> int:
     """One approval of several → the requester and the approvers who have not
     approved yet ("1 of 2 approvals, by alice")."""
     req = _load(request_id)
+    if not _still(req, "approval_partial", req.status == RequestStatus.PENDING):
+        return 0
     given = list(req.approvals.select_related("approver"))
     others = approval_rules.role_approvers(req.role).exclude(
         pk__in=[req.requester.user_id, *(a.approver_id for a in given)]
@@ -310,6 +324,8 @@ def grants_active(request_ids: list[int]) -> int:
     sent = 0
     for pk in request_ids:
         req = _load(pk, _GRANT_RELATED)
+        if not _still(req, "grant_active", req.is_active_grant):
+            continue
         sent += _send(
             "grant_active",
             {
