@@ -277,6 +277,35 @@ def test_only_the_grants_waiting_for_propagation_are_checked_again(two_new, iam)
     assert retry.call_args.kwargs["countdown"] == 5.0
 
 
+def test_an_error_in_one_grants_check_leaves_the_others_checked(two_new, monkeypatch):
+    """One task checks all the grants a sync made active: an error of
+    opsgate's own in one check (not AWS's) reports that grant as not ready
+    with what to do, and the others are still checked and recorded."""
+    from provisioning.readiness import runner
+
+    g_carol, g_dave = two_new
+    sync.role_sync(role_id=g_carol.role_id)
+    real = runner.check_grant
+
+    def check(grant, **kwargs):
+        if grant.pk == g_carol.pk:
+            raise RuntimeError("a bug")
+        return real(grant, **kwargs)
+
+    monkeypatch.setattr(runner, "check_grant", check)
+    assert readiness.grants_readiness_run(
+        grant_ids=[g_carol.pk, g_dave.pk], retry=False
+    ) == (0.0, [])
+    carol_grant = AccessRequest.objects.get(pk=g_carol.pk)
+    assert carol_grant.readiness_state == ReadinessState.NOT_READY
+    (failed,) = carol_grant.readiness_checks
+    assert "Could not finish the check" in failed["message"]
+    assert "Check again" in failed["fix"]
+    dave_grant = AccessRequest.objects.get(pk=g_dave.pk)
+    assert dave_grant.readiness_state == ReadinessState.NOT_READY  # no MFA device
+    assert {c["key"] for c in dave_grant.readiness_checks} != {"opsgate"}
+
+
 def test_a_single_grant_id_from_an_older_release_is_still_checked(two_new):
     g_carol, _ = two_new
     sync.role_sync(role_id=g_carol.role_id)
