@@ -76,9 +76,7 @@ def _role_converge(
     now = timezone.now()
     client = aws.client("iam", role.account)
     principals = trust.principal_arns(role, users)
-    ending, recorded = _endings_open(
-        role, grants, users, now=now, ended_at=read_at or now
-    )
+    ending, recorded = _endings_open(role, grants, users, now=now, as_of=read_at or now)
     existing = iam.role_get(client, name=role.role_name, path=_conf("IAM_PATH"))
     failures: list[AwsError] = []
     # Nothing ended and no deny in force: the deny step has nothing to write
@@ -109,7 +107,7 @@ def _endings_open(
     users: list[IamUser],
     *,
     now: datetime,
-    ended_at: datetime | None = None,
+    as_of: datetime | None = None,
 ) -> tuple[bool, list[tuple]]:
     """Find what ended since the last sync. A grant replaced by an extension
     (the person's current grant was approved no later than the old one ended)
@@ -117,7 +115,7 @@ def _endings_open(
     is one. Every ending whose trust is not rewritten yet gets the cutoff
     the deny written now must cover (it moves with each try). Returns whether
     a grant's ending waits for the trust rewrite, and _endings_recorded as it
-    stands after this (both from one read). `ended_at`: the moment `grants`
+    stands after this (both from one read). `as_of`: the moment `grants`
     were read as the active ones; what ended by then is an ending (a grant
     that expired since is still one of `grants`, never its own replacement:
     the person would leave the trust with no deny nor session ended)."""
@@ -128,7 +126,7 @@ def _endings_open(
             held_since[name] = min(
                 filter(None, [g.decided_at, held_since.get(name)]), default=None
             )
-    fresh_q = AccessRequest.ended_q(ended_at or now) & Q(trust_removed_at__isnull=True)
+    fresh_q = AccessRequest.ended_q(as_of or now) & Q(trust_removed_at__isnull=True)
     rows = (
         AccessRequest.objects.filter(role=role)
         .filter(fresh_q | _recorded_q(now))
