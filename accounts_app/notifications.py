@@ -23,7 +23,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts_app import approval_rules, chat, selectors
-from accounts_app.models import AccessRequest, AccessReview, OperationRole
+from accounts_app.models import (
+    AccessRequest,
+    AccessReview,
+    OperationRole,
+    RequestStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +128,21 @@ def _load(request_id: int, related=(*_RELATED, "ended_by")) -> AccessRequest:
     return AccessRequest.objects.select_related(*related).get(pk=request_id)
 
 
+def _still(req: AccessRequest, name: str, holds: bool) -> bool:
+    """Whether what the mail says still holds when the worker sends it (it
+    may send it a while after the change, behind the syncs): a request
+    decided or cancelled meanwhile asks nobody to decide it, a grant ended
+    meanwhile is not announced as usable."""
+    if not holds:
+        log.info("notification %s of request %s: outdated, not sent", name, req.pk)
+    return holds
+
+
 def request_created(request_id: int) -> int:
     """New request → the role's approvers (never the requester)."""
     req = _load(request_id)
+    if not _still(req, "request_created", req.status == RequestStatus.PENDING):
+        return 0
     approvers = approval_rules.role_approvers(req.role).exclude(
         pk=req.requester.user_id
     )
@@ -166,6 +183,8 @@ def approval_partial(request_id: int) -> int:
     """One approval of several → the requester and the approvers who have not
     approved yet ("1 of 2 approvals, by alice")."""
     req = _load(request_id)
+    if not _still(req, "approval_partial", req.status == RequestStatus.PENDING):
+        return 0
     given = list(req.approvals.select_related("approver"))
     others = approval_rules.role_approvers(req.role).exclude(
         pk__in=[req.requester.user_id, *(a.approver_id for a in given)]
@@ -260,16 +279,23 @@ def request_decided(request_id: int) -> int:
     """Approved or rejected → the requester."""
     # Sent at the end of every decision: only the relations its text names.
     req = _load(request_id, ("role__project", "requester__user", "decided_by"))
+    # The decision, not the status now: the worker may send this after the
+    # grant ended (it takes the syncs first), and the approver did not end it.
+    decision = (
+        RequestStatus.REJECTED
+        if req.status == RequestStatus.REJECTED
+        else RequestStatus.APPROVED
+    )
     by = req.decided_by.get_username() if req.decided_by else "opsgate"
     _chat(
         req,
-        f"{by} {req.get_status_display().lower()} {req.requester.name}'s "
+        f"{by} {decision.label.lower()} {req.requester.name}'s "
         f"request for {_who(req)}.",
         _url("approvals"),
     )
     return _send(
         "request_decided",
-        {"req": req, "url": _url("home")},
+        {"req": req, "decision": decision, "url": _url("home")},
         [_requester_email(req)],
     )
 
@@ -298,6 +324,8 @@ def grants_active(request_ids: list[int]) -> int:
     sent = 0
     for pk in request_ids:
         req = _load(pk, _GRANT_RELATED)
+        if not _still(req, "grant_active", req.is_active_grant):
+            continue
         sent += _send(
             "grant_active",
             {

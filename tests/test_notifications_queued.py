@@ -115,13 +115,16 @@ def test_the_web_request_and_decision_publish_their_mails_and_render_none(
     assert created.status_code == 302
     req = AccessRequest.objects.get(requester=carol)
     assert published == [(NOTIFY, ["request_created", [req.pk]])]
+    assert rendered == [] and mail.outbox == []
+    assert _run(published[0]) == 1  # the worker, while the request waits
+    rendered.clear()
     with django_capture_on_commit_callbacks(execute=True):
         login(bob).post(
             reverse("decide", args=[req.pk]), {"decision": "reject", "comment": "no"}
         )
     assert published[1:] == [(NOTIFY, ["request_decided", [req.pk]])]
-    assert rendered == [] and mail.outbox == []
-    assert _run(published[0]) == 1 and _run(published[1]) == 1
+    assert rendered == [] and len(mail.outbox) == 1
+    assert _run(published[1]) == 1
     assert [m.to for m in mail.outbox] == [["bob@example.com"], ["carol@example.com"]]
     assert "was rejected" in mail.outbox[1].subject
 
@@ -257,6 +260,10 @@ def test_a_real_worker_sends_the_decision_and_the_active_mail(
     ).wait_ready()
     try:
         req = request(carol, deploy_role)
+        # To bob while the request waits (decided first, it would ask nobody).
+        assert wait_for(lambda: "asks for payments as deploy" in _mails(folder)), (
+            worker.log()
+        )
         access_requests.access_request_approve(access_request=req, approver=bob.user)
         assert wait_for(lambda: "Active: payments as deploy" in _mails(folder)), (
             worker.log()
@@ -265,7 +272,6 @@ def test_a_real_worker_sends_the_decision_and_the_active_mail(
     finally:
         worker.stop()
     assert mail.outbox == []  # none from this process
-    assert "asks for payments as deploy" in text  # to bob, on the request
     assert "Your request for payments as deploy was approved" in text
     assert "To: carol@example.com" in text
     assert f"{NOTIFY}[" in worker.log()
@@ -286,3 +292,93 @@ def test_a_sync_queued_after_an_email_is_taken_before_it():
         NOTIFY,
     ]
     assert json.loads(taken[1].body)[0] == ["request_decided", [1]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ended_by", ["carol", "bob"])
+def test_a_decision_mail_sent_after_the_grant_ended_tells_the_decision(
+    ended_by, carol, bob, deploy_role, published, django_capture_on_commit_callbacks
+):
+    """The worker takes the syncs before the mails: an approval's mail may go
+    out after the grant ended. It tells what bob decided (approved), never
+    that bob revoked it."""
+    req = request(carol, deploy_role)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
+    decided = [p for p in published if p == (NOTIFY, ["request_decided", [req.pk]])]
+    ender = {"carol": carol, "bob": bob}[ended_by]
+    access_requests.access_request_revoke(access_request=req, actor=ender.user)
+    assert _run(decided[0]) == 1
+    sent = mail.outbox[-1]
+    assert sent.to == ["carol@example.com"]
+    assert "was approved" in sent.subject
+    assert sent.body.startswith("bob approved your request")
+    assert "revoked" not in sent.body
+
+
+def _published_mail(published, name: str):
+    return next(p for p in published if p[0] == NOTIFY and p[1][0] == name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("meanwhile", ["cancelled", "approved", "none"])
+def test_a_new_request_mail_is_not_sent_once_it_was_decided_or_cancelled(
+    meanwhile, carol, bob, deploy_role, published, django_capture_on_commit_callbacks
+):
+    """The worker sends mails after the syncs: by then the request may be
+    decided or cancelled, and nobody is asked to decide it any more."""
+    with django_capture_on_commit_callbacks(execute=True):
+        req = request(carol, deploy_role)
+    created = _published_mail(published, "request_created")
+    if meanwhile == "cancelled":
+        access_requests.access_request_cancel(access_request=req, actor=carol.user)
+    elif meanwhile == "approved":
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
+    mail.outbox.clear()
+    sent = _run(created)
+    assert sent == (1 if meanwhile == "none" else 0)
+    assert [m.to for m in mail.outbox] == ([["bob@example.com"]] if sent else [])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("meanwhile", ["approved", "none"])
+def test_a_partial_approval_mail_is_not_sent_once_the_request_is_decided(
+    meanwhile,
+    carol,
+    bob,
+    dave,
+    payments,
+    deploy_role,
+    published,
+    django_capture_on_commit_callbacks,
+):
+    payments.approvers.add(dave.user)
+    payments.approvals_required = 2
+    payments.save()
+    req = request(carol, deploy_role)
+    with django_capture_on_commit_callbacks(execute=True):
+        access_requests.access_request_approve(access_request=req, approver=bob.user)
+    partial = _published_mail(published, "approval_partial")
+    if meanwhile == "approved":
+        access_requests.access_request_approve(access_request=req, approver=dave.user)
+    mail.outbox.clear()
+    assert _run(partial) == (1 if meanwhile == "none" else 0)
+    assert bool(mail.outbox) == (meanwhile == "none")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("meanwhile", ["done", "revoked", "none"])
+def test_an_active_mail_is_not_sent_for_a_grant_that_ended_before_it(
+    meanwhile, carol, bob, deploy_role
+):
+    req = request(carol, deploy_role)
+    access_requests.access_request_approve(access_request=req, approver=bob.user)
+    AccessRequest.objects.filter(pk=req.pk).update(provisioned_at=req.decided_at)
+    ender = {"done": carol, "revoked": bob}.get(meanwhile)
+    if ender:
+        access_requests.access_request_revoke(access_request=req, actor=ender.user)
+    mail.outbox.clear()
+    sent = notify.send_notification.apply(args=["grants_active", [[req.pk]]]).get()
+    assert sent == (0 if ender else 1)
+    assert [m.to for m in mail.outbox] == ([] if ender else [["carol@example.com"]])

@@ -4,12 +4,14 @@ grant, an ending in the same sync, a stale baseline, throttling); and one
 readiness check for the grants one sync made active (issue 25)."""
 
 import json
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts_app.models import (
     AccessRequest,
@@ -275,8 +277,71 @@ def test_only_the_grants_waiting_for_propagation_are_checked_again(two_new, iam)
     assert retry.call_args.kwargs["countdown"] == 5.0
 
 
+def test_an_error_in_one_grants_check_leaves_the_others_checked(two_new, monkeypatch):
+    """One task checks all the grants a sync made active: an error of
+    opsgate's own in one check (not AWS's) reports that grant as not ready
+    with what to do, and the others are still checked and recorded."""
+    from provisioning.readiness import runner
+
+    g_carol, g_dave = two_new
+    sync.role_sync(role_id=g_carol.role_id)
+    real = runner.check_grant
+
+    def check(grant, **kwargs):
+        if grant.pk == g_carol.pk:
+            raise RuntimeError("a bug")
+        return real(grant, **kwargs)
+
+    monkeypatch.setattr(runner, "check_grant", check)
+    assert readiness.grants_readiness_run(
+        grant_ids=[g_carol.pk, g_dave.pk], retry=False
+    ) == (0.0, [])
+    carol_grant = AccessRequest.objects.get(pk=g_carol.pk)
+    assert carol_grant.readiness_state == ReadinessState.NOT_READY
+    (failed,) = carol_grant.readiness_checks
+    assert "Could not finish the check" in failed["message"]
+    assert "Check again" in failed["fix"]
+    dave_grant = AccessRequest.objects.get(pk=g_dave.pk)
+    assert dave_grant.readiness_state == ReadinessState.NOT_READY  # no MFA device
+    assert {c["key"] for c in dave_grant.readiness_checks} != {"opsgate"}
+
+
 def test_a_single_grant_id_from_an_older_release_is_still_checked(two_new):
     g_carol, _ = two_new
     sync.role_sync(role_id=g_carol.role_id)
     tasks.check_readiness.apply(args=[g_carol.pk])
     assert AccessRequest.objects.get(pk=g_carol.pk).readiness_state == "not_ready"
+
+
+def test_a_grant_expiring_while_its_role_syncs_is_still_ended_with_a_deny(
+    aws_env, iam, carol, dave, bob, deploy_role, monkeypatch
+):
+    """The sync reads the active grants, makes users in AWS (seconds), then
+    converges: a grant whose expiry falls in between was taken for its own
+    replacement (no deny, no session ended, ever), so carol's sessions
+    outlived the grant once the expiry rewrote the trust."""
+    from types import SimpleNamespace
+
+    from accounts_app.services import lifecycle
+    from provisioning.sync import ending
+
+    synced(carol, dave)
+    g = grant(carol, deploy_role, bob)
+    grant(dave, deploy_role, bob)  # keeps the role
+    sync.role_sync(role_id=deploy_role.pk)
+    assert trusted(iam) == [user_arn("carol"), user_arn("dave")]
+    expires = timezone.now() + timedelta(seconds=30)
+    AccessRequest.objects.filter(pk=g.pk).update(expires_at=expires)
+    later = expires + timedelta(seconds=1)
+    # The grants read before the expiry, the role converged after it.
+    with monkeypatch.context() as m:
+        m.setattr(ending, "timezone", SimpleNamespace(now=lambda: later))
+        sync.role_sync(role_id=deploy_role.pk)
+    lifecycle.access_requests_expire(now=later)
+    sync.role_sync(role_id=deploy_role.pk)
+
+    g.refresh_from_db()
+    assert g.status == RequestStatus.EXPIRED
+    assert trusted(iam) == [user_arn("dave")]
+    assert "carol" in denied(iam)
+    assert g.deny_cutoff and g.deny_written_at <= g.trust_removed_at

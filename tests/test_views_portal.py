@@ -238,6 +238,21 @@ def test_the_only_approver_is_warned_before_asking_in_their_project(
     assert req.status == RequestStatus.PENDING
 
 
+def test_an_approvers_own_request_a_role_approver_can_decide_is_not_undecidable(
+    login, bob, dave, deploy_role
+):
+    """bob is the project's only approver, but the role has an approver of its
+    own (dave, beside the project's): bob's own request can be decided."""
+    deploy_role.approvers.add(dave.user)
+    ask(bob, deploy_role)
+    page = text(login(bob).get(reverse("approvals")))
+    assert "nobody can decide it" not in page
+    assert "another approver of payments must decide it" in page
+    dave.user.is_active = False  # an inactive approver decides nothing
+    dave.user.save()
+    assert "nobody can decide it" in text(login(bob).get(reverse("approvals")))
+
+
 def test_add_a_person_requires_an_email(login, alice):
     before = IamUser.objects.count()
     response = login(alice).post(reverse("person_add"), {"iam_user_name": "frank"})

@@ -195,18 +195,15 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
     pending = _with_roles(page.object_list, roles)
     _approvals_load(pending)
     holders = trust.capacity_holders({req.role_id for req in pending})
-    own = {req.role.project_id for req in pending if req.requester.user_id == user.pk}
-    # Projects where someone else may decide the user's own requests (one
-    # query, and only when the page shows one of them).
-    others = set()
-    if own:
-        others = set(
-            Project.approvers.through.objects.filter(
-                project_id__in=own, user__is_active=True
-            )
-            .exclude(user_id=user.pk)
-            .values_list("project_id", flat=True)
-        )
+    own = {req.role_id: req.role for req in pending if req.requester.user_id == user.pk}
+    # The roles of the user's own requests that someone else may decide (the
+    # role's approvers as the rules say, its own included: a query a role,
+    # only when the page shows one of the user's own requests).
+    others = {
+        pk
+        for pk, role in own.items()
+        if approval_rules.role_approver_ids(role) - {user.pk}
+    }
     decide_url = links.by_pk("decide")
     for req in pending:
         # What the trust policy would need with this requester in it.
@@ -217,7 +214,7 @@ def _pending(request: HttpRequest, roles: dict, scope: Q, age: int | None):
         # The decision form with errors, when this request's POST had some.
         # Set here: a missing attribute costs the template a dir() per lookup.
         req.form = None
-        req.undecidable = req.own and req.role.project_id not in others
+        req.undecidable = req.own and req.role_id not in others
         req.approved_by = [a.approver.get_username() for a in req.given]
         req.approved_by_me = any(a.approver_id == user.pk for a in req.given)
         req.decide_url = decide_url(req.pk)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts_app.models import AccessRequest
 from accounts_app.services import readiness as readiness_service
 from provisioning.aws import AwsError
-from provisioning.readiness.checks import Outcome, conf, failed_call
+from provisioning.readiness.checks import Check, Outcome, conf, failed_call
 from provisioning.readiness.instances import instances_check
 from provisioning.readiness.role import role_checks
 from provisioning.readiness.simulate import simulate_check
@@ -89,6 +89,9 @@ def grants_readiness_run(
             outcome = check_grant(grant, shared=shared)
         except AwsError as exc:  # a call outside a check's own guard
             outcome = Outcome([failed_call("aws", "AWS", exc)])
+        except Exception:  # noqa: BLE001 - a bug: this grant only, not its batch
+            log.exception("readiness check of grant %s failed", grant_id)
+            outcome = Outcome([_unfinished()])
         wait = retry_in(grant, outcome, attempt=attempt) if retry else 0.0
         if wait:
             log.info(
@@ -103,6 +106,20 @@ def grants_readiness_run(
         )
     # The soonest: a grant looked at again early is only waited for again.
     return min(waits.values(), default=0.0), sorted(waits)
+
+
+def _unfinished() -> Check:
+    """What a grant shows when its check broke off on an error of opsgate's
+    own (logged): Not ready, not "checking" for ever, and the others checked
+    with it are recorded as usual."""
+    return Check(
+        "opsgate",
+        "The check",
+        False,
+        "Could not finish the check: opsgate hit an error (logged for the admins).",
+        fix="Press Check again; if it fails again, ask an opsgate admin to look "
+        "at the worker's log.",
+    )
 
 
 def grant_readiness_run(

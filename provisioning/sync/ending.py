@@ -63,15 +63,20 @@ def _step(failures: list[AwsError], function, role: OperationRole, *args: Any) -
 
 
 def _role_converge(
-    role: OperationRole, grants: list[AccessRequest], users: list[IamUser]
+    role: OperationRole,
+    grants: list[AccessRequest],
+    users: list[IamUser],
+    *,
+    read_at: datetime | None = None,
 ) -> AwsError | None:
     """Make the role match the database, ending access first: deny, trust,
-    SSM (and, when nobody is left, delete the role last). Returns the failure
-    to raise once the steps that succeeded are committed."""
+    SSM (and, when nobody is left, delete the role last). `read_at`: when
+    `grants` were read as the active ones. Returns the failure to raise once
+    the steps that succeeded are committed."""
     now = timezone.now()
     client = aws.client("iam", role.account)
     principals = trust.principal_arns(role, users)
-    ending, recorded = _endings_open(role, grants, users, now=now)
+    ending, recorded = _endings_open(role, grants, users, now=now, as_of=read_at or now)
     existing = iam.role_get(client, name=role.role_name, path=_conf("IAM_PATH"))
     failures: list[AwsError] = []
     # Nothing ended and no deny in force: the deny step has nothing to write
@@ -102,6 +107,7 @@ def _endings_open(
     users: list[IamUser],
     *,
     now: datetime,
+    as_of: datetime | None = None,
 ) -> tuple[bool, list[tuple]]:
     """Find what ended since the last sync. A grant replaced by an extension
     (the person's current grant was approved no later than the old one ended)
@@ -109,7 +115,10 @@ def _endings_open(
     is one. Every ending whose trust is not rewritten yet gets the cutoff
     the deny written now must cover (it moves with each try). Returns whether
     a grant's ending waits for the trust rewrite, and _endings_recorded as it
-    stands after this (both from one read)."""
+    stands after this (both from one read). `as_of`: the moment `grants`
+    were read as the active ones; what ended by then is an ending (a grant
+    that expired since is still one of `grants`, never its own replacement:
+    the person would leave the trust with no deny nor session ended)."""
     held_since: dict[str, Any] = {}
     for g in grants:
         if g.requester in users:
@@ -117,7 +126,7 @@ def _endings_open(
             held_since[name] = min(
                 filter(None, [g.decided_at, held_since.get(name)]), default=None
             )
-    fresh_q = AccessRequest.ended_q(now) & Q(trust_removed_at__isnull=True)
+    fresh_q = AccessRequest.ended_q(as_of or now) & Q(trust_removed_at__isnull=True)
     rows = (
         AccessRequest.objects.filter(role=role)
         .filter(fresh_q | _recorded_q(now))

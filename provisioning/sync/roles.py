@@ -217,10 +217,14 @@ def _converge(role: OperationRole, users: list[IamUser]) -> AwsError | None:
     through, its version recorded. Returns the failure to raise after the
     commit."""
     version = role.desired_version
+    # The grants active now, and (in _role_converge) the endings as of the
+    # same moment: a grant expiring while the users are made is not taken
+    # for its own replacement (its expiry ends it in the next sync).
+    read_at = timezone.now()
     grants = _still_allowed(
         role,
         # The decider's name only for a refusal (read then).
-        AccessRequest.active_grants()
+        AccessRequest.active_grants(read_at)
         .filter(role=role)
         .select_related("requester__account"),
     )
@@ -236,7 +240,7 @@ def _converge(role: OperationRole, users: list[IamUser]) -> AwsError | None:
             )
             _apply_user(locked)
             user.arn, user.created_in_aws_at = locked.arn, locked.created_in_aws_at
-    failure = _role_converge(role, grants, users)
+    failure = _role_converge(role, grants, users, read_at=read_at)
     if failure is None:
         _record_success(role, version)
     return failure
