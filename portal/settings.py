@@ -151,6 +151,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
+# Outside production (the demo, a developer's server, with or without DEBUG)
+# whitenoise serves the files from where they are, without collectstatic;
+# production serves the collected, hashed ones (STORAGES below).
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"

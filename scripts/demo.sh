@@ -24,7 +24,9 @@ export CELERY_BROKER_URL="filesystem://localhost/"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1
 export AWS_REGION=us-east-1 MOTO_IAM_LOAD_MANAGED_POLICIES=true
-export OPSGATE_SWEEP_SECONDS=30 DJANGO_DEBUG=true OPSGATE_DEMO=true
+# No debug mode: a wrong address shows opsgate's own "Not found" page, not
+# Django's list of every URL (whitenoise serves the static files).
+export OPSGATE_SWEEP_SECONDS=30 DJANGO_DEBUG=false OPSGATE_DEMO=true
 # moto implements neither SSM Session Manager sessions nor service-specific
 # credentials: skip those calls in the demo (real AWS keeps both on).
 export OPSGATE_TERMINATE_SSM_SESSIONS=false OPSGATE_DELETE_SERVICE_CREDENTIALS=false

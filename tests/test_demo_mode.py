@@ -85,3 +85,33 @@ def test_in_demo_mode_mail_goes_to_the_mail_pages_folder_and_requests_are_quiet(
         str(tmp_path / "mail"),
         "40",
     ]
+
+
+def test_the_demo_settings_show_opsgates_not_found_page_and_serve_the_styles(tmp_path):
+    """scripts/demo.sh runs without debug mode: a wrong address gets opsgate's
+    own "Not found" page (not Django's list of every URL), and the stylesheet
+    is still served, without collectstatic."""
+    import os
+    import re
+    import subprocess
+
+    script = (ROOT / "scripts/demo.sh").read_text()
+    env = dict(re.findall(r"\b(DJANGO_DEBUG|OPSGATE_DEMO)=(\w+)", script))
+    assert env == {"DJANGO_DEBUG": "false", "OPSGATE_DEMO": "true"}
+    probe = (
+        "from django.test import Client\n"
+        "c = Client(HTTP_HOST='127.0.0.1')\n"
+        "css = c.get('/static/opsgate/opsgate.css')\n"
+        "missing = c.get('/no-such-page/')\n"
+        "print(css.status_code, b'.badge' in b''.join(css.streaming_content))\n"
+        "print(missing.status_code, b'There is nothing here' in missing.content,"
+        " b'URLconf' in missing.content)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", probe],
+        env={**os.environ, **env, "OPSGATE_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.split("\n")[:2] == ["200 True", "404 True False"], done.stderr

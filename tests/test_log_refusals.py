@@ -39,7 +39,7 @@ def test_other_errors_keep_their_traceback(console):
 
 
 def test_with_debug_on_as_in_the_demo_a_refusal_is_still_one_line(tmp_path):
-    """DEBUG=True (scripts/demo.sh) adds Django's own console handler to the
+    """DEBUG=True (a developer's runserver) adds Django's own console handler to the
     `django` loggers: it printed the traceback before the one line."""
     import os
     import subprocess
