@@ -179,9 +179,7 @@ def _quota_for_one(role, person) -> int:
     return used + 5  # one person fits, two do not
 
 
-def test_a_scheduled_grant_holds_its_place_in_the_trust(
-    bob, carol, dave, deploy_role
-):
+def test_a_scheduled_grant_holds_its_place_in_the_trust(bob, carol, dave, deploy_role):
     scheduled_grant(carol, deploy_role, bob)
     AwsAccount.objects.filter(pk=deploy_role.account_id).update(
         trust_policy_quota=_quota_for_one(deploy_role, carol)
@@ -233,9 +231,7 @@ def test_a_rule_never_approves_its_creators_own_request(alice, deploy_role):
     assert not stored(req).auto_approved
 
 
-def test_a_rule_is_bounded_by_the_projects_longest_duration(
-    alice, carol, deploy_role
-):
+def test_a_rule_is_bounded_by_the_projects_longest_duration(alice, carol, deploy_role):
     longest = max(deploy_role.project.durations)
     with pytest.raises(ValidationError) as refused:
         rules.auto_rule_add(
@@ -449,3 +445,21 @@ def test_the_migration_moves_open_items_to_the_grant_an_extension_made(
     _migration().review_items_follow_extensions(apps, None)
     assert AccessReviewItem.objects.get(review=review).grant_id == second.pk
     assert stored(first).status == RequestStatus.EXPIRED
+
+
+def test_the_projects_list_names_an_os_user_once_across_accounts(
+    login, alice, deploy_role, workload
+):
+    """payments runs as deploy in the default account and in staging: the
+    projects list's OS users say deploy once, not "deploy deploy"."""
+    from django.urls import reverse
+
+    roles.role_create(
+        actor=alice.user,
+        project=deploy_role.project,
+        os_user="deploy",
+        account=workload,
+    )
+    page = login(alice).get(reverse("projects")).content.decode()
+    row = page[page.index(">payments<") :].split("</tr>")[0]
+    assert row.count("<code>deploy</code>") == 1

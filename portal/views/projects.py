@@ -110,7 +110,9 @@ def _names_load(projects: list[Project]) -> None:
     os_users = defaultdict(list)
     roles = OperationRole.objects.filter(project__in=ids).order_by("os_user")
     for project_id, os_user in roles.values_list("project_id", "os_user"):
-        os_users[project_id].append(os_user)
+        # Once each: a project's roles in several accounts may share one.
+        if os_user not in os_users[project_id]:
+            os_users[project_id].append(os_user)
     project_url = links.by_pk("project_detail")
     for project in projects:
         project.url = project_url(project.pk)
