@@ -133,6 +133,9 @@ def request_(
     _run(json_, action)
 
 
+POLL_SECONDS = 2.0
+
+
 def _delays():
     """Seconds between two reads while waiting: the first after 1 s, then
     every 2 s, as often as the My access page polls. (A back-off to 5 s let a
@@ -141,9 +144,6 @@ def _delays():
     yield 1.0
     while True:
         yield POLL_SECONDS
-
-
-POLL_SECONDS = 2.0
 
 
 def _wait(api: Api, pk: int, timeout: int, *, quiet: bool) -> dict:
