@@ -40,7 +40,7 @@ def _project_without_roles(value) -> str | None:
         pk = int(str(value))
     except ValueError:
         return None
-    if not 0 < pk < 2**31:
+    if not 0 < pk < 2**63:  # a bigint key; beyond it PostgreSQL refuses the query
         return None
     found = Project.objects.filter(pk=pk, roles__isnull=True)
     return found.values_list("name", flat=True).first()
